@@ -1,0 +1,51 @@
+// SPDX-License-Identifier: MIT
+// AVX-512 vector wrapper (512-bit, AVX-512F/DQ only); include only from a
+// translation unit built with -mavx512f -mavx512dq -mavx2 -mfma.
+#ifndef LP_OPTIM_SIMD_AVX512_H_
+#define LP_OPTIM_SIMD_AVX512_H_
+
+#include <immintrin.h>
+
+#include <cstddef>
+
+namespace lp {
+namespace avx512 {
+
+template <typename T>
+struct Vec;
+
+template <>
+struct Vec<float> {
+  using Reg = __m512;
+  static constexpr size_t kWidth = 16;
+
+  static inline Reg load(const float* p) { return _mm512_loadu_ps(p); }
+  static inline void store(float* p, Reg v) { _mm512_storeu_ps(p, v); }
+  static inline Reg set1(float x) { return _mm512_set1_ps(x); }
+  static inline Reg add(Reg a, Reg b) { return _mm512_add_ps(a, b); }
+  static inline Reg sub(Reg a, Reg b) { return _mm512_sub_ps(a, b); }
+  static inline Reg mul(Reg a, Reg b) { return _mm512_mul_ps(a, b); }
+  static inline Reg div(Reg a, Reg b) { return _mm512_div_ps(a, b); }
+  // Sign-bit flip (AVX-512DQ), exactly like scalar negation.
+  static inline Reg neg(Reg a) { return _mm512_xor_ps(a, _mm512_set1_ps(-0.0f)); }
+};
+
+template <>
+struct Vec<double> {
+  using Reg = __m512d;
+  static constexpr size_t kWidth = 8;
+
+  static inline Reg load(const double* p) { return _mm512_loadu_pd(p); }
+  static inline void store(double* p, Reg v) { _mm512_storeu_pd(p, v); }
+  static inline Reg set1(double x) { return _mm512_set1_pd(x); }
+  static inline Reg add(Reg a, Reg b) { return _mm512_add_pd(a, b); }
+  static inline Reg sub(Reg a, Reg b) { return _mm512_sub_pd(a, b); }
+  static inline Reg mul(Reg a, Reg b) { return _mm512_mul_pd(a, b); }
+  static inline Reg div(Reg a, Reg b) { return _mm512_div_pd(a, b); }
+  static inline Reg neg(Reg a) { return _mm512_xor_pd(a, _mm512_set1_pd(-0.0)); }
+};
+
+}  // namespace avx512
+}  // namespace lp
+
+#endif  // LP_OPTIM_SIMD_AVX512_H_

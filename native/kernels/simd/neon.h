@@ -1,0 +1,49 @@
+// SPDX-License-Identifier: MIT
+// NEON vector wrapper (128-bit, AArch64: needs vdivq and float64x2_t).
+#ifndef LP_OPTIM_SIMD_NEON_H_
+#define LP_OPTIM_SIMD_NEON_H_
+
+#include <arm_neon.h>
+
+#include <cstddef>
+
+namespace lp {
+namespace neon {
+
+template <typename T>
+struct Vec;
+
+template <>
+struct Vec<float> {
+  using Reg = float32x4_t;
+  static constexpr size_t kWidth = 4;
+
+  static inline Reg load(const float* p) { return vld1q_f32(p); }
+  static inline void store(float* p, Reg v) { vst1q_f32(p, v); }
+  static inline Reg set1(float x) { return vdupq_n_f32(x); }
+  static inline Reg add(Reg a, Reg b) { return vaddq_f32(a, b); }
+  static inline Reg sub(Reg a, Reg b) { return vsubq_f32(a, b); }
+  static inline Reg mul(Reg a, Reg b) { return vmulq_f32(a, b); }
+  static inline Reg div(Reg a, Reg b) { return vdivq_f32(a, b); }
+  static inline Reg neg(Reg a) { return vnegq_f32(a); }
+};
+
+template <>
+struct Vec<double> {
+  using Reg = float64x2_t;
+  static constexpr size_t kWidth = 2;
+
+  static inline Reg load(const double* p) { return vld1q_f64(p); }
+  static inline void store(double* p, Reg v) { vst1q_f64(p, v); }
+  static inline Reg set1(double x) { return vdupq_n_f64(x); }
+  static inline Reg add(Reg a, Reg b) { return vaddq_f64(a, b); }
+  static inline Reg sub(Reg a, Reg b) { return vsubq_f64(a, b); }
+  static inline Reg mul(Reg a, Reg b) { return vmulq_f64(a, b); }
+  static inline Reg div(Reg a, Reg b) { return vdivq_f64(a, b); }
+  static inline Reg neg(Reg a) { return vnegq_f64(a); }
+};
+
+}  // namespace neon
+}  // namespace lp
+
+#endif  // LP_OPTIM_SIMD_NEON_H_

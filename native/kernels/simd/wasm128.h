@@ -1,0 +1,49 @@
+// SPDX-License-Identifier: MIT
+// WebAssembly simd128 vector wrapper (128-bit); needs -msimd128.
+#ifndef LP_OPTIM_SIMD_WASM128_H_
+#define LP_OPTIM_SIMD_WASM128_H_
+
+#include <wasm_simd128.h>
+
+#include <cstddef>
+
+namespace lp {
+namespace wasm_simd128 {
+
+template <typename T>
+struct Vec;
+
+template <>
+struct Vec<float> {
+  using Reg = v128_t;
+  static constexpr size_t kWidth = 4;
+
+  static inline Reg load(const float* p) { return wasm_v128_load(p); }
+  static inline void store(float* p, Reg v) { wasm_v128_store(p, v); }
+  static inline Reg set1(float x) { return wasm_f32x4_splat(x); }
+  static inline Reg add(Reg a, Reg b) { return wasm_f32x4_add(a, b); }
+  static inline Reg sub(Reg a, Reg b) { return wasm_f32x4_sub(a, b); }
+  static inline Reg mul(Reg a, Reg b) { return wasm_f32x4_mul(a, b); }
+  static inline Reg div(Reg a, Reg b) { return wasm_f32x4_div(a, b); }
+  static inline Reg neg(Reg a) { return wasm_f32x4_neg(a); }
+};
+
+template <>
+struct Vec<double> {
+  using Reg = v128_t;
+  static constexpr size_t kWidth = 2;
+
+  static inline Reg load(const double* p) { return wasm_v128_load(p); }
+  static inline void store(double* p, Reg v) { wasm_v128_store(p, v); }
+  static inline Reg set1(double x) { return wasm_f64x2_splat(x); }
+  static inline Reg add(Reg a, Reg b) { return wasm_f64x2_add(a, b); }
+  static inline Reg sub(Reg a, Reg b) { return wasm_f64x2_sub(a, b); }
+  static inline Reg mul(Reg a, Reg b) { return wasm_f64x2_mul(a, b); }
+  static inline Reg div(Reg a, Reg b) { return wasm_f64x2_div(a, b); }
+  static inline Reg neg(Reg a) { return wasm_f64x2_neg(a); }
+};
+
+}  // namespace wasm_simd128
+}  // namespace lp
+
+#endif  // LP_OPTIM_SIMD_WASM128_H_

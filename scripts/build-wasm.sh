@@ -1,0 +1,40 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
+# Rebuilds lp_optim.wasm and lp_optim_simd.wasm (emscripten, through CMake and native/sources.json) into OUTDIR (default wasm/).
+#
+# Usage: scripts/build-wasm.sh [OUTDIR]
+# Needs emcc/emcmake on PATH (emscripten 3.1.6 is what the committed files
+# were built with; another version gives other, equally valid, bytes).
+set -euo pipefail
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+outdir="${1:-$root/wasm}"
+mkdir -p "$outdir"
+outdir="$(cd "$outdir" && pwd)"
+jobs="$(getconf _NPROCESSORS_ONLN 2>/dev/null || echo 2)"
+
+for tool in emcmake emcc cmake node; do
+  command -v "$tool" >/dev/null || { echo "build-wasm: '$tool' is not on PATH" >&2; exit 1; }
+done
+
+# A fresh build directory every time: nothing stale, and a path that differs
+# from run to run, which check-wasm.sh relies on to catch embedded paths.
+build="$(mktemp -d "${TMPDIR:-/tmp}/lp-optim-wasm.XXXXXX")"
+trap 'rm -rf "$build"' EXIT
+
+emcmake cmake -S "$root" -B "$build" -DCMAKE_BUILD_TYPE=Release >"$build/configure.log" 2>&1 ||
+  { cat "$build/configure.log" >&2; exit 1; }
+cmake --build "$build" --parallel "$jobs"
+
+for name in lp_optim lp_optim_simd; do
+  # The loader instantiates these with one import only; fail here, not there.
+  node -e '
+    const file = process.argv[1];
+    const mod = new WebAssembly.Module(require("fs").readFileSync(file));
+    const imports = WebAssembly.Module.imports(mod).map((i) => `${i.module}.${i.name}`);
+    if (imports.join() !== "env.emscripten_notify_memory_growth") {
+      console.error(`build-wasm: ${file} has unexpected imports: ${imports.join(", ")}`);
+      process.exit(1);
+    }' "$build/$name.wasm"
+  cp "$build/$name.wasm" "$outdir/$name.wasm"
+done
+echo "build-wasm: wrote $outdir/lp_optim.wasm and $outdir/lp_optim_simd.wasm"

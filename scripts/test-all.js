@@ -1,0 +1,71 @@
+#!/usr/bin/env node
+// SPDX-License-Identifier: MIT
+// The whole test suite: the C++ kernel tests (ctest), then the jest suite once
+// per backend and instruction set this machine supports (native: each ISA the
+// CPU runs, forced with LP_OPTIM_FORCE_ISA; WebAssembly: simd128 and baseline).
+// Prints one closing line "total: N passed, N failed, N skipped" and exits
+// non-zero when anything failed or could not run.
+'use strict';
+const { spawnSync } = require('child_process');
+const fs = require('fs');
+const os = require('os');
+const path = require('path');
+
+const root = path.join(__dirname, '..');
+const args = process.argv.slice(2);
+const only = args.includes('--jest-only') ? 'jest' : args.includes('--ctest-only') ? 'ctest' : null;
+const jestArgs = args.filter((a) => !a.startsWith('--jest-only') && !a.startsWith('--ctest-only'));
+
+function run(cmd, argv, env = {}) {
+  return spawnSync(cmd, argv, { cwd: root, stdio: 'inherit', env: { ...process.env, ...env } });
+}
+
+const totals = { passed: 0, failed: 0, skipped: 0 };
+const failures = [];
+
+// The TypeScript build: the package tests load dist/ as users do.
+if (run('npm', ['run', '--silent', 'build:ts']).status !== 0) failures.push('TypeScript build');
+
+if (only !== 'jest') {
+  const r = run('bash', ['scripts/ctest.sh']);
+  if (r.status !== 0) failures.push('ctest (C++ kernel tests)');
+}
+
+/** The native ISAs this CPU supports, asked of the built addon itself. */
+function nativeIsas() {
+  const probe = spawnSync(process.execPath, ['-e', "process.stdout.write(JSON.stringify(require('node-gyp-build')(process.cwd()).supportedIsas()))"], { cwd: root, encoding: 'utf8' });
+  if (probe.status !== 0) {
+    failures.push(`native addon did not load: ${(probe.stderr || '').split('\n')[0]}`);
+    return [];
+  }
+  return JSON.parse(probe.stdout);
+}
+
+if (only !== 'ctest') {
+  const combos = [
+    ...nativeIsas().map((isa) => ({ LP_OPTIM_BACKEND: 'native', LP_OPTIM_FORCE_ISA: isa })),
+    { LP_OPTIM_BACKEND: 'wasm', LP_OPTIM_FORCE_ISA: 'wasm-simd128' },
+    { LP_OPTIM_BACKEND: 'wasm', LP_OPTIM_FORCE_ISA: 'wasm' },
+  ];
+  const jestBin = require.resolve('jest/bin/jest');
+  for (const env of combos) {
+    const label = `${env.LP_OPTIM_BACKEND}/${env.LP_OPTIM_FORCE_ISA}`;
+    console.log(`\n=== jest on ${label} ===`);
+    const out = path.join(os.tmpdir(), `lp-optim-jest-${process.pid}-${env.LP_OPTIM_FORCE_ISA}.json`);
+    const r = run(process.execPath, [jestBin, '--json', `--outputFile=${out}`, ...jestArgs], env);
+    try {
+      const j = JSON.parse(fs.readFileSync(out, 'utf8'));
+      totals.passed += j.numPassedTests;
+      totals.failed += j.numFailedTests;
+      totals.skipped += j.numPendingTests + j.numTodoTests;
+      fs.unlinkSync(out);
+    } catch {
+      failures.push(`jest on ${label} wrote no results`);
+    }
+    if (r.status !== 0) failures.push(`jest on ${label}`);
+  }
+}
+
+if (failures.length) console.log(`\nFailed: ${failures.join('; ')}`);
+console.log(`total: ${totals.passed} passed, ${totals.failed} failed, ${totals.skipped} skipped`);
+process.exit(failures.length ? 1 : 0);

@@ -1,0 +1,21 @@
+// SPDX-License-Identifier: MIT
+// Conformance: every golden case recorded from rai_toolbox on PyTorch 1.13
+// (test/fixtures/golden) on the backend under test. A case whose classes do
+// not exist yet is listed as pending (test.todo) with the reason.
+import { backendInfo } from '../ts';
+import { loadGolden, pendingReason, runGolden } from './helpers';
+
+const FILES = ['l2proj.json', 'edge.json', 'family.json'];
+
+describe(`golden cases on ${backendInfo().backend} (${backendInfo().isa})`, () => {
+  for (const file of FILES) {
+    describe(file, () => {
+      for (const c of loadGolden(file)) {
+        const why = pendingReason(c);
+        const title = `${c.name}: ${c.optimizer}[${c.inner}] ${c.dtype}`;
+        if (why) test.todo(`${title} (pending: ${why})`);
+        else test(title, () => runGolden(c));
+      }
+    });
+  }
+});

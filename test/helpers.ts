@@ -1,0 +1,119 @@
+// SPDX-License-Identifier: MIT
+// Shared test helpers: golden-case loading and building, tolerant and
+// bit-exact comparisons, and the backend under test.
+import * as fs from 'fs';
+import * as path from 'path';
+import * as lp from '../ts';
+import { FloatArray } from '../ts/types';
+
+export const GOLDEN_DIR = path.join(__dirname, 'fixtures', 'golden');
+
+export interface GoldenCase {
+  name: string;
+  optimizer: string;
+  inner: string;
+  chain?: { optimizer: string; kwargs: Record<string, unknown> }[];
+  dtype: 'float32' | 'float64';
+  kwargs: Record<string, unknown>;
+  groups: { params: number[]; options: Record<string, unknown> }[] | null;
+  params: { shape: number[]; data: number[] }[];
+  steps: { grads: (number[] | null)[]; expect: { params: number[][]; grads: (number[] | null)[] } }[];
+}
+
+export function loadGolden(file: string): GoldenCase[] {
+  return (JSON.parse(fs.readFileSync(path.join(GOLDEN_DIR, file), 'utf8')) as { cases: GoldenCase[] }).cases;
+}
+
+/** snake_case -> camelCase, as the API names the reference's options. */
+export function camel(key: string): string {
+  return key.replace(/_([a-z])/g, (_, c: string) => c.toUpperCase());
+}
+
+export function camelKeys(o: Record<string, unknown>): Record<string, unknown> {
+  return Object.fromEntries(Object.entries(o).map(([k, v]) => [camel(k), v]));
+}
+
+export function typed(dtype: 'float32' | 'float64', data: number[]): FloatArray {
+  return dtype === 'float64' ? Float64Array.from(data) : Float32Array.from(data);
+}
+
+/** The classes a golden case may name; absent ones are not implemented yet. */
+export const CLASSES: Record<string, unknown> = { ...lp };
+
+/** Relative tolerance per the golden README: 1e-5 float32 (1e-4 with adaptive inner optimizers), 1e-10 float64. */
+export function tolerance(c: GoldenCase): { rtol: number; atol: number } {
+  if (c.dtype === 'float64') return { rtol: 1e-10, atol: 1e-12 };
+  const adaptive = ['Adam', 'AdamW', 'RMSprop', 'Adagrad'].includes(c.inner);
+  return adaptive ? { rtol: 1e-4, atol: 1e-5 } : { rtol: 1e-5, atol: 1e-6 };
+}
+
+/** Indices where |a - e| > atol + rtol * |e| (NaN must match NaN). */
+export function mismatches(actual: ArrayLike<number>, expected: ArrayLike<number>, rtol: number, atol: number): number[] {
+  const bad: number[] = [];
+  if (actual.length !== expected.length) return [-1];
+  for (let i = 0; i < expected.length; i++) {
+    const a = actual[i];
+    const e = expected[i];
+    if (Number.isNaN(e) ? !Number.isNaN(a) : !(Math.abs(a - e) <= atol + rtol * Math.abs(e))) bad.push(i);
+  }
+  return bad;
+}
+
+export function expectClose(actual: ArrayLike<number>, expected: ArrayLike<number>, rtol: number, atol: number, what = ''): void {
+  const bad = mismatches(actual, expected, rtol, atol);
+  if (bad.length) {
+    const i = bad[0];
+    throw new Error(
+      `${what}: ${bad.length} of ${expected.length} elements differ; first at ${i}: got ${actual[i]}, expected ${expected[i]} (rtol ${rtol}, atol ${atol})`,
+    );
+  }
+}
+
+/** Bit-for-bit equality (NaN payloads aside, -0 and +0 distinguished). */
+export function expectSameBits(actual: ArrayLike<number>, expected: ArrayLike<number>, what = ''): void {
+  expect(actual.length).toBe(expected.length);
+  for (let i = 0; i < expected.length; i++) {
+    if (!Object.is(actual[i], expected[i]) && !(Number.isNaN(actual[i]) && Number.isNaN(expected[i]))) {
+      throw new Error(`${what}: element ${i} differs: got ${actual[i]}, expected ${expected[i]}`);
+    }
+  }
+}
+
+/** Builds the case's optimizer over fresh tensors. */
+export function buildGolden(c: GoldenCase): { opt: lp.Optimizer; params: lp.Tensor[] } {
+  const params = c.params.map((p) => new lp.Tensor(typed(c.dtype, p.data), p.shape));
+  const paramsArg = c.groups
+    ? c.groups.map((g) => ({ params: g.params.map((i) => params[i]), ...camelKeys(g.options) }))
+    : params;
+  const Cls = CLASSES[c.optimizer] as new (p: unknown, o: unknown) => lp.Optimizer;
+  const options: Record<string, unknown> = { InnerOpt: CLASSES[c.inner], ...camelKeys(c.kwargs) };
+  if (c.chain) {
+    options.chain = c.chain.map((l) => lp.partial(CLASSES[l.optimizer] as lp.OptimizerClass, camelKeys(l.kwargs)));
+  }
+  return { opt: new Cls(paramsArg, options), params };
+}
+
+/** Runs every step of a case, comparing parameters and transformed gradients after each. */
+export function runGolden(c: GoldenCase): void {
+  const { rtol, atol } = tolerance(c);
+  const { opt, params } = buildGolden(c);
+  c.steps.forEach((s, k) => {
+    params.forEach((p, i) => {
+      p.grad = s.grads[i] === null ? null : typed(c.dtype, s.grads[i]!);
+    });
+    opt.step();
+    params.forEach((p, i) => {
+      expectClose(p.data, s.expect.params[i], rtol, atol, `${c.name} step ${k} param ${i}`);
+      const eg = s.expect.grads[i];
+      if (eg === null) expect(p.grad).toBeNull();
+      else expectClose(p.grad!, eg, rtol, atol, `${c.name} step ${k} grad ${i}`);
+    });
+  });
+}
+
+/** Why a case cannot run yet, or null when every class it names exists. */
+export function pendingReason(c: GoldenCase): string | null {
+  const names = [c.optimizer, c.inner, ...(c.chain ?? []).map((l) => l.optimizer)];
+  const missing = names.filter((n) => !(n in CLASSES));
+  return missing.length ? `${missing.join(', ')} not implemented yet` : null;
+}

@@ -1,0 +1,165 @@
+// SPDX-License-Identifier: MIT
+// Every kernel of the backend under test against the plain TypeScript oracle
+// (ts/backend/reference.ts), bit for bit, on lengths around every SIMD width
+// (1, W-1, W, W+1, 3W+3 for W = 2..16) and on the values that decide a sign
+// or a clamp: zeros, -0, NaN, Inf, huge and tiny numbers. Then the two
+// backends against each other.
+import { availableBackends, backendByName, currentBackend } from '../ts/backend/loader';
+import * as ref from '../ts/backend/reference';
+import { KernelBackend, SgdKernelOptions } from '../ts/backend/types';
+import { FloatArray } from '../ts/types';
+import { expectSameBits } from './helpers';
+
+const backend = currentBackend();
+const LENGTHS = [0, 1, 2, 3, 4, 5, 7, 8, 9, 15, 16, 17, 31, 32, 33, 51, 64, 100, 1000];
+const DTYPES = ['float32', 'float64'] as const;
+
+/** A small deterministic generator (mulberry32) so failures reproduce. */
+function rng(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+function randomArray(dtype: 'float32' | 'float64', n: number, seed: number, special = false): FloatArray {
+  const r = rng(seed);
+  const a = dtype === 'float64' ? new Float64Array(n) : new Float32Array(n);
+  const specials = [0, -0, 1e-30, -1e-30, 1e30, -3e30, 1e-45, 5e-324];
+  for (let i = 0; i < n; i++) {
+    a[i] = special && r() < 0.2 ? specials[Math.floor(r() * specials.length)] : (r() - 0.5) * 8;
+  }
+  return a;
+}
+
+function shapesFor(n: number): [number, number][] {
+  return [[1, n], [n, 1], [3, n], [0, n]];
+}
+
+function compareKernels(name: string, b: KernelBackend): void {
+  describe(`${name}: kernels equal the TypeScript oracle bit for bit`, () => {
+    for (const dtype of DTYPES) {
+      test(`rowNormsL2, normalizeRowsL2, renormRowsL2 (${dtype})`, () => {
+        let seed = 1;
+        for (const n of LENGTHS) {
+          for (const [rows, cols] of shapesFor(n)) {
+            for (const special of [false, true]) {
+              const x = randomArray(dtype, rows * cols, seed++, special);
+              const outB = dtype === 'float64' ? new Float64Array(rows) : new Float32Array(rows);
+              const outR = outB.slice();
+              b.rowNormsL2(x, rows, cols, outB);
+              ref.rowNormsL2(x, rows, cols, outR);
+              expectSameBits(outB, outR, `rowNormsL2 ${rows}x${cols}`);
+              for (const eps of [10, 1.1754943508222875e-38, 0, 1e-3]) {
+                const gB = x.slice();
+                const gR = x.slice();
+                b.normalizeRowsL2(gB, rows, cols, eps);
+                ref.normalizeRowsL2(gR, rows, cols, eps);
+                expectSameBits(gB, gR, `normalizeRowsL2 ${rows}x${cols} eps ${eps}`);
+              }
+              for (const maxNorm of [0, 0.5, 3, 1e6]) {
+                const pB = x.slice();
+                const pR = x.slice();
+                b.renormRowsL2(pB, rows, cols, maxNorm);
+                ref.renormRowsL2(pR, rows, cols, maxNorm);
+                expectSameBits(pB, pR, `renormRowsL2 ${rows}x${cols} maxNorm ${maxNorm}`);
+              }
+            }
+          }
+        }
+      });
+
+      test(`rows of zeros and NaN/Inf rows (${dtype})`, () => {
+        const cols = 19;
+        const x = randomArray(dtype, 4 * cols, 99);
+        x.fill(0, 0, cols); // row 0: all zero -> divByZeroEps clamp
+        x[cols + 3] = NaN; // row 1: NaN norm
+        x[2 * cols + 5] = Infinity; // row 2: Inf norm
+        const gB = x.slice();
+        const gR = x.slice();
+        b.normalizeRowsL2(gB, 4, cols, 1.1754943508222875e-38);
+        ref.normalizeRowsL2(gR, 4, cols, 1.1754943508222875e-38);
+        expectSameBits(gB, gR, 'normalizeRowsL2 special rows');
+        expect(Array.from(gB.subarray(0, cols)).every((v) => v === 0)).toBe(true);
+        expect(gB.subarray(cols, 2 * cols).every((v) => Number.isNaN(v))).toBe(true);
+        const pB = x.slice();
+        const pR = x.slice();
+        b.renormRowsL2(pB, 4, cols, 1);
+        ref.renormRowsL2(pR, 4, cols, 1);
+        expectSameBits(pB, pR, 'renormRowsL2 special rows');
+        // A NaN row is left as it was (its norm is not > epsilon), as torch.renorm does.
+        expectSameBits(pB.subarray(cols, 2 * cols), x.subarray(cols, 2 * cols), 'NaN row untouched');
+      });
+
+      test(`scaleBias (${dtype})`, () => {
+        let seed = 500;
+        for (const n of LENGTHS) {
+          for (const [s, applyS, bias, applyB] of [[0.5, true, 0, false], [1, false, -0.25, true], [3, true, 1e-3, true], [-2, true, 0, true]] as const) {
+            const g = randomArray(dtype, n, seed++, true);
+            const gB = g.slice();
+            const gR = g.slice();
+            b.scaleBias(gB, s, applyS, bias, applyB);
+            ref.scaleBias(gR, s, applyS, bias, applyB);
+            expectSameBits(gB, gR, `scaleBias n=${n}`);
+          }
+        }
+      });
+
+      test(`sgdStep, every option combination over three steps (${dtype})`, () => {
+        let seed = 900;
+        const combos: SgdKernelOptions[] = [];
+        for (const momentum of [0, 0.9])
+          for (const dampening of [0, 0.3])
+            for (const weightDecay of [0, 0.01])
+              for (const nesterov of [false, true])
+                for (const maximize of [false, true]) {
+                  if (nesterov && (momentum === 0 || dampening !== 0)) continue;
+                  combos.push({ lr: 0.1, momentum, dampening, weightDecay, nesterov, maximize });
+                }
+        for (const n of [0, 1, 7, 8, 9, 17, 33, 100]) {
+          for (const o of combos) {
+            const pB = randomArray(dtype, n, seed++);
+            const pR = pB.slice();
+            const bufB = o.momentum ? b.allocState(dtype, n) : null;
+            const bufR = o.momentum ? (dtype === 'float64' ? new Float64Array(n) : new Float32Array(n)) : null;
+            for (let step = 0; step < 3; step++) {
+              const g = randomArray(dtype, n, seed++, true);
+              b.sgdStep(pB, g, bufB, o, step > 0);
+              ref.sgdStep(pR, g, bufR, o, step > 0);
+              expectSameBits(pB, pR, `sgdStep n=${n} ${JSON.stringify(o)} step ${step}`);
+              if (bufB) expectSameBits(bufB.read(), bufR!, `momentum buffer n=${n} step ${step}`);
+            }
+          }
+        }
+      });
+    }
+  });
+}
+
+compareKernels(`${backend.info.backend} (${backend.info.isa})`, backend);
+
+describe('the backends agree with each other', () => {
+  const names = availableBackends();
+  test('both backends load on this machine', () => {
+    // CI builds the addon; the WebAssembly files are committed.
+    expect(names).toEqual(['native', 'wasm']);
+  });
+  test('normalize, renorm and SGD give identical bits on native and wasm', () => {
+    const [a, b] = names.map(backendByName);
+    for (const dtype of DTYPES) {
+      const x = randomArray(dtype, 7 * 37, 4242, true);
+      const xa = x.slice();
+      const xb = x.slice();
+      a.normalizeRowsL2(xa, 7, 37, 1e-20);
+      b.normalizeRowsL2(xb, 7, 37, 1e-20);
+      expectSameBits(xa, xb, 'normalize');
+      a.renormRowsL2(xa, 7, 37, 0.5);
+      b.renormRowsL2(xb, 7, 37, 0.5);
+      expectSameBits(xa, xb, 'renorm');
+    }
+  });
+});

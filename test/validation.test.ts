@@ -1,0 +1,144 @@
+// SPDX-License-Identifier: MIT
+// Bad input gets a clear error (TypeError for a wrong type, RangeError for a
+// value out of range, unknown or misplaced) that names the option and the
+// value, and changes nothing.
+import { L2ProjectedOptim, SGD, Tensor, partial } from '../ts';
+
+function snapshot(ts: Tensor[]) {
+  return ts.map((t) => ({ data: Array.from(t.data), grad: t.grad ? Array.from(t.grad) : null }));
+}
+
+describe('construction errors', () => {
+  const x = () => new Tensor(new Float32Array([1, 2, 3, 4]), [2, 2]);
+
+  test.each([
+    ['epsilon NaN', { epsilon: NaN, lr: 1 }, RangeError, /epsilon.*NaN/],
+    ['epsilon Infinity', { epsilon: Infinity, lr: 1 }, RangeError, /epsilon.*Infinity/],
+    ['epsilon negative', { epsilon: -0.5, lr: 1 }, RangeError, /epsilon.*>= 0.*-0\.5/],
+    ['epsilon a string', { epsilon: '1', lr: 1 }, TypeError, /epsilon.*"1"/],
+    ['epsilon missing', { lr: 1 }, TypeError, /missing required option epsilon/],
+    ['lr missing', { epsilon: 1 }, TypeError, /missing required option lr/],
+    ['lr negative', { epsilon: 1, lr: -1 }, RangeError, /lr.*-1/],
+    ['paramNdim a float', { epsilon: 1, lr: 1, paramNdim: 1.5 }, TypeError, /paramNdim.*1\.5/],
+    ['paramNdim a string', { epsilon: 1, lr: 1, paramNdim: '1' }, TypeError, /paramNdim.*"1"/],
+    ['paramNdim out of range', { epsilon: 1, lr: 1, paramNdim: 3 }, RangeError, /paramNdim=3.*shape \[2, 2\]/],
+    ['paramNdim out of range (negative)', { epsilon: 1, lr: 1, paramNdim: -3 }, RangeError, /paramNdim=-3/],
+    ['gradScale a string', { epsilon: 1, lr: 1, gradScale: 'x' }, TypeError, /gradScale.*"x"/],
+    ['gradBias null', { epsilon: 1, lr: 1, gradBias: null }, TypeError, /gradBias.*null/],
+    ['divByZeroEps negative', { epsilon: 1, lr: 1, divByZeroEps: -1 }, RangeError, /divByZeroEps.*-1/],
+    ['an unknown option', { epsilon: 1, lr: 1, lrr: 0.1 }, RangeError, /unknown option lrr/],
+    ['an unknown option in defaults', { epsilon: 1, lr: 1, defaults: { epsilonn: 1 } }, RangeError, /defaults\.epsilonn/],
+    ['InnerOpt not an optimizer', { epsilon: 1, lr: 1, InnerOpt: Map }, TypeError, /InnerOpt must be.*Map/],
+    ['InnerOpt a plain object', { epsilon: 1, lr: 1, InnerOpt: { step() {} } }, TypeError, /InnerOpt must be/],
+    ['nesterov without momentum', { epsilon: 1, lr: 1, nesterov: true }, RangeError, /nesterov.*momentum/],
+    ['momentum a boolean', { epsilon: 1, lr: 1, momentum: true }, TypeError, /momentum.*true/],
+  ])('%s', (_title, options, Err, message) => {
+    expect(() => new L2ProjectedOptim([x()], options as never)).toThrow(Err);
+    expect(() => new L2ProjectedOptim([x()], options as never)).toThrow(message);
+  });
+
+  test('params problems', () => {
+    const a = x();
+    expect(() => new L2ProjectedOptim([], { epsilon: 1, lr: 1 })).toThrow(RangeError);
+    expect(() => new L2ProjectedOptim(a as never, { epsilon: 1, lr: 1 })).toThrow(/single Tensor/);
+    expect(() => new L2ProjectedOptim([{ lr: 1 } as never], { epsilon: 1, lr: 1 })).toThrow(/has no params/);
+    expect(() => new L2ProjectedOptim([{ params: [] }], { epsilon: 1, lr: 1 })).toThrow(/empty params/);
+    expect(() => new L2ProjectedOptim([{ params: [a] }, { params: [a] }], { epsilon: 1, lr: 1 })).toThrow(/already in param group 0/);
+    expect(() => new L2ProjectedOptim([a, a], { epsilon: 1, lr: 1 })).toThrow(/appears twice/);
+    expect(() => new L2ProjectedOptim([{ params: [a], epsilonn: 2 }], { epsilon: 1, lr: 1 })).toThrow(/unknown option epsilonn/);
+    expect(() => new L2ProjectedOptim([[1, 2] as never], { epsilon: 1, lr: 1 })).toThrow(TypeError);
+    expect(() => new SGD([a], { lr: 1, epsilon: 1 } as never)).toThrow(/SGD: unknown option epsilon/);
+  });
+
+  test('inner-optimizer options alongside an InnerOpt instance are refused, and the instance is left alone', () => {
+    const a = x();
+    const inner = new SGD([a], { lr: 0.1 });
+    const before = JSON.stringify(inner.paramGroups.map((g) => ({ ...g, params: undefined })));
+    expect(() => new L2ProjectedOptim([a], { InnerOpt: inner, epsilon: 1, lr: 0.5 })).toThrow(/inner optimizer.*existing instance/);
+    expect(() => new L2ProjectedOptim([a], { InnerOpt: inner, epsilon: -1 })).toThrow(RangeError);
+    expect(() => new L2ProjectedOptim([x()], { InnerOpt: inner, epsilon: 1 })).toThrow(/params differ/);
+    expect(JSON.stringify(inner.paramGroups.map((g) => ({ ...g, params: undefined })))).toBe(before);
+  });
+
+  test('partial of something that is not an optimizer class', () => {
+    expect(() => partial(Map as never, {})).toThrow(TypeError);
+    expect(() => partial(SGD, 3 as never)).toThrow(TypeError);
+  });
+});
+
+describe('tensor errors', () => {
+  test('construction', () => {
+    expect(() => new Tensor(new Float32Array(6), [4, 2])).toThrow(RangeError);
+    expect(() => new Tensor(new Float32Array(6), [2, -3])).toThrow(RangeError);
+    expect(() => new Tensor(new Float32Array(6), [2, 1.5] as never)).toThrow(TypeError);
+    expect(() => new Tensor(new Int32Array(6) as never)).toThrow(TypeError);
+    expect(() => new Tensor([1, '2'] as never)).toThrow(/data\[1\]/);
+    expect(new Tensor([1, 2]).dtype).toBe('float32');
+    expect(new Tensor(new Float64Array(6), [2, 3]).shape).toEqual([2, 3]);
+    expect(new Tensor(new Float64Array(1), []).shape).toEqual([]);
+  });
+
+  test('grad must be a typed array of the same dtype and length', () => {
+    const t = new Tensor(new Float32Array(4));
+    expect(() => { t.grad = new Float64Array(4); }).toThrow(TypeError);
+    expect(() => { t.grad = new Float32Array(3); }).toThrow(RangeError);
+    expect(() => { t.grad = [1, 2, 3, 4] as never; }).toThrow(TypeError);
+    expect(t.grad).toBeNull();
+  });
+});
+
+describe('a rejected call changes nothing', () => {
+  test('a step with one bad gradient changes no tensor and no state', () => {
+    const a = new Tensor(new Float32Array([1, 2, 3, 4]), [2, 2]);
+    const b = new Tensor(new Float32Array([1, 2, 3, 4]), [2, 2]);
+    const opt = new L2ProjectedOptim([a, b], { epsilon: 1, lr: 1, momentum: 0.9 });
+    a.grad = new Float32Array([1, 1, 1, 1]);
+    // A wrong-length gradient smuggled past the setter (e.g. by a resized view).
+    (b as unknown as { _grad: Float32Array })._grad = new Float32Array(3);
+    const before = snapshot([a, b]);
+    expect(() => opt.step()).toThrow(/params\[1\]\.grad.*length 4/);
+    expect(snapshot([a, b])).toEqual(before);
+    expect(opt.state.size).toBe(0);
+  });
+
+  test('a group option edited to a bad value is caught before anything changes', () => {
+    const a = new Tensor(new Float32Array([1, 2, 3, 4]), [2, 2]);
+    const opt = new L2ProjectedOptim([a], { epsilon: 1, lr: 1 });
+    a.grad = new Float32Array([1, 1, 1, 1]);
+    opt.paramGroups[0].epsilon = -2;
+    const before = snapshot([a]);
+    expect(() => opt.step()).toThrow(/epsilon.*-2/);
+    expect(snapshot([a])).toEqual(before);
+    opt.paramGroups[0].epsilon = 1;
+    opt.paramGroups[0].lr = 'fast';
+    expect(() => opt.step()).toThrow(TypeError);
+    expect(snapshot([a])).toEqual(before);
+  });
+
+  test('addParamGroup with a bad group adds nothing', () => {
+    const a = new Tensor(new Float32Array(4), [2, 2]);
+    const opt = new L2ProjectedOptim([a], { epsilon: 1, lr: 1 });
+    expect(() => opt.addParamGroup({ params: [a] })).toThrow(/already in param group 0/);
+    expect(() => opt.addParamGroup({ params: [new Tensor(new Float32Array(4), [2, 2])], paramNdim: 5 })).toThrow(RangeError);
+    expect(() => opt.addParamGroup({ params: [new Tensor(new Float32Array(4))], epsilon: NaN })).toThrow(RangeError);
+    expect(opt.paramGroups.length).toBe(1);
+    expect(opt.innerOpt.paramGroups.length).toBe(1);
+  });
+
+  test('loadStateDict with a mismatch changes nothing', () => {
+    const a = new Tensor(new Float32Array([1, 2, 3, 4]), [2, 2]);
+    const opt = new L2ProjectedOptim([a], { epsilon: 1, lr: 0.1, momentum: 0.5 });
+    a.grad = new Float32Array([1, 1, 1, 1]);
+    opt.step();
+    const sd = opt.stateDict();
+    const bad1 = { ...sd, state: { 0: { momentumBuffer: new Float32Array(3) } } };
+    const bad2 = { ...sd, state: { 0: { momentumBuffer: new Float64Array(4) } } };
+    const bad3 = { ...sd, paramGroups: [...sd.paramGroups, sd.paramGroups[0]] };
+    const bad4 = { ...sd, paramGroups: [{ ...sd.paramGroups[0], epsilon: -1 }] };
+    const bad5 = { ...sd, state: { 7: { momentumBuffer: new Float32Array(4) } } };
+    const bad6 = { ...sd, state: { 0: { expAvg: new Float32Array(4) } } };
+    const before = opt.stateDict();
+    for (const bad of [bad1, bad2, bad3, bad4, bad5, bad6]) expect(() => opt.loadStateDict(bad as never)).toThrow();
+    expect(opt.stateDict()).toEqual(before);
+  });
+});

@@ -1,0 +1,67 @@
+// SPDX-License-Identifier: MIT
+// The native backend: the N-API addon (native/binding.cc), zero-copy on the
+// caller's typed arrays. The addon checks every argument again in C++.
+import { DType, FloatArray, dtypeOf } from '../types';
+import { BackendInfo, KernelBackend, SgdKernelOptions, StateBuffer } from './types';
+
+/** The functions native/binding.cc exports. */
+export interface NativeAddon {
+  version(): string;
+  isa(): string;
+  compiledIsas(): string[];
+  supportedIsas(): string[];
+  setIsa(name: string): void;
+  rowNormsL2(x: FloatArray, rows: number, cols: number, out: FloatArray): void;
+  normalizeRowsL2(g: FloatArray, rows: number, cols: number, divByZeroEps: number): void;
+  renormRowsL2(p: FloatArray, rows: number, cols: number, maxNorm: number): void;
+  scaleBias(g: FloatArray, scale: number, applyScale: boolean, bias: number, applyBias: boolean): void;
+  sgdStep(
+    p: FloatArray, g: FloatArray, buf: FloatArray | null, lr: number, momentum: number, dampening: number,
+    weightDecay: number, nesterov: boolean, maximize: boolean, bufferInitialized: boolean,
+  ): void;
+}
+
+/** State kept in a plain typed array that the addon updates in place. */
+class ArrayStateBuffer implements StateBuffer {
+  readonly array: FloatArray;
+  constructor(readonly dtype: DType, readonly length: number) {
+    this.array = dtype === 'float64' ? new Float64Array(length) : new Float32Array(length);
+  }
+  read(): FloatArray {
+    return this.array.slice();
+  }
+  write(src: FloatArray): void {
+    if (dtypeOf(src) !== this.dtype || src.length !== this.length) {
+      throw new RangeError(`state buffer needs ${this.dtype}[${this.length}], got ${dtypeOf(src)}[${src.length}]`);
+    }
+    this.array.set(src);
+  }
+}
+
+export class NativeBackend implements KernelBackend {
+  readonly info: BackendInfo;
+
+  constructor(private readonly addon: NativeAddon, binary: string) {
+    this.info = { backend: 'native', isa: addon.isa(), version: addon.version(), binary };
+  }
+
+  rowNormsL2(x: FloatArray, rows: number, cols: number, out: FloatArray): void {
+    this.addon.rowNormsL2(x, rows, cols, out);
+  }
+  normalizeRowsL2(g: FloatArray, rows: number, cols: number, divByZeroEps: number): void {
+    this.addon.normalizeRowsL2(g, rows, cols, divByZeroEps);
+  }
+  renormRowsL2(p: FloatArray, rows: number, cols: number, maxNorm: number): void {
+    this.addon.renormRowsL2(p, rows, cols, maxNorm);
+  }
+  scaleBias(g: FloatArray, scale: number, applyScale: boolean, bias: number, applyBias: boolean): void {
+    this.addon.scaleBias(g, scale, applyScale, bias, applyBias);
+  }
+  sgdStep(p: FloatArray, g: FloatArray, buf: StateBuffer | null, o: SgdKernelOptions, bufferInitialized: boolean): void {
+    const b = buf ? (buf as ArrayStateBuffer).array : null;
+    this.addon.sgdStep(p, g, b, o.lr, o.momentum, o.dampening, o.weightDecay, o.nesterov, o.maximize, bufferInitialized);
+  }
+  allocState(dtype: DType, length: number): StateBuffer {
+    return new ArrayStateBuffer(dtype, length);
+  }
+}

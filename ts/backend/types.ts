@@ -1,0 +1,56 @@
+// SPDX-License-Identifier: MIT
+// The one interface every kernel backend (native addon, WebAssembly)
+// implements. Optimizers only ever talk to this interface.
+import { DType, FloatArray } from '../types';
+
+export type BackendName = 'native' | 'wasm';
+
+/** torch.optim.SGD's options, as the SGD kernel takes them. */
+export interface SgdKernelOptions {
+  lr: number;
+  momentum: number;
+  dampening: number;
+  weightDecay: number;
+  nesterov: boolean;
+  maximize: boolean;
+}
+
+/**
+ * Optimizer state (a momentum buffer, moments...) kept where the backend
+ * computes: a typed array for the native backend, a block of the module's
+ * linear memory for WebAssembly, so a step never copies it in and out.
+ */
+export interface StateBuffer {
+  readonly dtype: DType;
+  readonly length: number;
+  /** A copy of the contents, for stateDict(). */
+  read(): FloatArray;
+  /** Overwrites the contents (same dtype and length), for loadStateDict(). */
+  write(src: FloatArray): void;
+}
+
+export interface BackendInfo {
+  backend: BackendName;
+  /** The instruction set the kernels run with: 'avx512', 'avx2', 'scalar', 'neon', 'wasm-simd128' or 'wasm'. */
+  isa: string;
+  /** lp-optim's version. */
+  version: string;
+  /** The file the kernels were loaded from. */
+  binary: string;
+}
+
+export interface KernelBackend {
+  readonly info: BackendInfo;
+  /** out[r] = ||x_r||_2 for the rows of a rows x cols view. */
+  rowNormsL2(x: FloatArray, rows: number, cols: number, out: FloatArray): void;
+  /** g_r /= max(||g_r||_2, divByZeroEps). */
+  normalizeRowsL2(g: FloatArray, rows: number, cols: number, divByZeroEps: number): void;
+  /** PyTorch's renorm(p=2, dim=0, maxnorm). */
+  renormRowsL2(p: FloatArray, rows: number, cols: number, maxNorm: number): void;
+  /** g *= scale (if applyScale), then g += bias (if applyBias). */
+  scaleBias(g: FloatArray, scale: number, applyScale: boolean, bias: number, applyBias: boolean): void;
+  /** One torch.optim.SGD update of p from g; buf is the momentum buffer (null without momentum). */
+  sgdStep(p: FloatArray, g: FloatArray, buf: StateBuffer | null, o: SgdKernelOptions, bufferInitialized: boolean): void;
+  /** A zero-filled state buffer. */
+  allocState(dtype: DType, length: number): StateBuffer;
+}

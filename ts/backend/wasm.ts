@@ -1,0 +1,145 @@
+// SPDX-License-Identifier: MIT
+// The WebAssembly backend: the same C++ kernels compiled by emscripten into a
+// standalone module (wasm/exports.cc), loaded here without emscripten's glue.
+//
+// Optimizer state lives in the module's linear memory for the optimizer's
+// whole life (StateBuffer), so a step copies only the parameter and gradient.
+// Heap views are made fresh after every allocation and never kept: growing
+// the memory detaches every view of the old buffer.
+import * as fs from 'fs';
+import { DType, FloatArray, dtypeOf } from '../types';
+import { BackendInfo, KernelBackend, SgdKernelOptions, StateBuffer } from './types';
+
+interface WasmExports {
+  memory: WebAssembly.Memory;
+  _initialize?: () => void;
+  malloc(bytes: number): number;
+  free(ptr: number): void;
+  lp_isa(): number;
+  [name: string]: unknown;
+}
+
+type KernelFn = (...args: number[]) => number;
+
+/** What the non-zero return codes of wasm/exports.cc mean. */
+const WASM_ERRORS: Record<number, string> = {
+  1: 'rows * cols overflows the 32-bit address space',
+  2: 'a pointer is misaligned for its element type',
+  3: 'an array lies outside the module memory',
+  4: 'a momentum buffer is required when momentum != 0',
+  5: 'a non-empty array is at address 0',
+  6: 'arrays overlap',
+};
+
+function elementBytes(dtype: DType): number {
+  return dtype === 'float64' ? 8 : 4;
+}
+
+function suffix(dtype: DType): 'f32' | 'f64' {
+  return dtype === 'float64' ? 'f64' : 'f32';
+}
+
+class WasmStateBuffer implements StateBuffer {
+  constructor(private readonly backend: WasmBackend, readonly ptr: number, readonly dtype: DType, readonly length: number) {}
+  read(): FloatArray {
+    return this.backend.view(this.dtype, this.ptr, this.length).slice();
+  }
+  write(src: FloatArray): void {
+    if (dtypeOf(src) !== this.dtype || src.length !== this.length) {
+      throw new RangeError(`state buffer needs ${this.dtype}[${this.length}], got ${dtypeOf(src)}[${src.length}]`);
+    }
+    this.backend.view(this.dtype, this.ptr, this.length).set(src);
+  }
+}
+
+export class WasmBackend implements KernelBackend {
+  readonly info: BackendInfo;
+  private readonly exports: WasmExports;
+  // Frees a state buffer's memory once its StateBuffer object is collected.
+  private readonly freeOnCollect: FinalizationRegistry<number>;
+
+  /** Compiles and instantiates a module; throws if this engine cannot run it (e.g. no SIMD). */
+  constructor(file: string, version: string) {
+    const module = new WebAssembly.Module(fs.readFileSync(file));
+    const instance = new WebAssembly.Instance(module, {
+      env: { emscripten_notify_memory_growth: () => undefined },
+    });
+    this.exports = instance.exports as unknown as WasmExports;
+    this.exports._initialize?.();
+    this.freeOnCollect = new FinalizationRegistry((ptr) => this.exports.free(ptr));
+    this.info = { backend: 'wasm', isa: this.readCString(this.exports.lp_isa()), version, binary: file };
+  }
+
+  private readCString(ptr: number): string {
+    const bytes = new Uint8Array(this.exports.memory.buffer, ptr >>> 0);
+    let end = 0;
+    while (bytes[end] !== 0) end++;
+    return Buffer.from(bytes.subarray(0, end)).toString('utf8');
+  }
+
+  /** A fresh view of the heap: never cache it across calls that may allocate. */
+  view(dtype: DType, ptr: number, length: number): FloatArray {
+    const buffer = this.exports.memory.buffer;
+    return dtype === 'float64' ? new Float64Array(buffer, ptr, length) : new Float32Array(buffer, ptr, length);
+  }
+
+  private malloc(bytes: number): number {
+    // `>>> 0`: malloc returns an i32, which reads as negative above 2 GiB.
+    const ptr = this.exports.malloc(Math.max(bytes, 8)) >>> 0;
+    if (ptr === 0) throw new RangeError(`WebAssembly backend: out of memory allocating ${bytes} bytes`);
+    return ptr;
+  }
+
+  private kernel(name: string): KernelFn {
+    const fn = this.exports[name];
+    if (typeof fn !== 'function') throw new Error(`WebAssembly module ${this.info.binary} lacks ${name}`);
+    return fn as KernelFn;
+  }
+
+  /**
+   * Copies the arrays into the heap, runs the kernel on their addresses, and
+   * copies back those marked as outputs. Memory is freed whatever happens.
+   */
+  private run(name: string, arrays: { a: FloatArray; out: boolean }[], call: (fn: KernelFn, ptrs: number[]) => number): void {
+    const fn = this.kernel(name);
+    const ptrs: number[] = [];
+    try {
+      for (const { a } of arrays) ptrs.push(this.malloc(a.byteLength));
+      arrays.forEach(({ a }, i) => this.view(dtypeOf(a), ptrs[i], a.length).set(a));
+      const rc = call(fn, ptrs);
+      if (rc !== 0) throw new RangeError(`WebAssembly kernel ${name} refused its arguments: ${WASM_ERRORS[rc] ?? `code ${rc}`}`);
+      arrays.forEach(({ a, out }, i) => {
+        if (out) a.set(this.view(dtypeOf(a), ptrs[i], a.length));
+      });
+    } finally {
+      for (const p of ptrs) this.exports.free(p);
+    }
+  }
+
+  rowNormsL2(x: FloatArray, rows: number, cols: number, out: FloatArray): void {
+    this.run(`lp_row_norms_l2_${suffix(dtypeOf(x))}`, [{ a: x, out: false }, { a: out, out: true }], (fn, [px, po]) => fn(px, rows, cols, po));
+  }
+  normalizeRowsL2(g: FloatArray, rows: number, cols: number, divByZeroEps: number): void {
+    this.run(`lp_normalize_rows_l2_${suffix(dtypeOf(g))}`, [{ a: g, out: true }], (fn, [pg]) => fn(pg, rows, cols, divByZeroEps));
+  }
+  renormRowsL2(p: FloatArray, rows: number, cols: number, maxNorm: number): void {
+    this.run(`lp_renorm_rows_l2_${suffix(dtypeOf(p))}`, [{ a: p, out: true }], (fn, [pp]) => fn(pp, rows, cols, maxNorm));
+  }
+  scaleBias(g: FloatArray, scale: number, applyScale: boolean, bias: number, applyBias: boolean): void {
+    this.run(`lp_scale_bias_${suffix(dtypeOf(g))}`, [{ a: g, out: true }], (fn, [pg]) =>
+      fn(pg, g.length, scale, applyScale ? 1 : 0, bias, applyBias ? 1 : 0));
+  }
+  sgdStep(p: FloatArray, g: FloatArray, buf: StateBuffer | null, o: SgdKernelOptions, bufferInitialized: boolean): void {
+    const bufPtr = buf ? (buf as WasmStateBuffer).ptr : 0;
+    this.run(`lp_sgd_step_${suffix(dtypeOf(p))}`, [{ a: p, out: true }, { a: g, out: false }], (fn, [pp, pg]) =>
+      fn(pp, pg, bufPtr, p.length, o.lr, o.momentum, o.dampening, o.weightDecay, o.nesterov ? 1 : 0, o.maximize ? 1 : 0, bufferInitialized ? 1 : 0));
+  }
+  allocState(dtype: DType, length: number): StateBuffer {
+    const bytes = length * elementBytes(dtype);
+    const ptr = this.malloc(bytes);
+    this.view(dtype, ptr, length).fill(0);
+    const buf = new WasmStateBuffer(this, ptr, dtype, length);
+    this.freeOnCollect.register(buf, ptr);
+    return buf;
+  }
+}

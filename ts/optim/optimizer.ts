@@ -1,0 +1,389 @@
+// SPDX-License-Identifier: MIT
+// Optimizer: the base of every optimizer, after torch.optim.Optimizer. It owns
+// the param groups (with their defaults), the per-parameter state, the state
+// dict and the printed form; subclasses add their options and their step.
+import { currentBackend } from '../backend/loader';
+import { KernelBackend, StateBuffer } from '../backend/types';
+import { show } from '../errors';
+import { Tensor } from '../tensor';
+import { FloatArray, dtypeOf } from '../types';
+
+/** Marks an option that has no default: leaving it out is an error. */
+export const REQUIRED: unique symbol = Symbol('required option');
+
+/** Options passed between optimizers of one chain, never by users. */
+export const INTERNAL: unique symbol = Symbol('lp-optim internal');
+
+export interface InternalOptions {
+  /** Groups already prepared by a wrapping optimizer: fill them in place and share them. */
+  sharedGroups?: ParamGroup[];
+  /** The wrapping optimizer's backend. */
+  backend?: KernelBackend;
+}
+
+/** A param group: its tensors and its options (after defaults are filled in). */
+export interface ParamGroup {
+  params: Tensor[];
+  [option: string]: unknown;
+}
+
+/** What users pass as a group: `{ params, ...overrides }`. */
+export interface ParamGroupInput {
+  params: Tensor[] | Tensor;
+  [option: string]: unknown;
+}
+
+export type Params = Tensor[] | ParamGroupInput[];
+
+/** A state entry's values: buffers live in the backend; counters are numbers. */
+export type StateValue = StateBuffer | number | null;
+export type ParamState = Record<string, StateValue>;
+
+/** PyTorch's state-dict shape, with typed arrays for buffers. */
+export interface StateDict {
+  state: Record<number, Record<string, FloatArray | number | null>>;
+  paramGroups: (Record<string, unknown> & { params: number[] })[];
+}
+
+/** Keys every group may carry besides the optimizer's options. */
+const ALWAYS_ACCEPTED = new Set(['params', 'name']);
+
+function isPlainObject(x: unknown): x is Record<string, unknown> {
+  return typeof x === 'object' && x !== null && !Array.isArray(x) && !ArrayBuffer.isView(x) && !(x instanceof Tensor);
+}
+
+/** Copies a group option value so that later edits of one group do not leak into another. */
+function copyValue(v: unknown): unknown {
+  return Array.isArray(v) ? v.slice() : v;
+}
+
+function formatValue(v: unknown): string {
+  if (Array.isArray(v)) return `[${v.map(formatValue).join(', ')}]`;
+  if (typeof v === 'function') return v.name || 'function';
+  return String(v);
+}
+
+export abstract class Optimizer {
+  /** The options every group gets unless it sets its own. */
+  readonly defaults: Record<string, unknown>;
+  /** Live groups: changing `paramGroups[i].lr` changes the next step. */
+  paramGroups: ParamGroup[];
+  /** Per-parameter state (momentum buffers, moments, step counts). */
+  state: Map<Tensor, ParamState>;
+  /** The kernels this optimizer runs on, fixed at construction. */
+  readonly backend: KernelBackend;
+  private readonly extraKeys = new Set<string>();
+
+  /**
+   * @param params tensors or groups
+   * @param defaults the class's own options with the user's values filled in
+   * @param internal set when a wrapping optimizer builds this one
+   */
+  protected constructor(
+    params: Params | null,
+    defaults: Record<string, unknown>,
+    internal?: InternalOptions & { deferGroups?: boolean },
+  ) {
+    this.defaults = defaults;
+    this.backend = internal?.backend ?? currentBackend();
+    this.state = new Map();
+    this.paramGroups = [];
+    this.checkDefaults();
+    if (internal?.sharedGroups) {
+      // Check every shared group before filling any of them in.
+      internal.sharedGroups.forEach((g, i) => this.fillGroup({ ...g }, `param group ${i}`));
+      internal.sharedGroups.forEach((g, i) => this.fillGroup(g, `param group ${i}`));
+      this.paramGroups = internal.sharedGroups;
+    } else if (!internal?.deferGroups) {
+      this.paramGroups = this.prepareGroups(params);
+    }
+  }
+
+  /** Copies, checks and fills the user's params or groups. */
+  protected prepareGroups(params: unknown): ParamGroup[] {
+    const prepared: ParamGroup[] = [];
+    for (const g of Optimizer.splitParams(params)) prepared.push(this.prepareGroup(g, prepared));
+    return prepared;
+  }
+
+  /** Turns `params` into a list of group inputs, as torch.optim does. */
+  protected static splitParams(params: unknown): ParamGroupInput[] {
+    if (params instanceof Tensor) {
+      throw new TypeError('params must be an array of Tensors or of param groups, got a single Tensor (wrap it in an array)');
+    }
+    if (!Array.isArray(params)) throw new TypeError(`params must be an array of Tensors or of param groups, got ${show(params)}`);
+    if (params.length === 0) throw new RangeError('params is an empty list: an optimizer needs at least one parameter');
+    if (params.every((p) => p instanceof Tensor)) return [{ params: params as Tensor[] }];
+    params.forEach((g, i) => {
+      if (!isPlainObject(g)) {
+        throw new TypeError(`params must be all Tensors or all param groups ({ params, ...options }); params[${i}] is ${show(g)}`);
+      }
+    });
+    return params as ParamGroupInput[];
+  }
+
+  /** Option names this optimizer accepts in a group, besides `params`. */
+  acceptedKeys(): Set<string> {
+    return new Set([...Object.keys(this.defaults), ...this.extraKeys]);
+  }
+
+  /** @internal Lets a wrapping optimizer's options live in the shared groups. */
+  acceptKeys(keys: Iterable<string>): void {
+    for (const k of keys) this.extraKeys.add(k);
+  }
+
+  /** Validates the defaults themselves (a bad default is an error even if every group overrides it). */
+  private checkDefaults(): void {
+    const probe: Record<string, unknown> = {};
+    for (const [k, v] of Object.entries(this.defaults)) if (v !== REQUIRED) probe[k] = v;
+    this.checkOptions(probe, 'options');
+  }
+
+  /**
+   * Checks the values of this optimizer's options in `group` (only keys present).
+   * Subclasses extend it; `where` names the group in messages.
+   */
+  /** @internal */
+  checkOptions(group: Record<string, unknown>, where: string): void {
+    void group;
+    void where;
+  }
+
+  /**
+   * @internal Fills this optimizer's defaults into a group in place and
+   * checks the values; throws, changing nothing, on a missing or bad value.
+   */
+  fillGroup(group: ParamGroup, where = 'param group'): void {
+    const filled: Record<string, unknown> = {};
+    for (const [k, v] of Object.entries(this.defaults)) {
+      if (group[k] !== undefined) continue;
+      if (v === REQUIRED) throw new TypeError(`${this.constructor.name}: missing required option ${k} (in ${where})`);
+      filled[k] = copyValue(v);
+    }
+    this.checkOptions({ ...group, ...filled }, where);
+    this.checkParamsAgainstOptions({ ...group, ...filled } as ParamGroup, where);
+    Object.assign(group, filled);
+  }
+
+  /** Checks each parameter against the group's options (e.g. paramNdim against its shape). */
+  protected checkParamsAgainstOptions(group: ParamGroup, where: string): void {
+    void group;
+    void where;
+  }
+
+  /** Copies and checks a user's group: params, duplicates, unknown keys; then fills defaults. */
+  private prepareGroup(input: unknown, others: ParamGroup[]): ParamGroup {
+    const where = `param group ${others.length}`;
+    if (!isPlainObject(input)) throw new TypeError(`a param group must be an object { params, ...options }, got ${show(input)}`);
+    if (!('params' in input) || input.params === undefined) throw new RangeError(`${where} has no params`);
+    const raw = input.params instanceof Tensor ? [input.params] : input.params;
+    if (!Array.isArray(raw)) throw new TypeError(`${where}: params must be an array of Tensors, got ${show(raw)}`);
+    if (raw.length === 0) throw new RangeError(`${where} has an empty params list`);
+    const seen = new Set<Tensor>();
+    raw.forEach((p, i) => {
+      if (!(p instanceof Tensor)) throw new TypeError(`${where}: params[${i}] must be a Tensor, got ${show(p)}`);
+      if (seen.has(p)) throw new RangeError(`${where}: params[${i}] appears twice in the group`);
+      seen.add(p);
+    });
+    for (const [j, g] of [...this.paramGroups, ...others].entries()) {
+      const dup = g.params.findIndex((p) => seen.has(p));
+      if (dup >= 0) throw new RangeError(`${where}: a parameter is already in param group ${j} (the same tensor cannot be in two groups)`);
+    }
+    const accepted = this.acceptedKeys();
+    for (const k of Object.keys(input)) {
+      if (!ALWAYS_ACCEPTED.has(k) && !accepted.has(k)) {
+        throw new RangeError(`${where}: unknown option ${k} (${show(input[k])}); ${this.constructor.name} accepts ${[...accepted].sort().join(', ')}`);
+      }
+    }
+    const group: ParamGroup = { params: raw.slice() };
+    for (const [k, v] of Object.entries(input)) if (k !== 'params') group[k] = copyValue(v);
+    this.fillGroup(group, where);
+    return group;
+  }
+
+  /** Adds a group (like torch's add_param_group); its parameters start with fresh state. */
+  addParamGroup(group: ParamGroupInput): void {
+    this.paramGroups.push(this.prepareGroup(group, []));
+  }
+
+  /**
+   * Checks everything a step reads before anything is changed: the groups'
+   * options (they are live and may have been edited) and every gradient.
+   */
+  protected checkBeforeStep(): void {
+    this.paramGroups.forEach((g, i) => {
+      this.checkOptions(g, `param group ${i}`);
+      g.params.forEach((p, j) => Tensor.checkGrad(p.grad, p.dtype, p.numel, `param group ${i}, params[${j}].grad`));
+    });
+  }
+
+  /** One optimization step; returns the closure's value. */
+  abstract step<T = undefined>(closure?: () => T): T | undefined;
+
+  /** Sets every gradient to null (default) or fills it with zeros. */
+  zeroGrad(options: { setToNone?: boolean } = {}): void {
+    const setToNone = options.setToNone ?? true;
+    if (typeof setToNone !== 'boolean') throw new TypeError(`setToNone must be a boolean, got ${show(setToNone)}`);
+    for (const g of this.paramGroups) {
+      for (const p of g.params) {
+        if (setToNone) p.grad = null;
+        else p.grad?.fill(0);
+      }
+    }
+  }
+
+  /** The per-parameter state entry, created empty on first use. */
+  protected stateOf(p: Tensor): ParamState {
+    let s = this.state.get(p);
+    if (!s) {
+      s = {};
+      this.state.set(p, s);
+    }
+    return s;
+  }
+
+  /** Checks one loaded state entry for parameter p; subclasses name their keys. */
+  checkStateEntry(p: Tensor, entry: Record<string, unknown>, where: string): void {
+    void p;
+    void entry;
+    void where;
+  }
+
+  private allParams(): Tensor[] {
+    return this.paramGroups.flatMap((g) => g.params);
+  }
+
+  /** The state and the groups' options, parameters replaced by their indices (PyTorch's layout). */
+  stateDict(): StateDict {
+    const index = new Map<Tensor, number>();
+    const paramGroups = this.paramGroups.map((g) => {
+      const out: Record<string, unknown> & { params: number[] } = { params: [] };
+      for (const [k, v] of Object.entries(g)) if (k !== 'params') out[k] = copyValue(v);
+      out.params = g.params.map((p) => {
+        if (!index.has(p)) index.set(p, index.size);
+        return index.get(p)!;
+      });
+      return out;
+    });
+    const state: StateDict['state'] = {};
+    for (const [p, s] of this.state) {
+      const i = index.get(p);
+      if (i === undefined) continue;
+      const entry: Record<string, FloatArray | number | null> = {};
+      for (const [k, v] of Object.entries(s)) entry[k] = v !== null && typeof v === 'object' ? v.read() : v;
+      state[i] = entry;
+    }
+    return { state, paramGroups };
+  }
+
+  /**
+   * Restores a state dict made by stateDict() of an optimizer over the same
+   * parameters. Everything is checked first; on any error nothing changes.
+   */
+  loadStateDict(sd: StateDict): void {
+    if (!isPlainObject(sd)) throw new TypeError(`loadStateDict expects a state dict object, got ${show(sd)}`);
+    const { state, paramGroups } = sd as unknown as Record<string, unknown>;
+    if (!Array.isArray(paramGroups)) throw new TypeError(`state dict: paramGroups must be an array, got ${show(paramGroups)}`);
+    if (!isPlainObject(state)) throw new TypeError(`state dict: state must be an object, got ${show(state)}`);
+    if (paramGroups.length !== this.paramGroups.length) {
+      throw new RangeError(`state dict has ${paramGroups.length} param groups, this optimizer has ${this.paramGroups.length}`);
+    }
+    const params = this.allParams();
+    const newGroups: ParamGroup[] = paramGroups.map((sg, i) => {
+      if (!isPlainObject(sg) || !Array.isArray(sg.params)) throw new TypeError(`state dict: paramGroups[${i}] must be an object with a params array`);
+      const mine = this.paramGroups[i];
+      if (sg.params.length !== mine.params.length) {
+        throw new RangeError(`state dict: param group ${i} has ${sg.params.length} parameters, this optimizer's has ${mine.params.length}`);
+      }
+      const g: ParamGroup = { params: mine.params };
+      for (const [k, v] of Object.entries(sg)) if (k !== 'params') g[k] = copyValue(v);
+      this.fillGroup(g, `state dict param group ${i}`);
+      return g;
+    });
+    const newState = new Map<Tensor, Record<string, unknown>>();
+    for (const [key, entry] of Object.entries(state)) {
+      const i = Number(key);
+      if (!Number.isInteger(i) || i < 0 || i >= params.length) {
+        throw new RangeError(`state dict: state key ${show(key)} is not a parameter index (0 to ${params.length - 1})`);
+      }
+      if (!isPlainObject(entry)) throw new TypeError(`state dict: state[${i}] must be an object, got ${show(entry)}`);
+      const p = params[i];
+      for (const [k, v] of Object.entries(entry)) {
+        if (ArrayBuffer.isView(v)) {
+          if (!(v instanceof Float32Array || v instanceof Float64Array) || dtypeOf(v) !== p.dtype || v.length !== p.numel) {
+            throw new RangeError(`state dict: state[${i}].${k} must be a ${p.dtype} array of length ${p.numel} (parameter shape [${p.shape.join(', ')}]), got ${show(v)}`);
+          }
+        } else if (v !== null && typeof v !== 'number') {
+          throw new TypeError(`state dict: state[${i}].${k} must be a typed array, a number or null, got ${show(v)}`);
+        }
+      }
+      this.checkStateEntry(p, entry, `state dict: state[${i}]`);
+      newState.set(p, entry);
+    }
+    // Everything is valid: apply.
+    newGroups.forEach((g, i) => {
+      const live = this.paramGroups[i];
+      for (const k of Object.keys(live)) if (k !== 'params') delete live[k];
+      Object.assign(live, g);
+    });
+    this.state.clear();
+    for (const [p, entry] of newState) {
+      const s: ParamState = {};
+      for (const [k, v] of Object.entries(entry)) {
+        if (v instanceof Float32Array || v instanceof Float64Array) {
+          const buf = this.backend.allocState(p.dtype, p.numel);
+          buf.write(v);
+          s[k] = buf;
+        } else {
+          s[k] = v as number | null;
+        }
+      }
+      this.state.set(p, s);
+    }
+  }
+
+  /** The class name shown by toString(). */
+  protected displayName(): string {
+    return `${this.constructor.name} (`;
+  }
+
+  /** PyTorch's printed form: each group's options, sorted by name. */
+  toString(): string {
+    let out = this.displayName();
+    this.paramGroups.forEach((g, i) => {
+      out += `\nParameter Group ${i}\n`;
+      for (const k of Object.keys(g).sort()) if (k !== 'params') out += `    ${k}: ${formatValue(g[k])}\n`;
+    });
+    return `${out})`;
+  }
+}
+
+/**
+ * A class's defaults with the user's options put in; an option the class
+ * does not declare is a RangeError (a typo must not pass silently).
+ */
+export function optionsWithDefaults(
+  className: string,
+  classDefaults: Record<string, unknown>,
+  options: object,
+): Record<string, unknown> {
+  if (!isPlainObject(options)) throw new TypeError(`${className}: options must be an object, got ${show(options)}`);
+  const out: Record<string, unknown> = { ...classDefaults };
+  for (const [k, v] of Object.entries(options)) {
+    if (!(k in classDefaults)) {
+      throw new RangeError(`${className}: unknown option ${k} (${show(v)}); it accepts ${Object.keys(classDefaults).join(', ')}`);
+    }
+    if (v !== undefined) out[k] = copyValue(v);
+  }
+  return out;
+}
+
+/** The class of an optimizer: `new (params, options)`. */
+export type OptimizerClass = (new (params: Params, options?: Record<string, unknown>) => Optimizer) & {
+  /** The option names and defaults the class declares. */
+  readonly optionDefaults: Record<string, unknown>;
+};
+
+export function isOptimizerClass(x: unknown): x is OptimizerClass {
+  return typeof x === 'function' && x.prototype instanceof Optimizer;
+}

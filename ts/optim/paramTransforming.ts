@@ -1,0 +1,235 @@
+// SPDX-License-Identifier: MIT
+// ParamTransformingOptimizer: rai_toolbox's wrapper that transforms each
+// gradient before an inner optimizer (SGD, Adam...) steps, and each parameter
+// after. The wrapper and the inner optimizer share one list of param groups
+// and one state map. Subclasses override preStepTransform / postStepTransform.
+import { checkNumber, checkParamNdimType, show } from '../errors';
+import { Tensor } from '../tensor';
+import {
+  INTERNAL,
+  Optimizer,
+  OptimizerClass,
+  ParamGroup,
+  Params,
+  REQUIRED,
+  isOptimizerClass,
+} from './optimizer';
+import { Partial, isPartial, partial } from './partial';
+import { checkParamNdimFor, rowView } from './rows';
+import { SGD } from './sgd';
+
+export type InnerOptArg = OptimizerClass | Partial | Optimizer;
+
+export interface ParamTransformingOptions {
+  /** The optimizer that steps after the gradients are transformed (default SGD). */
+  InnerOpt?: InnerOptArg;
+  /** How a parameter is seen as data (rows): null, k >= 0 or k < 0 (default -1). */
+  paramNdim?: number | null;
+  /** Multiplies each gradient after the transform (default 1). */
+  gradScale?: number;
+  /** Added to each gradient after the transform (default 0). */
+  gradBias?: number;
+  /** Options for every group; they win over the constructor's other options. */
+  defaults?: Record<string, unknown> | null;
+  /** Anything else is an option of the inner optimizer (lr, momentum...). */
+  [innerOption: string]: unknown;
+}
+
+type TransformingClass = typeof ParamTransformingOptimizer;
+
+function setDefault(obj: Record<string, unknown>, key: string, value: unknown): void {
+  if (obj[key] === undefined) obj[key] = value;
+}
+
+/** What the constructor's options say, before anything is built. */
+interface Parsed {
+  groupDefaults: Record<string, unknown>;
+  instanceOptions: Record<string, unknown>;
+  innerClass: OptimizerClass | null;
+  innerOptions: Record<string, unknown>;
+  innerInstance: Optimizer | null;
+}
+
+function parseOptions(cls: TransformingClass, options: ParamTransformingOptions): Parsed {
+  const name = cls.name;
+  if (typeof options !== 'object' || options === null || Array.isArray(options)) {
+    throw new TypeError(`${name}: options must be an object, got ${show(options)}`);
+  }
+  const { InnerOpt = SGD, defaults, ...rest } = options;
+  if (defaults !== undefined && defaults !== null && (typeof defaults !== 'object' || Array.isArray(defaults))) {
+    throw new TypeError(`${name}: defaults must be an object or null, got ${show(defaults)}`);
+  }
+  let innerClass: OptimizerClass | null = null;
+  let innerInstance: Optimizer | null = null;
+  let presets: Record<string, unknown> = {};
+  if (isOptimizerClass(InnerOpt)) innerClass = InnerOpt;
+  else if (isPartial(InnerOpt)) {
+    innerClass = InnerOpt.cls;
+    presets = { ...InnerOpt.options };
+  } else if (InnerOpt instanceof Optimizer) innerInstance = InnerOpt;
+  else {
+    throw new TypeError(`${name}: InnerOpt must be an optimizer class, a partial(Class, options) or an optimizer instance, got ${show(InnerOpt)}`);
+  }
+  const groupKeys = cls.optionDefaults;
+  const instanceKeys = cls.instanceOptionDefaults;
+  const innerKeys = innerClass ? Object.keys(innerClass.optionDefaults) : [...innerInstance!.acceptedKeys()];
+  const groupDefaults: Record<string, unknown> = { ...(defaults ?? {}) };
+  const instanceOptions: Record<string, unknown> = { ...instanceKeys };
+  const innerOptions: Record<string, unknown> = { ...presets };
+  for (const [k, v] of Object.entries(rest)) {
+    if (k in groupKeys) setDefault(groupDefaults, k, v);
+    else if (k in instanceKeys) {
+      if (v !== undefined) instanceOptions[k] = v;
+    } else if (innerKeys.includes(k)) {
+      if (innerInstance) {
+        throw new RangeError(`${name}: option ${k} (${show(v)}) is for the inner optimizer, but InnerOpt is an existing instance; set it on that instance`);
+      }
+      if (v !== undefined) innerOptions[k] = v;
+    } else {
+      const known = [...Object.keys(groupKeys), ...Object.keys(instanceKeys), ...innerKeys, 'InnerOpt', 'defaults'];
+      throw new RangeError(`${name}: unknown option ${k} (${show(v)}); it accepts ${known.sort().join(', ')}`);
+    }
+  }
+  for (const k of Object.keys(groupDefaults)) {
+    if (!(k in groupKeys) && !innerKeys.includes(k)) {
+      throw new RangeError(`${name}: unknown option defaults.${k} (${show(groupDefaults[k])})`);
+    }
+  }
+  for (const [k, v] of Object.entries(groupKeys)) setDefault(groupDefaults, k, v);
+  cls.checkInstanceOptions(instanceOptions);
+  return { groupDefaults, instanceOptions, innerClass, innerOptions, innerInstance };
+}
+
+export class ParamTransformingOptimizer extends Optimizer {
+  /** Group options of the transform, with their defaults. */
+  static readonly optionDefaults: Record<string, unknown> = { paramNdim: -1, gradScale: 1, gradBias: 0 };
+  /** Options kept on the optimizer itself rather than per group. */
+  static readonly instanceOptionDefaults: Record<string, unknown> = {};
+
+  /** The optimizer that steps the parameters. */
+  readonly innerOpt: Optimizer;
+  /** The values of the instance options (e.g. divByZeroEps). */
+  protected readonly instanceOptions: Readonly<Record<string, unknown>>;
+
+  /** Checks the instance options before anything is built; subclasses extend. */
+  static checkInstanceOptions(options: Record<string, unknown>): void {
+    void options;
+  }
+
+  constructor(params: Params | null, options: ParamTransformingOptions = {}) {
+    const cls = new.target as TransformingClass;
+    const parsed = parseOptions(cls, options);
+    super(null, parsed.groupDefaults, { backend: parsed.innerInstance?.backend, deferGroups: true });
+    this.instanceOptions = Object.freeze(parsed.instanceOptions);
+    const ownKeys = Object.keys(cls.optionDefaults);
+    if (parsed.innerInstance) {
+      const inner = parsed.innerInstance;
+      if (params !== null && params !== undefined) this.checkSameParams(params, inner);
+      // Check every adopted group before filling any of them in.
+      inner.paramGroups.forEach((g, i) => this.fillGroup({ ...g }, `param group ${i}`));
+      inner.paramGroups.forEach((g, i) => this.fillGroup(g, `param group ${i}`));
+      inner.acceptKeys(ownKeys);
+      this.innerOpt = inner;
+    } else {
+      this.acceptKeys(Object.keys(parsed.innerClass!.optionDefaults));
+      const groups = this.prepareGroups(params);
+      const innerCls = parsed.innerClass! as unknown as new (p: null, o: Record<string, unknown>) => Optimizer;
+      this.innerOpt = new innerCls(null, { ...parsed.innerOptions, [INTERNAL]: { sharedGroups: groups, backend: this.backend } });
+      this.innerOpt.acceptKeys(ownKeys);
+    }
+    this.paramGroups = this.innerOpt.paramGroups;
+    this.state = this.innerOpt.state;
+  }
+
+  private checkSameParams(params: Params, inner: Optimizer): void {
+    const given = new Set(Optimizer.splitParams(params).flatMap((g) => (g.params instanceof Tensor ? [g.params] : g.params)));
+    const theirs = inner.paramGroups.flatMap((g) => g.params);
+    if (given.size !== theirs.length || theirs.some((p) => !given.has(p))) {
+      throw new RangeError(`${this.constructor.name}: params differ from the parameters of the InnerOpt instance (pass null to adopt its groups)`);
+    }
+  }
+
+  override acceptedKeys(): Set<string> {
+    const keys = super.acceptedKeys();
+    if (this.innerOpt) for (const k of this.innerOpt.acceptedKeys()) keys.add(k);
+    return keys;
+  }
+
+  override checkOptions(g: Record<string, unknown>, where: string): void {
+    super.checkOptions(g, where);
+    if ('paramNdim' in g) checkParamNdimType(g.paramNdim);
+    if ('gradScale' in g) checkNumber(`gradScale (${where})`, g.gradScale);
+    if ('gradBias' in g) checkNumber(`gradBias (${where})`, g.gradBias);
+    this.innerOpt?.checkOptions(g, where);
+  }
+
+  protected override checkParamsAgainstOptions(group: ParamGroup, where: string): void {
+    for (const p of group.params) checkParamNdimFor(p.shape, group.paramNdim as number | null, where);
+  }
+
+  override fillGroup(group: ParamGroup, where = 'param group'): void {
+    if (!this.innerOpt) return super.fillGroup(group, where);
+    // Check on a copy through the whole chain, then fill in place.
+    const probe = { ...group };
+    super.fillGroup(probe, where);
+    this.innerOpt.fillGroup(probe, where);
+    Object.assign(group, probe);
+  }
+
+  override checkStateEntry(p: Tensor, entry: Record<string, unknown>, where: string): void {
+    this.innerOpt.checkStateEntry(p, entry, where);
+  }
+
+  /** Transforms one parameter's gradient in place; `param` is seen as rows per paramNdim. */
+  protected preStepTransform(param: Tensor, group: ParamGroup): void {
+    void param;
+    void group;
+  }
+
+  /** Transforms one parameter in place after the inner step; `param` is seen as rows. */
+  protected postStepTransform(param: Tensor, group: ParamGroup): void {
+    void param;
+    void group;
+  }
+
+  private applyPreStepTransform(): void {
+    for (const g of this.paramGroups) {
+      for (const p of g.params) {
+        const grad = p.grad;
+        if (!grad) continue;
+        const view = rowView(p, g.paramNdim as number | null);
+        this.preStepTransform(view, g);
+        if (view.grad !== grad) {
+          throw new Error(
+            `${this.constructor.name}.preStepTransform did not modify the gradient in place: assigning param.grad replaces the array; write into param.grad instead`,
+          );
+        }
+        const scale = g.gradScale as number;
+        const bias = g.gradBias as number;
+        if (scale !== 1 || bias !== 0) this.backend.scaleBias(grad, scale, scale !== 1, bias, bias !== 0);
+      }
+    }
+  }
+
+  private applyPostStepTransform(): void {
+    for (const g of this.paramGroups) {
+      for (const p of g.params) this.postStepTransform(rowView(p, g.paramNdim as number | null), g);
+    }
+  }
+
+  /** Pre-step transform, the inner optimizer's step, post-step transform; returns the closure's value. */
+  override step<T = undefined>(closure?: () => T): T | undefined {
+    const loss = closure ? closure() : undefined;
+    this.checkBeforeStep();
+    this.applyPreStepTransform();
+    this.innerOpt.step();
+    this.applyPostStepTransform();
+    return loss;
+  }
+
+  protected override displayName(): string {
+    return `${this.constructor.name} [${this.innerOpt.constructor.name}](`;
+  }
+}
+
+export { REQUIRED, partial };

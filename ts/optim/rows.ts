@@ -1,0 +1,43 @@
+// SPDX-License-Identifier: MIT
+// paramNdim: how a parameter is seen as rows (data) for a transform, exactly
+// as rai_toolbox's _reshape_to_batch does it, without copying.
+import { Tensor } from '../tensor';
+
+/**
+ * The shape (N, d0, d1, ...) under which a tensor of `shape` is transformed:
+ * null = the whole tensor is one datum; k >= 0 = the last k dimensions form a
+ * datum; k < 0 = ndim + k. Always at least two dimensions.
+ */
+export function batchShape(shape: readonly number[], paramNdim: number | null): number[] {
+  const ndim = shape.length;
+  let k = paramNdim ?? ndim;
+  if (k < 0) k += ndim;
+  const delta = 1 + k - ndim;
+  let out: number[];
+  if (delta > 0) out = [...Array<number>(delta).fill(1), ...shape];
+  else if (delta < 0) out = [shape.slice(0, ndim - k).reduce((a, b) => a * b, 1), ...shape.slice(ndim - k)];
+  else out = shape.slice();
+  while (out.length < 2) out.push(1);
+  return out;
+}
+
+/** Throws unless |paramNdim| <= ndim, naming the shape and the value. */
+export function checkParamNdimFor(shape: readonly number[], paramNdim: number | null, where: string): void {
+  if (paramNdim !== null && Math.abs(paramNdim) > shape.length) {
+    throw new RangeError(
+      `paramNdim=${paramNdim} (${where}) is not valid for a parameter of shape [${shape.join(', ')}] (ndim ${shape.length}): |paramNdim| <= ndim must hold`,
+    );
+  }
+}
+
+/** A parameter seen as rows: same data, same grad, batch shape. */
+export function rowView(p: Tensor, paramNdim: number | null): Tensor {
+  return Tensor.view(p.data, batchShape(p.shape, paramNdim), p.grad);
+}
+
+/** (rows, cols) of a row view. */
+export function rowsAndCols(view: Tensor): [number, number] {
+  const rows = view.shape[0];
+  const cols = view.shape.slice(1).reduce((a, b) => a * b, 1);
+  return [rows, cols];
+}
