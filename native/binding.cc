@@ -17,6 +17,7 @@
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
+#include <initializer_list>
 #include <string>
 
 #include "kernels/kernels.h"
@@ -225,6 +226,45 @@ bool requireDisjoint(const Args& a, const FloatArray& x, const char* xName, cons
   return false;
 }
 
+// Every pair of these arrays must be disjoint (an absent optional array is
+// empty and overlaps nothing).
+struct NamedArray {
+  const FloatArray& array;
+  const char* name;
+};
+
+bool requireAllDisjoint(const Args& a, std::initializer_list<NamedArray> arrays) {
+  for (auto x = arrays.begin(); x != arrays.end(); ++x) {
+    for (auto y = x + 1; y != arrays.end(); ++y) {
+      if (!requireDisjoint(a, x->array, x->name, y->array, y->name)) return false;
+    }
+  }
+  return true;
+}
+
+// A state array that the options may make unnecessary: null or undefined
+// counts as not given, which is refused when it is needed (`neededWhen` says
+// when, for the message).
+bool readPresence(const Args& a, size_t index, const char* name, const FloatArray& p, bool needed,
+                  const char* neededWhen, bool* given) {
+  const Napi::Value value = a.info[index];
+  *given = !value.IsNull() && !value.IsUndefined();
+  if (needed && !*given) {
+    throwTypeError(a.env(), a.where(name) + " must be a " + p.typeName() + " like p when " +
+                                neededWhen + ", got " + describe(value));
+    return false;
+  }
+  return true;
+}
+
+// A state array like p of p's length, read only when given (needed or not).
+bool readOptionalLikeP(const Args& a, size_t index, const char* name, const FloatArray& p,
+                       bool given, FloatArray* out) {
+  if (!given) return true;
+  return readFloatArrayLike(a, index, name, p, "p", out) &&
+         requireLength(a, name, *out, p.length, "p.length = " + std::to_string(p.length));
+}
+
 template <typename T>
 T* elements(const FloatArray& array) {
   return static_cast<T*>(array.data);
@@ -246,6 +286,9 @@ class LpOptimAddon : public Napi::Addon<LpOptimAddon> {
                              InstanceMethod("renormRowsL2", &LpOptimAddon::RenormRowsL2),
                              InstanceMethod("scaleBias", &LpOptimAddon::ScaleBias),
                              InstanceMethod("sgdStep", &LpOptimAddon::SgdStep),
+                             InstanceMethod("adamStep", &LpOptimAddon::AdamStep),
+                             InstanceMethod("rmspropStep", &LpOptimAddon::RmspropStep),
+                             InstanceMethod("adagradStep", &LpOptimAddon::AdagradStep),
                          });
   }
 
@@ -433,6 +476,144 @@ class LpOptimAddon : public Napi::Addon<LpOptimAddon> {
         table_->f64.sgdStep(elements<double>(p), elements<double>(g),
                             usesBuf ? elements<double>(buf) : nullptr, p.length, o,
                             bufferInitialized);
+      }
+    }
+    return env.Undefined();
+  }
+
+  // adamStep(p, g, expAvg, expAvgSq, maxExpAvgSq, lr, beta1, beta2, eps,
+  //          weightDecay, decoupledWeightDecay, amsgrad, maximize, stepSize,
+  //          biasCorrection2Sqrt); maxExpAvgSq may be null unless amsgrad
+  Napi::Value AdamStep(const Napi::CallbackInfo& info) {
+    const Args a{info, "adamStep"};
+    Napi::Env env = info.Env();
+    FloatArray p, g, expAvg, expAvgSq, maxExpAvgSq;
+    lp::AdamOptions o{};
+    if (!readFloatArray(a, 0, "p", &p) || !readFloatArrayLike(a, 1, "g", p, "p", &g) ||
+        !readFloatArrayLike(a, 2, "expAvg", p, "p", &expAvg) ||
+        !readFloatArrayLike(a, 3, "expAvgSq", p, "p", &expAvgSq)) {
+      return env.Undefined();
+    }
+    // maxExpAvgSq (argument 4) is read after amsgrad, which decides whether it may be absent.
+    if (!readNumber(a, 5, "lr", &o.lr) || !readNumber(a, 6, "beta1", &o.beta1) ||
+        !readNumber(a, 7, "beta2", &o.beta2) || !readNumber(a, 8, "eps", &o.eps) ||
+        !readNumber(a, 9, "weightDecay", &o.weightDecay) ||
+        !readBool(a, 10, "decoupledWeightDecay", &o.decoupledWeightDecay) ||
+        !readBool(a, 11, "amsgrad", &o.amsgrad) || !readBool(a, 12, "maximize", &o.maximize) ||
+        !readNumber(a, 13, "stepSize", &o.stepSize) ||
+        !readNumber(a, 14, "biasCorrection2Sqrt", &o.biasCorrection2Sqrt)) {
+      return env.Undefined();
+    }
+    bool maxGiven = false;
+    if (!readPresence(a, 4, "maxExpAvgSq", p, o.amsgrad, "amsgrad is true", &maxGiven)) {
+      return env.Undefined();
+    }
+    const std::string lengthText = "p.length = " + std::to_string(p.length);
+    if (!requireLength(a, "g", g, p.length, lengthText) ||
+        !requireLength(a, "expAvg", expAvg, p.length, lengthText) ||
+        !requireLength(a, "expAvgSq", expAvgSq, p.length, lengthText) ||
+        !readOptionalLikeP(a, 4, "maxExpAvgSq", p, maxGiven, &maxExpAvgSq) ||
+        !requireAllDisjoint(a, {{p, "p"},
+                                {g, "g"},
+                                {expAvg, "expAvg"},
+                                {expAvgSq, "expAvgSq"},
+                                {maxExpAvgSq, "maxExpAvgSq"}})) {
+      return env.Undefined();
+    }
+    if (p.length != 0) {
+      if (p.type == napi_float32_array) {
+        table_->f32.adamStep(elements<float>(p), elements<float>(g), elements<float>(expAvg),
+                             elements<float>(expAvgSq),
+                             o.amsgrad ? elements<float>(maxExpAvgSq) : nullptr, p.length, o);
+      } else {
+        table_->f64.adamStep(elements<double>(p), elements<double>(g), elements<double>(expAvg),
+                             elements<double>(expAvgSq),
+                             o.amsgrad ? elements<double>(maxExpAvgSq) : nullptr, p.length, o);
+      }
+    }
+    return env.Undefined();
+  }
+
+  // rmspropStep(p, g, squareAvg, gradAvg, momentumBuffer, lr, alpha, eps,
+  //             weightDecay, momentum, centered, maximize); gradAvg may be
+  //             null unless centered, momentumBuffer unless momentum > 0
+  Napi::Value RmspropStep(const Napi::CallbackInfo& info) {
+    const Args a{info, "rmspropStep"};
+    Napi::Env env = info.Env();
+    FloatArray p, g, squareAvg, gradAvg, momentumBuffer;
+    lp::RmspropOptions o{};
+    if (!readFloatArray(a, 0, "p", &p) || !readFloatArrayLike(a, 1, "g", p, "p", &g) ||
+        !readFloatArrayLike(a, 2, "squareAvg", p, "p", &squareAvg)) {
+      return env.Undefined();
+    }
+    // gradAvg and momentumBuffer (arguments 3, 4) are read after the options
+    // that decide whether they may be absent.
+    if (!readNumber(a, 5, "lr", &o.lr) || !readNumber(a, 6, "alpha", &o.alpha) ||
+        !readNumber(a, 7, "eps", &o.eps) || !readNumber(a, 8, "weightDecay", &o.weightDecay) ||
+        !readNumber(a, 9, "momentum", &o.momentum) || !readBool(a, 10, "centered", &o.centered) ||
+        !readBool(a, 11, "maximize", &o.maximize)) {
+      return env.Undefined();
+    }
+    const bool usesBuffer = o.momentum > 0.0;  // the kernel's own test
+    bool gradAvgGiven = false, bufferGiven = false;
+    if (!readPresence(a, 3, "gradAvg", p, o.centered, "centered is true", &gradAvgGiven) ||
+        !readPresence(a, 4, "momentumBuffer", p, usesBuffer, "momentum > 0", &bufferGiven)) {
+      return env.Undefined();
+    }
+    const std::string lengthText = "p.length = " + std::to_string(p.length);
+    if (!requireLength(a, "g", g, p.length, lengthText) ||
+        !requireLength(a, "squareAvg", squareAvg, p.length, lengthText) ||
+        !readOptionalLikeP(a, 3, "gradAvg", p, gradAvgGiven, &gradAvg) ||
+        !readOptionalLikeP(a, 4, "momentumBuffer", p, bufferGiven, &momentumBuffer) ||
+        !requireAllDisjoint(a, {{p, "p"},
+                                {g, "g"},
+                                {squareAvg, "squareAvg"},
+                                {gradAvg, "gradAvg"},
+                                {momentumBuffer, "momentumBuffer"}})) {
+      return env.Undefined();
+    }
+    if (p.length != 0) {
+      if (p.type == napi_float32_array) {
+        table_->f32.rmspropStep(elements<float>(p), elements<float>(g), elements<float>(squareAvg),
+                                o.centered ? elements<float>(gradAvg) : nullptr,
+                                usesBuffer ? elements<float>(momentumBuffer) : nullptr, p.length,
+                                o);
+      } else {
+        table_->f64.rmspropStep(elements<double>(p), elements<double>(g),
+                                elements<double>(squareAvg),
+                                o.centered ? elements<double>(gradAvg) : nullptr,
+                                usesBuffer ? elements<double>(momentumBuffer) : nullptr, p.length,
+                                o);
+      }
+    }
+    return env.Undefined();
+  }
+
+  // adagradStep(p, g, sum, clr, weightDecay, eps, maximize)
+  Napi::Value AdagradStep(const Napi::CallbackInfo& info) {
+    const Args a{info, "adagradStep"};
+    Napi::Env env = info.Env();
+    FloatArray p, g, sum;
+    lp::AdagradOptions o{};
+    if (!readFloatArray(a, 0, "p", &p) || !readFloatArrayLike(a, 1, "g", p, "p", &g) ||
+        !readFloatArrayLike(a, 2, "sum", p, "p", &sum) || !readNumber(a, 3, "clr", &o.clr) ||
+        !readNumber(a, 4, "weightDecay", &o.weightDecay) || !readNumber(a, 5, "eps", &o.eps) ||
+        !readBool(a, 6, "maximize", &o.maximize)) {
+      return env.Undefined();
+    }
+    const std::string lengthText = "p.length = " + std::to_string(p.length);
+    if (!requireLength(a, "g", g, p.length, lengthText) ||
+        !requireLength(a, "sum", sum, p.length, lengthText) ||
+        !requireAllDisjoint(a, {{p, "p"}, {g, "g"}, {sum, "sum"}})) {
+      return env.Undefined();
+    }
+    if (p.length != 0) {
+      if (p.type == napi_float32_array) {
+        table_->f32.adagradStep(elements<float>(p), elements<float>(g), elements<float>(sum),
+                                p.length, o);
+      } else {
+        table_->f64.adagradStep(elements<double>(p), elements<double>(g), elements<double>(sum),
+                                p.length, o);
       }
     }
     return env.Undefined();

@@ -6,7 +6,7 @@
 // backends against each other.
 import { availableBackends, backendByName, currentBackend } from '../ts/backend/loader';
 import * as ref from '../ts/backend/reference';
-import { KernelBackend, SgdKernelOptions } from '../ts/backend/types';
+import { AdagradKernelOptions, AdamKernelOptions, KernelBackend, RmspropKernelOptions, SgdKernelOptions } from '../ts/backend/types';
 import { FloatArray } from '../ts/types';
 import { expectSameBits } from './helpers';
 
@@ -132,6 +132,64 @@ function compareKernels(name: string, b: KernelBackend): void {
               ref.sgdStep(pR, g, bufR, o, step > 0);
               expectSameBits(pB, pR, `sgdStep n=${n} ${JSON.stringify(o)} step ${step}`);
               if (bufB) expectSameBits(bufB.read(), bufR!, `momentum buffer n=${n} step ${step}`);
+            }
+          }
+        }
+      });
+
+      test(`adamStep, rmspropStep, adagradStep, every option combination over three steps (${dtype})`, () => {
+        let seed = 7000;
+        const zeros = (n: number) => (dtype === 'float64' ? new Float64Array(n) : new Float32Array(n));
+        for (const n of [0, 1, 7, 8, 9, 17, 33, 100]) {
+          for (const maximize of [false, true]) {
+            for (const weightDecay of [0, 0.01]) {
+              for (const [decoupled, amsgrad] of [[false, false], [false, true], [true, false], [true, true]]) {
+                const pB = randomArray(dtype, n, seed++);
+                const pR = pB.slice();
+                const [mB, vB, xB] = [b.allocState(dtype, n), b.allocState(dtype, n), b.allocState(dtype, n)];
+                const [mR, vR, xR] = [zeros(n), zeros(n), zeros(n)];
+                for (let t = 1; t <= 3; t++) {
+                  const o: AdamKernelOptions = {
+                    lr: 0.01, beta1: 0.9, beta2: 0.999, eps: 1e-8, weightDecay, decoupledWeightDecay: decoupled, amsgrad, maximize,
+                    stepSize: 0.01 / (1 - 0.9 ** t), biasCorrection2Sqrt: Math.sqrt(1 - 0.999 ** t),
+                  };
+                  const g = randomArray(dtype, n, seed++, true);
+                  b.adamStep(pB, g, mB, vB, amsgrad ? xB : null, o);
+                  ref.adamStep(pR, g, mR, vR, amsgrad ? xR : null, o);
+                  expectSameBits(pB, pR, `adamStep n=${n} ${JSON.stringify(o)}`);
+                  expectSameBits(mB.read(), mR, 'expAvg');
+                  expectSameBits(vB.read(), vR, 'expAvgSq');
+                  if (amsgrad) expectSameBits(xB.read(), xR, 'maxExpAvgSq');
+                }
+              }
+              for (const [centered, momentum] of [[false, 0], [true, 0], [false, 0.9], [true, 0.9]] as const) {
+                const pB = randomArray(dtype, n, seed++);
+                const pR = pB.slice();
+                const [sB, aB, mB] = [b.allocState(dtype, n), b.allocState(dtype, n), b.allocState(dtype, n)];
+                const [sR, aR, mR] = [zeros(n), zeros(n), zeros(n)];
+                const o: RmspropKernelOptions = { lr: 0.01, alpha: 0.99, eps: 1e-8, weightDecay, momentum, centered, maximize };
+                for (let t = 1; t <= 3; t++) {
+                  const g = randomArray(dtype, n, seed++, true);
+                  b.rmspropStep(pB, g, sB, centered ? aB : null, momentum ? mB : null, o);
+                  ref.rmspropStep(pR, g, sR, centered ? aR : null, momentum ? mR : null, o);
+                  expectSameBits(pB, pR, `rmspropStep n=${n} ${JSON.stringify(o)}`);
+                  expectSameBits(sB.read(), sR, 'squareAvg');
+                  if (centered) expectSameBits(aB.read(), aR, 'gradAvg');
+                  if (momentum) expectSameBits(mB.read(), mR, 'momentumBuffer');
+                }
+              }
+              const pB = randomArray(dtype, n, seed++);
+              const pR = pB.slice();
+              const sumB = b.allocState(dtype, n);
+              const sumR = zeros(n);
+              for (let t = 1; t <= 3; t++) {
+                const o: AdagradKernelOptions = { clr: 0.01 / (1 + (t - 1) * 0.1), weightDecay, eps: 1e-10, maximize };
+                const g = randomArray(dtype, n, seed++, true);
+                b.adagradStep(pB, g, sumB, o);
+                ref.adagradStep(pR, g, sumR, o);
+                expectSameBits(pB, pR, `adagradStep n=${n} ${JSON.stringify(o)}`);
+                expectSameBits(sumB.read(), sumR, 'sum');
+              }
             }
           }
         }

@@ -8,12 +8,16 @@
 //   1  LP_ERR_SIZE       rows * cols does not fit in 32 bits
 //   2  LP_ERR_ALIGN      a pointer is not aligned to its element size (4 or 8)
 //   3  LP_ERR_BOUNDS     [ptr, ptr + bytes) is not inside the current memory
-//   4  LP_ERR_NULL_BUF   sgd_step: buf is null while momentum != 0
-//   5  LP_ERR_NULL       a non-empty array (x, out, g, p) is at address 0
-//   6  LP_ERR_OVERLAP    arrays that must be distinct overlap (x/out; p/g/buf)
-// Empty arrays (0 elements) may sit anywhere; buf is ignored (not checked)
-// when momentum == 0. The overlap rule keeps results identical on every ISA
-// (a vector and a scalar loop would disagree on overlapping data).
+//   4  LP_ERR_NULL_BUF   a state buffer the options need is null: sgd_step's buf
+//                        while momentum != 0, adam_step's maxExpAvgSq with
+//                        amsgrad, rmsprop_step's gradAvg when centered and
+//                        momentumBuffer while momentum > 0
+//   5  LP_ERR_NULL       a non-empty array (x, out, g, p, ...) is at address 0
+//   6  LP_ERR_OVERLAP    arrays that must be distinct overlap (x/out; p/g and
+//                        the state buffers of a step)
+// Empty arrays (0 elements) may sit anywhere; a state buffer the options do
+// not need is ignored (not checked). The overlap rule keeps results identical
+// on every ISA (a vector and a scalar loop would disagree on overlapping data).
 #include <cstddef>
 #include <cstdint>
 
@@ -60,6 +64,25 @@ int checkArray(const T* ptr, uint64_t count) {
 bool overlap(Span a, Span b) {
   return a.bytes != 0 && b.bytes != 0 && a.address < b.address + b.bytes &&
          b.address < a.address + a.bytes;
+}
+
+// Whether any two of these spans overlap.
+bool anyOverlap(const Span* spans, size_t count) {
+  for (size_t i = 0; i < count; ++i) {
+    for (size_t j = i + 1; j < count; ++j) {
+      if (overlap(spans[i], spans[j])) return true;
+    }
+  }
+  return false;
+}
+
+// A state buffer of n elements that the options may make unnecessary: null
+// is refused only when it is needed (and n != 0); unneeded, it is not checked.
+template <typename T>
+int checkStateBuffer(const T* ptr, uint32_t n, bool needed) {
+  if (!needed) return LP_OK;
+  if (ptr == nullptr && n != 0) return LP_ERR_NULL_BUF;
+  return checkArray(ptr, n);
 }
 
 int checkedCount(uint32_t rows, uint32_t cols, size_t* count) {
@@ -135,6 +158,72 @@ int sgdStep(T* p, const T* g, T* buf, uint32_t n, double lr, double momentum, do
   return LP_OK;
 }
 
+template <typename T>
+int adamStep(T* p, const T* g, T* expAvg, T* expAvgSq, T* maxExpAvgSq, uint32_t n, double lr,
+             double beta1, double beta2, double eps, double weightDecay, int decoupledWeightDecay,
+             int amsgrad, int maximize, double stepSize, double biasCorrection2Sqrt) {
+  const bool usesMax = amsgrad != 0;
+  int status = checkArray(p, n);
+  if (status == LP_OK) status = checkArray(g, n);
+  if (status == LP_OK) status = checkArray(expAvg, n);
+  if (status == LP_OK) status = checkArray(expAvgSq, n);
+  if (status == LP_OK) status = checkStateBuffer(maxExpAvgSq, n, usesMax);
+  if (status == LP_OK) {
+    const Span spans[] = {span(p, n), span(g, n), span(expAvg, n), span(expAvgSq, n),
+                          span(maxExpAvgSq, usesMax ? n : 0)};
+    if (anyOverlap(spans, sizeof spans / sizeof spans[0])) status = LP_ERR_OVERLAP;
+  }
+  if (status != LP_OK) return status;
+  if (n == 0) return LP_OK;
+  const lp::AdamOptions options{lr, beta1, beta2, eps, weightDecay, decoupledWeightDecay != 0,
+                                usesMax, maximize != 0, stepSize, biasCorrection2Sqrt};
+  kernels<T>().adamStep(p, g, expAvg, expAvgSq, usesMax ? maxExpAvgSq : nullptr, n, options);
+  return LP_OK;
+}
+
+template <typename T>
+int rmspropStep(T* p, const T* g, T* squareAvg, T* gradAvg, T* momentumBuffer, uint32_t n,
+                double lr, double alpha, double eps, double weightDecay, double momentum,
+                int centered, int maximize) {
+  const bool usesGradAvg = centered != 0;
+  const bool usesBuffer = momentum > 0.0;  // the same test as the kernel's
+  int status = checkArray(p, n);
+  if (status == LP_OK) status = checkArray(g, n);
+  if (status == LP_OK) status = checkArray(squareAvg, n);
+  if (status == LP_OK) status = checkStateBuffer(gradAvg, n, usesGradAvg);
+  if (status == LP_OK) status = checkStateBuffer(momentumBuffer, n, usesBuffer);
+  if (status == LP_OK) {
+    const Span spans[] = {span(p, n), span(g, n), span(squareAvg, n),
+                          span(gradAvg, usesGradAvg ? n : 0),
+                          span(momentumBuffer, usesBuffer ? n : 0)};
+    if (anyOverlap(spans, sizeof spans / sizeof spans[0])) status = LP_ERR_OVERLAP;
+  }
+  if (status != LP_OK) return status;
+  if (n == 0) return LP_OK;
+  const lp::RmspropOptions options{lr, alpha, eps, weightDecay, momentum, usesGradAvg,
+                                   maximize != 0};
+  kernels<T>().rmspropStep(p, g, squareAvg, usesGradAvg ? gradAvg : nullptr,
+                           usesBuffer ? momentumBuffer : nullptr, n, options);
+  return LP_OK;
+}
+
+template <typename T>
+int adagradStep(T* p, const T* g, T* sum, uint32_t n, double clr, double weightDecay, double eps,
+                int maximize) {
+  int status = checkArray(p, n);
+  if (status == LP_OK) status = checkArray(g, n);
+  if (status == LP_OK) status = checkArray(sum, n);
+  if (status == LP_OK) {
+    const Span spans[] = {span(p, n), span(g, n), span(sum, n)};
+    if (anyOverlap(spans, sizeof spans / sizeof spans[0])) status = LP_ERR_OVERLAP;
+  }
+  if (status != LP_OK) return status;
+  if (n == 0) return LP_OK;
+  const lp::AdagradOptions options{clr, weightDecay, eps, maximize != 0};
+  kernels<T>().adagradStep(p, g, sum, n, options);
+  return LP_OK;
+}
+
 }  // namespace
 
 extern "C" {
@@ -183,6 +272,43 @@ int lp_sgd_step_f64(double* p, const double* g, double* buf, uint32_t n, double 
                     int maximize, int bufferInitialized) {
   return sgdStep(p, g, buf, n, lr, momentum, dampening, weightDecay, nesterov, maximize,
                  bufferInitialized);
+}
+
+int lp_adam_step_f32(float* p, const float* g, float* expAvg, float* expAvgSq, float* maxExpAvgSq,
+                     uint32_t n, double lr, double beta1, double beta2, double eps,
+                     double weightDecay, int decoupledWeightDecay, int amsgrad, int maximize,
+                     double stepSize, double biasCorrection2Sqrt) {
+  return adamStep(p, g, expAvg, expAvgSq, maxExpAvgSq, n, lr, beta1, beta2, eps, weightDecay,
+                  decoupledWeightDecay, amsgrad, maximize, stepSize, biasCorrection2Sqrt);
+}
+int lp_adam_step_f64(double* p, const double* g, double* expAvg, double* expAvgSq,
+                     double* maxExpAvgSq, uint32_t n, double lr, double beta1, double beta2,
+                     double eps, double weightDecay, int decoupledWeightDecay, int amsgrad,
+                     int maximize, double stepSize, double biasCorrection2Sqrt) {
+  return adamStep(p, g, expAvg, expAvgSq, maxExpAvgSq, n, lr, beta1, beta2, eps, weightDecay,
+                  decoupledWeightDecay, amsgrad, maximize, stepSize, biasCorrection2Sqrt);
+}
+
+int lp_rmsprop_step_f32(float* p, const float* g, float* squareAvg, float* gradAvg,
+                        float* momentumBuffer, uint32_t n, double lr, double alpha, double eps,
+                        double weightDecay, double momentum, int centered, int maximize) {
+  return rmspropStep(p, g, squareAvg, gradAvg, momentumBuffer, n, lr, alpha, eps, weightDecay,
+                     momentum, centered, maximize);
+}
+int lp_rmsprop_step_f64(double* p, const double* g, double* squareAvg, double* gradAvg,
+                        double* momentumBuffer, uint32_t n, double lr, double alpha, double eps,
+                        double weightDecay, double momentum, int centered, int maximize) {
+  return rmspropStep(p, g, squareAvg, gradAvg, momentumBuffer, n, lr, alpha, eps, weightDecay,
+                     momentum, centered, maximize);
+}
+
+int lp_adagrad_step_f32(float* p, const float* g, float* sum, uint32_t n, double clr,
+                        double weightDecay, double eps, int maximize) {
+  return adagradStep(p, g, sum, n, clr, weightDecay, eps, maximize);
+}
+int lp_adagrad_step_f64(double* p, const double* g, double* sum, uint32_t n, double clr,
+                        double weightDecay, double eps, int maximize) {
+  return adagradStep(p, g, sum, n, clr, weightDecay, eps, maximize);
 }
 
 }  // extern "C"

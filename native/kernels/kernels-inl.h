@@ -23,13 +23,19 @@
 // (an intrinsic under /Oi), not an inline function that could be merged.
 #include <math.h>
 #define LP_SQRT(x) sqrt(x)
+#define LP_SQRTF(x) sqrtf(x)
 #else
 #define LP_SQRT(x) __builtin_sqrt(x)
+#define LP_SQRTF(x) __builtin_sqrtf(x)
 #endif
 
 namespace lp {
 namespace LP_ISA {
 namespace {
+
+// The correctly rounded square root in T (sqrtss / sqrtsd, f32.sqrt / f64.sqrt).
+inline float sqrtT(float x) { return LP_SQRTF(x); }
+inline double sqrtT(double x) { return LP_SQRT(x); }
 
 // One element at a time, with the same operations as Vec<T>: used for the
 // tails, so a tail element is computed exactly like a vector element.
@@ -46,6 +52,10 @@ struct One {
   static inline Reg mul(Reg a, Reg b) { return a * b; }
   static inline Reg div(Reg a, Reg b) { return a / b; }
   static inline Reg neg(Reg a) { return -a; }
+  static inline Reg sqrt(Reg a) { return sqrtT(a); }
+  // NaN-propagating (a NaN in either operand is the result), like torch.maximum
+  // and every Vec<T>::max.
+  static inline Reg max(Reg a, Reg b) { return (a < b || b != b) ? b : a; }
 };
 
 // Runs op.run<V>(i) on full vectors, then op.run<One<T>>(i) on the rest.
@@ -183,6 +193,190 @@ inline void sgdPickMomentum(T* p, const T* g, T* buf, size_t n, const SgdConstan
   }
 }
 
+// How weight decay enters Adam: not at all, as an L2 term added to the
+// gradient (Adam), or by shrinking the parameter first (AdamW).
+enum DecayMode { kNoDecay, kL2Decay, kDecoupledDecay };
+
+// The arrays and the options (each already rounded to T) of one Adam step.
+template <typename T>
+struct AdamData {
+  T* p;
+  const T* g;
+  T* expAvg;
+  T* expAvgSq;
+  T* maxExpAvgSq;  // null unless amsgrad
+  T weightDecay;
+  T decoupledFactor;  // T(1 - lr * weightDecay), the product in double
+  T beta1;
+  T oneMinusBeta1;
+  T beta2;
+  T oneMinusBeta2;
+  T biasCorrection2Sqrt;
+  T eps;
+  T negStepSize;
+};
+
+// torch 1.13 _single_tensor_adam for one element / one vector.
+template <typename T, bool kMaximize, DecayMode kDecay, bool kAmsgrad>
+struct AdamOp {
+  AdamData<T> a;
+  template <typename O>
+  inline void run(size_t i) const {
+    typename O::Reg d = O::load(a.g + i);
+    if (kMaximize) d = O::neg(d);
+    typename O::Reg param = O::load(a.p + i);
+    if (kDecay == kDecoupledDecay) param = O::mul(param, O::set1(a.decoupledFactor));
+    if (kDecay == kL2Decay) d = O::add(d, O::mul(O::set1(a.weightDecay), param));
+    const typename O::Reg m = O::add(O::mul(O::load(a.expAvg + i), O::set1(a.beta1)),
+                                     O::mul(O::set1(a.oneMinusBeta1), d));
+    O::store(a.expAvg + i, m);
+    const typename O::Reg v = O::add(O::mul(O::load(a.expAvgSq + i), O::set1(a.beta2)),
+                                     O::mul(O::mul(O::set1(a.oneMinusBeta2), d), d));
+    O::store(a.expAvgSq + i, v);
+    typename O::Reg vHat = v;
+    if (kAmsgrad) {
+      vHat = O::max(O::load(a.maxExpAvgSq + i), v);
+      O::store(a.maxExpAvgSq + i, vHat);
+    }
+    const typename O::Reg denom =
+        O::add(O::div(O::sqrt(vHat), O::set1(a.biasCorrection2Sqrt)), O::set1(a.eps));
+    O::store(a.p + i, O::add(param, O::div(O::mul(O::set1(a.negStepSize), m), denom)));
+  }
+};
+
+template <typename T, bool kMaximize, DecayMode kDecay>
+inline void adamPickAmsgrad(const AdamData<T>& a, size_t n, bool amsgrad) {
+  if (amsgrad) {
+    forEachElement<T>(n, AdamOp<T, kMaximize, kDecay, true>{a});
+  } else {
+    forEachElement<T>(n, AdamOp<T, kMaximize, kDecay, false>{a});
+  }
+}
+
+template <typename T, bool kMaximize>
+inline void adamPickDecay(const AdamData<T>& a, size_t n, DecayMode decay, bool amsgrad) {
+  switch (decay) {
+    case kNoDecay: adamPickAmsgrad<T, kMaximize, kNoDecay>(a, n, amsgrad); break;
+    case kL2Decay: adamPickAmsgrad<T, kMaximize, kL2Decay>(a, n, amsgrad); break;
+    case kDecoupledDecay: adamPickAmsgrad<T, kMaximize, kDecoupledDecay>(a, n, amsgrad); break;
+  }
+}
+
+// The arrays and the options (each already rounded to T) of one RMSprop step.
+template <typename T>
+struct RmspropData {
+  T* p;
+  const T* g;
+  T* squareAvg;
+  T* gradAvg;         // null unless centered
+  T* momentumBuffer;  // null unless momentum > 0
+  T weightDecay;
+  T alpha;
+  T oneMinusAlpha;
+  T eps;
+  T momentum;
+  T negLr;
+};
+
+// torch 1.13 _single_tensor_rmsprop for one element / one vector.
+template <typename T, bool kMaximize, bool kDecay, bool kCentered, bool kMomentum>
+struct RmspropOp {
+  RmspropData<T> a;
+  template <typename O>
+  inline void run(size_t i) const {
+    typename O::Reg d = O::load(a.g + i);
+    if (kMaximize) d = O::neg(d);
+    const typename O::Reg param = O::load(a.p + i);
+    if (kDecay) d = O::add(d, O::mul(O::set1(a.weightDecay), param));
+    const typename O::Reg sq = O::add(O::mul(O::load(a.squareAvg + i), O::set1(a.alpha)),
+                                      O::mul(O::mul(O::set1(a.oneMinusAlpha), d), d));
+    O::store(a.squareAvg + i, sq);
+    typename O::Reg avg;
+    if (kCentered) {
+      const typename O::Reg ga = O::add(O::mul(O::load(a.gradAvg + i), O::set1(a.alpha)),
+                                        O::mul(O::set1(a.oneMinusAlpha), d));
+      O::store(a.gradAvg + i, ga);
+      avg = O::sqrt(O::add(sq, O::mul(O::neg(ga), ga)));
+    } else {
+      avg = O::sqrt(sq);
+    }
+    avg = O::add(avg, O::set1(a.eps));
+    if (kMomentum) {
+      const typename O::Reg b =
+          O::add(O::mul(O::load(a.momentumBuffer + i), O::set1(a.momentum)), O::div(d, avg));
+      O::store(a.momentumBuffer + i, b);
+      O::store(a.p + i, O::add(param, O::mul(O::set1(a.negLr), b)));
+    } else {
+      O::store(a.p + i, O::add(param, O::div(O::mul(O::set1(a.negLr), d), avg)));
+    }
+  }
+};
+
+template <typename T, bool kMaximize, bool kDecay, bool kCentered>
+inline void rmspropPickMomentum(const RmspropData<T>& a, size_t n, bool momentum) {
+  if (momentum) {
+    forEachElement<T>(n, RmspropOp<T, kMaximize, kDecay, kCentered, true>{a});
+  } else {
+    forEachElement<T>(n, RmspropOp<T, kMaximize, kDecay, kCentered, false>{a});
+  }
+}
+
+template <typename T, bool kMaximize, bool kDecay>
+inline void rmspropPickCentered(const RmspropData<T>& a, size_t n, bool centered, bool momentum) {
+  if (centered) {
+    rmspropPickMomentum<T, kMaximize, kDecay, true>(a, n, momentum);
+  } else {
+    rmspropPickMomentum<T, kMaximize, kDecay, false>(a, n, momentum);
+  }
+}
+
+template <typename T, bool kMaximize>
+inline void rmspropPickDecay(const RmspropData<T>& a, size_t n, bool decay, bool centered,
+                             bool momentum) {
+  if (decay) {
+    rmspropPickCentered<T, kMaximize, true>(a, n, centered, momentum);
+  } else {
+    rmspropPickCentered<T, kMaximize, false>(a, n, centered, momentum);
+  }
+}
+
+// The arrays and the options (each already rounded to T) of one Adagrad step.
+template <typename T>
+struct AdagradData {
+  T* p;
+  const T* g;
+  T* sum;
+  T weightDecay;
+  T eps;
+  T negClr;
+};
+
+// torch 1.13 _single_tensor_adagrad (dense gradients) for one element / one vector.
+template <typename T, bool kMaximize, bool kDecay>
+struct AdagradOp {
+  AdagradData<T> a;
+  template <typename O>
+  inline void run(size_t i) const {
+    typename O::Reg d = O::load(a.g + i);
+    if (kMaximize) d = O::neg(d);
+    const typename O::Reg param = O::load(a.p + i);
+    if (kDecay) d = O::add(d, O::mul(O::set1(a.weightDecay), param));
+    const typename O::Reg s = O::add(O::load(a.sum + i), O::mul(d, d));
+    O::store(a.sum + i, s);
+    const typename O::Reg denom = O::add(O::sqrt(s), O::set1(a.eps));  // torch's "std"
+    O::store(a.p + i, O::add(param, O::div(O::mul(O::set1(a.negClr), d), denom)));
+  }
+};
+
+template <typename T, bool kMaximize>
+inline void adagradPickDecay(const AdagradData<T>& a, size_t n, bool decay) {
+  if (decay) {
+    forEachElement<T>(n, AdagradOp<T, kMaximize, true>{a});
+  } else {
+    forEachElement<T>(n, AdagradOp<T, kMaximize, false>{a});
+  }
+}
+
 // ---- the kernels of KernelsFor<T> ----
 
 template <typename T>
@@ -250,14 +444,78 @@ void sgdStep(T* p, const T* g, T* momentumBuf, size_t n, const SgdOptions& o,
   }
 }
 
+template <typename T>
+void adamStep(T* p, const T* g, T* expAvg, T* expAvgSq, T* maxExpAvgSq, size_t n,
+              const AdamOptions& o) {
+  const AdamData<T> a{p,
+                      g,
+                      expAvg,
+                      expAvgSq,
+                      o.amsgrad ? maxExpAvgSq : nullptr,
+                      static_cast<T>(o.weightDecay),
+                      static_cast<T>(1.0 - o.lr * o.weightDecay),
+                      static_cast<T>(o.beta1),
+                      static_cast<T>(1.0 - o.beta1),
+                      static_cast<T>(o.beta2),
+                      static_cast<T>(1.0 - o.beta2),
+                      static_cast<T>(o.biasCorrection2Sqrt),
+                      static_cast<T>(o.eps),
+                      static_cast<T>(-o.stepSize)};
+  // The option test is on the double, as in torch.
+  const DecayMode decay = o.weightDecay == 0.0 ? kNoDecay
+                          : o.decoupledWeightDecay ? kDecoupledDecay
+                                                   : kL2Decay;
+  if (o.maximize) {
+    adamPickDecay<T, true>(a, n, decay, o.amsgrad);
+  } else {
+    adamPickDecay<T, false>(a, n, decay, o.amsgrad);
+  }
+}
+
+template <typename T>
+void rmspropStep(T* p, const T* g, T* squareAvg, T* gradAvg, T* momentumBuffer, size_t n,
+                 const RmspropOptions& o) {
+  // The option tests are on the doubles, as in torch.
+  const bool decay = o.weightDecay != 0.0;
+  const bool momentum = o.momentum > 0.0;
+  const RmspropData<T> a{p,
+                         g,
+                         squareAvg,
+                         o.centered ? gradAvg : nullptr,
+                         momentum ? momentumBuffer : nullptr,
+                         static_cast<T>(o.weightDecay),
+                         static_cast<T>(o.alpha),
+                         static_cast<T>(1.0 - o.alpha),
+                         static_cast<T>(o.eps),
+                         static_cast<T>(o.momentum),
+                         static_cast<T>(-o.lr)};
+  if (o.maximize) {
+    rmspropPickDecay<T, true>(a, n, decay, o.centered, momentum);
+  } else {
+    rmspropPickDecay<T, false>(a, n, decay, o.centered, momentum);
+  }
+}
+
+template <typename T>
+void adagradStep(T* p, const T* g, T* sum, size_t n, const AdagradOptions& o) {
+  const AdagradData<T> a{p, g, sum, static_cast<T>(o.weightDecay), static_cast<T>(o.eps),
+                         static_cast<T>(-o.clr)};
+  const bool decay = o.weightDecay != 0.0;  // on the double, as in torch
+  if (o.maximize) {
+    adagradPickDecay<T, true>(a, n, decay);
+  } else {
+    adagradPickDecay<T, false>(a, n, decay);
+  }
+}
+
 }  // namespace
 
 extern const KernelTable kKernelTable = {
     LP_ISA_NAME,
     {&rowNormsL2<float>, &normalizeRowsL2<float>, &renormRowsL2<float>, &scaleBias<float>,
-     &sgdStep<float>},
+     &sgdStep<float>, &adamStep<float>, &rmspropStep<float>, &adagradStep<float>},
     {&rowNormsL2<double>, &normalizeRowsL2<double>, &renormRowsL2<double>, &scaleBias<double>,
-     &sgdStep<double>},
+     &sgdStep<double>, &adamStep<double>, &rmspropStep<double>, &adagradStep<double>},
 };
 
 }  // namespace LP_ISA

@@ -35,6 +35,39 @@ struct SgdOptions {
   bool maximize;
 };
 
+// Options of torch.optim.Adam / AdamW (PyTorch 1.13, single-tensor form).
+struct AdamOptions {
+  double lr;
+  double beta1;
+  double beta2;
+  double eps;
+  double weightDecay;
+  bool decoupledWeightDecay;  // AdamW: p *= 1 - lr * weightDecay instead of d += weightDecay * p
+  bool amsgrad;
+  bool maximize;
+  double stepSize;             // lr / (1 - beta1^t), computed by the caller
+  double biasCorrection2Sqrt;  // sqrt(1 - beta2^t), computed by the caller
+};
+
+// Options of torch.optim.RMSprop (PyTorch 1.13, single-tensor form).
+struct RmspropOptions {
+  double lr;
+  double alpha;
+  double eps;
+  double weightDecay;
+  double momentum;
+  bool centered;
+  bool maximize;
+};
+
+// Options of torch.optim.Adagrad (PyTorch 1.13, single-tensor form).
+struct AdagradOptions {
+  double clr;  // lr / (1 + (t - 1) * lrDecay), computed by the caller
+  double weightDecay;
+  double eps;
+  bool maximize;
+};
+
 template <typename T>
 struct KernelsFor {
   // out[r] = sqrt(sum_j x[r][j]^2), summed in T as described above.
@@ -53,6 +86,14 @@ struct KernelsFor {
   // the first step with momentum).
   void (*sgdStep)(T* p, const T* g, T* momentumBuf, size_t n, const SgdOptions& o,
                   bool bufferInitialized);
+  // One Adam/AdamW step on n elements; maxExpAvgSq may be null unless amsgrad.
+  void (*adamStep)(T* p, const T* g, T* expAvg, T* expAvgSq, T* maxExpAvgSq, size_t n,
+                   const AdamOptions& o);
+  // One RMSprop step; gradAvg may be null unless centered, momentumBuffer unless momentum > 0.
+  void (*rmspropStep)(T* p, const T* g, T* squareAvg, T* gradAvg, T* momentumBuffer, size_t n,
+                      const RmspropOptions& o);
+  // One Adagrad step on n elements (sum is the running sum of squared gradients).
+  void (*adagradStep)(T* p, const T* g, T* sum, size_t n, const AdagradOptions& o);
 };
 
 struct KernelTable {

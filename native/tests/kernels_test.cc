@@ -111,6 +111,72 @@ void refSgdStep(T* p, const T* g, T* buf, size_t n, const lp::SgdOptions& o, boo
   }
 }
 
+// torch.maximum: a NaN in either operand is the result.
+template <typename T>
+T refMax(T a, T b) {
+  return (a < b || b != b) ? b : a;
+}
+
+template <typename T>
+void refAdamStep(T* p, const T* g, T* expAvg, T* expAvgSq, T* maxExpAvgSq, size_t n,
+                 const lp::AdamOptions& o) {
+  for (size_t i = 0; i < n; ++i) {
+    T d = g[i];
+    if (o.maximize) d = -d;
+    if (o.decoupledWeightDecay) {
+      if (o.weightDecay != 0) p[i] = p[i] * static_cast<T>(1.0 - o.lr * o.weightDecay);
+    } else if (o.weightDecay != 0) {
+      d = d + static_cast<T>(o.weightDecay) * p[i];
+    }
+    expAvg[i] = expAvg[i] * static_cast<T>(o.beta1) + static_cast<T>(1.0 - o.beta1) * d;
+    expAvgSq[i] = expAvgSq[i] * static_cast<T>(o.beta2) + (static_cast<T>(1.0 - o.beta2) * d) * d;
+    T vHat = expAvgSq[i];
+    if (o.amsgrad) {
+      maxExpAvgSq[i] = refMax(maxExpAvgSq[i], expAvgSq[i]);
+      vHat = maxExpAvgSq[i];
+    }
+    const T denom = std::sqrt(vHat) / static_cast<T>(o.biasCorrection2Sqrt) + static_cast<T>(o.eps);
+    p[i] = p[i] + (static_cast<T>(-o.stepSize) * expAvg[i]) / denom;
+  }
+}
+
+template <typename T>
+void refRmspropStep(T* p, const T* g, T* squareAvg, T* gradAvg, T* momentumBuffer, size_t n,
+                    const lp::RmspropOptions& o) {
+  for (size_t i = 0; i < n; ++i) {
+    T d = g[i];
+    if (o.maximize) d = -d;
+    if (o.weightDecay != 0) d = d + static_cast<T>(o.weightDecay) * p[i];
+    squareAvg[i] = squareAvg[i] * static_cast<T>(o.alpha) + (static_cast<T>(1.0 - o.alpha) * d) * d;
+    T avg;
+    if (o.centered) {
+      gradAvg[i] = gradAvg[i] * static_cast<T>(o.alpha) + static_cast<T>(1.0 - o.alpha) * d;
+      avg = std::sqrt(squareAvg[i] + (-gradAvg[i]) * gradAvg[i]);
+    } else {
+      avg = std::sqrt(squareAvg[i]);
+    }
+    avg = avg + static_cast<T>(o.eps);
+    if (o.momentum > 0) {
+      momentumBuffer[i] = momentumBuffer[i] * static_cast<T>(o.momentum) + d / avg;
+      p[i] = p[i] + static_cast<T>(-o.lr) * momentumBuffer[i];
+    } else {
+      p[i] = p[i] + (static_cast<T>(-o.lr) * d) / avg;
+    }
+  }
+}
+
+template <typename T>
+void refAdagradStep(T* p, const T* g, T* sum, size_t n, const lp::AdagradOptions& o) {
+  for (size_t i = 0; i < n; ++i) {
+    T d = g[i];
+    if (o.maximize) d = -d;
+    if (o.weightDecay != 0) d = d + static_cast<T>(o.weightDecay) * p[i];
+    sum[i] = sum[i] + d * d;
+    const T denom = std::sqrt(sum[i]) + static_cast<T>(o.eps);
+    p[i] = p[i] + (static_cast<T>(-o.clr) * d) / denom;
+  }
+}
+
 // ---------------------------------------------------------------------------
 // Test data.
 
@@ -385,12 +451,332 @@ void testSgd(const lp::KernelsFor<T>& k, Rng& rng) {
   }
 }
 
+// ---- the adaptive optimizers: several consecutive steps, kernel and
+// reference side by side, every buffer compared after every step ----
+
+const size_t kStepLengths[] = {0, 1, 7, 8, 9, 15, 16, 17, 31, 33, 100, 1000};
+constexpr int kSteps = 3;
+
+// Gradient patterns: 0 ordinary values, 1 zeros and negative zeros, 2 ordinary
+// values with about a third special (+-0, NaN, +-Inf, +-tiny, +-huge),
+// 3 magnitudes from subnormal to near overflow.
+constexpr int kGradientPatterns = 4;
+
+template <typename T>
+T specialValue(Rng& rng) {
+  const T inf = std::numeric_limits<T>::infinity();
+  switch (rng.below(9)) {
+    case 0: return T(0);
+    case 1: return T(-0.0);
+    case 2: return std::numeric_limits<T>::quiet_NaN();
+    case 3: return inf;
+    case 4: return -inf;
+    case 5: return Special<T>::tiny();
+    case 6: return -Special<T>::tiny();
+    case 7: return Special<T>::huge();
+    default: return -Special<T>::huge();
+  }
+}
+
+template <typename T>
+void fillGradient(Rng& rng, int pattern, T* x, size_t n) {
+  if (pattern == 3) {
+    fillRow(rng, RowKind::kWideRange, x, n);
+    return;
+  }
+  for (size_t i = 0; i < n; ++i) {
+    T v = static_cast<T>(rng.uniform() * 4.0 - 2.0);
+    if (pattern == 1) v = rng.below(2) ? T(0) : T(-0.0);
+    if (pattern == 2 && rng.below(3) == 0) v = specialValue<T>(rng);
+    x[i] = v;
+  }
+}
+
+// Optimizer state at the start: all zeros (as torch creates it), or values
+// from an earlier run: signed, or (for averages of squares) non-negative with
+// some +-0, and with withSpecials also the odd NaN and Inf.
+enum class StateKind { kZero, kSigned, kNonNegative, kNonNegativeWithSpecials };
+
+template <typename T>
+std::vector<T> makeState(Rng& rng, bool fresh, StateKind kind, size_t n) {
+  std::vector<T> x(n, T(0));
+  if (fresh) return x;
+  for (size_t i = 0; i < n; ++i) {
+    const T v = static_cast<T>(rng.uniform() * 4.0 - 2.0);
+    switch (kind) {
+      case StateKind::kZero: break;
+      case StateKind::kSigned: x[i] = v; break;
+      case StateKind::kNonNegative:
+      case StateKind::kNonNegativeWithSpecials: {
+        x[i] = v < T(0) ? -v : v;
+        const size_t r = rng.below(16);
+        if (r == 0) x[i] = T(0);
+        if (r == 1) x[i] = T(-0.0);
+        if (kind == StateKind::kNonNegativeWithSpecials && r == 2) {
+          x[i] = std::numeric_limits<T>::quiet_NaN();
+        }
+        if (kind == StateKind::kNonNegativeWithSpecials && r == 3) {
+          x[i] = std::numeric_limits<T>::infinity();
+        }
+        break;
+      }
+    }
+  }
+  return x;
+}
+
+// One array as the kernel sees it (guarded) and as the reference sees it.
+template <typename T>
+class Tracked {
+ public:
+  Tracked(const char* name, const std::vector<T>& init)
+      : name_(name), got_(init.size()), want_(init) {
+    if (!init.empty()) std::memcpy(got_.data(), init.data(), init.size() * sizeof(T));
+  }
+  T* got() { return got_.data(); }
+  T* want() { return want_.data(); }
+  void check(int step) const {
+    char what[64];
+    std::snprintf(what, sizeof what, "%s after step %d", name_, step);
+    expectSame(got_.data(), want_.data(), want_.size(), what);
+    LP_CHECK(got_.guardsIntact(), "wrote outside %s at step %d", name_, step);
+  }
+
+ private:
+  const char* name_;
+  Guarded<T> got_;
+  std::vector<T> want_;
+};
+
+// The gradient of one step: the kernel must leave it as it was.
+template <typename T>
+void checkGradient(const Guarded<T>& g, const std::vector<T>& g0, int step) {
+  char what[64];
+  std::snprintf(what, sizeof what, "g (must not change) at step %d", step);
+  expectSame(g.data(), g0.data(), g0.size(), what);
+  LP_CHECK(g.guardsIntact(), "wrote outside g at step %d", step);
+}
+
+template <typename T>
+std::vector<T> makeParams(Rng& rng, int gradientPattern, size_t n) {
+  std::vector<T> p(n);
+  // Special parameters too when the gradients are special (weight decay reads p).
+  fillGradient(rng, gradientPattern == 2 ? 2 : 0, p.data(), n);
+  return p;
+}
+
+template <typename T>
+void testAdam(const lp::KernelsFor<T>& k, Rng& rng) {
+  struct Hyper {
+    double lr, beta1, beta2, eps;
+  };
+  const Hyper hypers[] = {{1e-3, 0.9, 0.999, 1e-8},
+                          {0.1, 0.5, 0.25, 1e-3},
+                          {0.3, 0.8, 0.9, 1e-6},
+                          {0.0, 0.0, 0.0, 0.0}};
+  // 1e-50: a float 0 that is not a double 0; with lr 0.3, wd 0.3 tells
+  // float(1 - lr * wd) apart from the same in float arithmetic.
+  const double decays[] = {0.0, 1e-2, 0.3, 1e-50};
+  int run = 0;
+  for (size_t n : kStepLengths) {
+    for (int pattern = 0; pattern < kGradientPatterns; ++pattern) {
+      for (int fresh = 0; fresh < 2; ++fresh) {
+        for (const Hyper& h : hypers) {
+          for (double decay : decays) {
+            for (int flags = 0; flags < 8; ++flags, ++run) {
+              const bool decoupled = (flags & 1) != 0, amsgrad = (flags & 2) != 0,
+                         maximize = (flags & 4) != 0;
+              char ctx[224];
+              std::snprintf(ctx, sizeof ctx,
+                            "adamStep %s n=%zu pattern=%d fresh=%d lr=%g betas=%g,%g eps=%g wd=%g "
+                            "decoupled=%d amsgrad=%d maximize=%d",
+                            typeName(T()), n, pattern, fresh, h.lr, h.beta1, h.beta2, h.eps, decay,
+                            decoupled, amsgrad, maximize);
+              gContext = ctx;
+              Tracked<T> p("p", makeParams<T>(rng, pattern, n));
+              Tracked<T> expAvg("expAvg", makeState<T>(rng, fresh, StateKind::kSigned, n));
+              Tracked<T> expAvgSq("expAvgSq", makeState<T>(rng, fresh, StateKind::kNonNegative, n));
+              Tracked<T> maxExpAvgSq(
+                  "maxExpAvgSq", makeState<T>(rng, fresh, StateKind::kNonNegativeWithSpecials, n));
+              for (int step = 1; step <= kSteps; ++step) {
+                std::vector<T> g0(n);
+                fillGradient(rng, pattern, g0.data(), n);
+                Guarded<T> g(n);
+                if (n != 0) std::memcpy(g.data(), g0.data(), n * sizeof(T));
+                lp::AdamOptions o{h.lr, h.beta1, h.beta2, h.eps, decay, decoupled, amsgrad,
+                                  maximize, 0.0, 0.0};
+                o.stepSize = h.lr / (1.0 - std::pow(h.beta1, step));
+                o.biasCorrection2Sqrt = std::sqrt(1.0 - std::pow(h.beta2, step));
+                refAdamStep(p.want(), g0.data(), expAvg.want(), expAvgSq.want(),
+                            maxExpAvgSq.want(), n, o);
+                // Without amsgrad the buffer is documented as optional: pass
+                // null, or (every other run) the array, which must not change.
+                T* maxArg = (amsgrad || run % 2 == 1) ? maxExpAvgSq.got() : nullptr;
+                k.adamStep(p.got(), g.data(), expAvg.got(), expAvgSq.got(), maxArg, n, o);
+                p.check(step);
+                expAvg.check(step);
+                expAvgSq.check(step);
+                maxExpAvgSq.check(step);
+                checkGradient(g, g0, step);
+              }
+            }
+          }
+        }
+      }
+    }
+  }
+}
+
+template <typename T>
+void testRmsprop(const lp::KernelsFor<T>& k, Rng& rng) {
+  struct Hyper {
+    double lr, alpha, eps;
+  };
+  const Hyper hypers[] = {{1e-2, 0.99, 1e-8}, {0.1, 0.5, 1e-3}, {0.0, 0.0, 0.0}};
+  const double decays[] = {0.0, 1e-2, 1e-50};
+  const double momenta[] = {0.0, 0.9, 1e-50, -0.5};  // -0.5: not > 0, so no momentum
+  int run = 0;
+  for (size_t n : kStepLengths) {
+    for (int pattern = 0; pattern < kGradientPatterns; ++pattern) {
+      for (int fresh = 0; fresh < 2; ++fresh) {
+        for (const Hyper& h : hypers) {
+          for (double decay : decays) {
+            for (double momentum : momenta) {
+              for (int flags = 0; flags < 4; ++flags, ++run) {
+                const bool centered = (flags & 1) != 0, maximize = (flags & 2) != 0;
+                char ctx[224];
+                std::snprintf(ctx, sizeof ctx,
+                              "rmspropStep %s n=%zu pattern=%d fresh=%d lr=%g alpha=%g eps=%g "
+                              "wd=%g momentum=%g centered=%d maximize=%d",
+                              typeName(T()), n, pattern, fresh, h.lr, h.alpha, h.eps, decay,
+                              momentum, centered, maximize);
+                gContext = ctx;
+                Tracked<T> p("p", makeParams<T>(rng, pattern, n));
+                Tracked<T> squareAvg("squareAvg",
+                                     makeState<T>(rng, fresh, StateKind::kNonNegative, n));
+                Tracked<T> gradAvg("gradAvg", makeState<T>(rng, fresh, StateKind::kSigned, n));
+                Tracked<T> buf("momentumBuffer", makeState<T>(rng, fresh, StateKind::kSigned, n));
+                const lp::RmspropOptions o{h.lr, h.alpha, h.eps, decay, momentum, centered,
+                                           maximize};
+                const bool usesBuf = momentum > 0.0;
+                for (int step = 1; step <= kSteps; ++step) {
+                  std::vector<T> g0(n);
+                  fillGradient(rng, pattern, g0.data(), n);
+                  Guarded<T> g(n);
+                  if (n != 0) std::memcpy(g.data(), g0.data(), n * sizeof(T));
+                  refRmspropStep(p.want(), g0.data(), squareAvg.want(), gradAvg.want(), buf.want(),
+                                 n, o);
+                  // Unneeded buffers: null, or every other run the array (unchanged).
+                  const bool passAll = run % 2 == 1;
+                  k.rmspropStep(p.got(), g.data(), squareAvg.got(),
+                                (centered || passAll) ? gradAvg.got() : nullptr,
+                                (usesBuf || passAll) ? buf.got() : nullptr, n, o);
+                  p.check(step);
+                  squareAvg.check(step);
+                  gradAvg.check(step);
+                  buf.check(step);
+                  checkGradient(g, g0, step);
+                }
+              }
+            }
+          }
+        }
+      }
+    }
+  }
+}
+
+template <typename T>
+void testAdagrad(const lp::KernelsFor<T>& k, Rng& rng) {
+  struct Hyper {
+    double lr, lrDecay, eps;
+  };
+  const Hyper hypers[] = {{1e-2, 0.0, 1e-10}, {0.1, 0.5, 1e-3}, {0.0, 0.0, 0.0}};
+  const double decays[] = {0.0, 1e-2, 1e-50};
+  for (size_t n : kStepLengths) {
+    for (int pattern = 0; pattern < kGradientPatterns; ++pattern) {
+      for (int fresh = 0; fresh < 2; ++fresh) {
+        for (const Hyper& h : hypers) {
+          for (double decay : decays) {
+            for (int maximize = 0; maximize < 2; ++maximize) {
+              char ctx[224];
+              std::snprintf(ctx, sizeof ctx,
+                            "adagradStep %s n=%zu pattern=%d fresh=%d lr=%g lrDecay=%g eps=%g "
+                            "wd=%g maximize=%d",
+                            typeName(T()), n, pattern, fresh, h.lr, h.lrDecay, h.eps, decay,
+                            maximize);
+              gContext = ctx;
+              Tracked<T> p("p", makeParams<T>(rng, pattern, n));
+              Tracked<T> sum("sum", makeState<T>(rng, fresh, StateKind::kNonNegative, n));
+              for (int step = 1; step <= kSteps; ++step) {
+                std::vector<T> g0(n);
+                fillGradient(rng, pattern, g0.data(), n);
+                Guarded<T> g(n);
+                if (n != 0) std::memcpy(g.data(), g0.data(), n * sizeof(T));
+                const lp::AdagradOptions o{h.lr / (1.0 + (step - 1) * h.lrDecay), decay, h.eps,
+                                           maximize != 0};
+                refAdagradStep(p.want(), g0.data(), sum.want(), n, o);
+                k.adagradStep(p.got(), g.data(), sum.got(), n, o);
+                p.check(step);
+                sum.check(step);
+                checkGradient(g, g0, step);
+              }
+            }
+          }
+        }
+      }
+    }
+  }
+}
+
+// The NaN-propagating max of amsgrad on the values where max helpers differ:
+// a NaN on either side, and +0 / -0 in both orders (exact bits checked).
+template <typename T>
+void testAmsgradMax(const lp::KernelsFor<T>& k) {
+  gContext = std::string("adamStep amsgrad max ") + typeName(T());
+  const T nan = std::numeric_limits<T>::quiet_NaN();
+  const T inf = std::numeric_limits<T>::infinity();
+  // With g = 0 and beta2 = 1 (so 1 - beta2 = 0), v is expAvgSq unchanged
+  // (except that -0 becomes -0 * 1 + 0 = +0) and maxExpAvgSq becomes
+  // max(maxExpAvgSq, v).
+  struct Case {
+    T old, v, want;
+  };
+  const Case cases[] = {
+      {T(1), T(2), T(2)},          {T(2), T(1), T(2)},         {nan, T(1), nan},
+      {T(1), nan, nan},            {T(0), T(-0.0), T(0)},      {T(-0.0), T(0), T(-0.0)},
+      {T(-0.0), T(-0.0), T(-0.0)}, {inf, T(1), inf},           {T(3), inf, inf},
+      {T(-1), T(-0.0), T(0)},
+  };
+  constexpr size_t kCases = sizeof cases / sizeof cases[0];
+  const size_t n = 4 * kCases + 3;  // every case in vector bodies and in tails
+  std::vector<T> old0(n), v0(n), want(n), zero(n, T(0));
+  for (size_t i = 0; i < n; ++i) {
+    old0[i] = cases[(i + i / kCases) % kCases].old;  // a shifted order in each round
+    v0[i] = cases[(i + i / kCases) % kCases].v;
+    want[i] = cases[(i + i / kCases) % kCases].want;
+  }
+  const lp::AdamOptions o{0.0, 0.0, 1.0, 1.0, 0.0, false, true, false, 0.0, 1.0};
+  Tracked<T> p("p", zero), expAvg("expAvg", zero), expAvgSq("expAvgSq", v0),
+      maxExpAvgSq("maxExpAvgSq", old0);
+  refAdamStep(p.want(), zero.data(), expAvg.want(), expAvgSq.want(), maxExpAvgSq.want(), n, o);
+  expectSame(maxExpAvgSq.want(), want.data(), n, "reference maxExpAvgSq");
+  k.adamStep(p.got(), zero.data(), expAvg.got(), expAvgSq.got(), maxExpAvgSq.got(), n, o);
+  expectSame(maxExpAvgSq.got(), want.data(), n, "maxExpAvgSq");
+  expAvgSq.check(1);
+  p.check(1);
+}
+
 template <typename T>
 void testAllKernels(const lp::KernelsFor<T>& k) {
   Rng rng{sizeof(T) * 7919u};
   testRowKernels(k, rng);
   testScaleBias(k, rng);
   testSgd(k, rng);
+  testAdam(k, rng);
+  testRmsprop(k, rng);
+  testAdagrad(k, rng);
+  testAmsgradMax(k);
 }
 
 int testTable(const char* name) {
@@ -423,8 +809,9 @@ int testTable(const char* name) {
 
 bool hasAllKernels(const lp::KernelTable& t) {
   return t.f32.rowNormsL2 && t.f32.normalizeRowsL2 && t.f32.renormRowsL2 && t.f32.scaleBias &&
-         t.f32.sgdStep && t.f64.rowNormsL2 && t.f64.normalizeRowsL2 && t.f64.renormRowsL2 &&
-         t.f64.scaleBias && t.f64.sgdStep;
+         t.f32.sgdStep && t.f32.adamStep && t.f32.rmspropStep && t.f32.adagradStep &&
+         t.f64.rowNormsL2 && t.f64.normalizeRowsL2 && t.f64.renormRowsL2 && t.f64.scaleBias &&
+         t.f64.sgdStep && t.f64.adamStep && t.f64.rmspropStep && t.f64.adagradStep;
 }
 
 int testDispatch() {

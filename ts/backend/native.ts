@@ -2,7 +2,9 @@
 // The native backend: the N-API addon (native/binding.cc), zero-copy on the
 // caller's typed arrays. The addon checks every argument again in C++.
 import { DType, FloatArray, dtypeOf } from '../types';
-import { BackendInfo, KernelBackend, SgdKernelOptions, StateBuffer } from './types';
+import {
+  AdagradKernelOptions, AdamKernelOptions, BackendInfo, KernelBackend, RmspropKernelOptions, SgdKernelOptions, StateBuffer,
+} from './types';
 
 /** The functions native/binding.cc exports. */
 export interface NativeAddon {
@@ -19,6 +21,22 @@ export interface NativeAddon {
     p: FloatArray, g: FloatArray, buf: FloatArray | null, lr: number, momentum: number, dampening: number,
     weightDecay: number, nesterov: boolean, maximize: boolean, bufferInitialized: boolean,
   ): void;
+  adamStep(
+    p: FloatArray, g: FloatArray, expAvg: FloatArray, expAvgSq: FloatArray, maxExpAvgSq: FloatArray | null,
+    lr: number, beta1: number, beta2: number, eps: number, weightDecay: number, decoupledWeightDecay: boolean,
+    amsgrad: boolean, maximize: boolean, stepSize: number, biasCorrection2Sqrt: number,
+  ): void;
+  rmspropStep(
+    p: FloatArray, g: FloatArray, squareAvg: FloatArray, gradAvg: FloatArray | null, momentumBuffer: FloatArray | null,
+    lr: number, alpha: number, eps: number, weightDecay: number, momentum: number, centered: boolean, maximize: boolean,
+  ): void;
+  adagradStep(p: FloatArray, g: FloatArray, sum: FloatArray, clr: number, weightDecay: number, eps: number, maximize: boolean): void;
+}
+
+function arrayOf(buf: StateBuffer): FloatArray;
+function arrayOf(buf: StateBuffer | null): FloatArray | null;
+function arrayOf(buf: StateBuffer | null): FloatArray | null {
+  return buf ? (buf as ArrayStateBuffer).array : null;
 }
 
 /** State kept in a plain typed array that the addon updates in place. */
@@ -58,8 +76,19 @@ export class NativeBackend implements KernelBackend {
     this.addon.scaleBias(g, scale, applyScale, bias, applyBias);
   }
   sgdStep(p: FloatArray, g: FloatArray, buf: StateBuffer | null, o: SgdKernelOptions, bufferInitialized: boolean): void {
-    const b = buf ? (buf as ArrayStateBuffer).array : null;
-    this.addon.sgdStep(p, g, b, o.lr, o.momentum, o.dampening, o.weightDecay, o.nesterov, o.maximize, bufferInitialized);
+    this.addon.sgdStep(p, g, arrayOf(buf), o.lr, o.momentum, o.dampening, o.weightDecay, o.nesterov, o.maximize, bufferInitialized);
+  }
+  adamStep(p: FloatArray, g: FloatArray, m: StateBuffer, v: StateBuffer, vmax: StateBuffer | null, o: AdamKernelOptions): void {
+    this.addon.adamStep(
+      p, g, arrayOf(m), arrayOf(v), arrayOf(vmax), o.lr, o.beta1, o.beta2, o.eps, o.weightDecay,
+      o.decoupledWeightDecay, o.amsgrad, o.maximize, o.stepSize, o.biasCorrection2Sqrt,
+    );
+  }
+  rmspropStep(p: FloatArray, g: FloatArray, sq: StateBuffer, ga: StateBuffer | null, buf: StateBuffer | null, o: RmspropKernelOptions): void {
+    this.addon.rmspropStep(p, g, arrayOf(sq), arrayOf(ga), arrayOf(buf), o.lr, o.alpha, o.eps, o.weightDecay, o.momentum, o.centered, o.maximize);
+  }
+  adagradStep(p: FloatArray, g: FloatArray, sum: StateBuffer, o: AdagradKernelOptions): void {
+    this.addon.adagradStep(p, g, arrayOf(sum), o.clr, o.weightDecay, o.eps, o.maximize);
   }
   allocState(dtype: DType, length: number): StateBuffer {
     return new ArrayStateBuffer(dtype, length);

@@ -4,7 +4,7 @@
 // results are rounded with Math.fround after every operation). They are the
 // test oracle: both backends must match them bit for bit.
 import { FloatArray } from '../types';
-import { SgdKernelOptions } from './types';
+import { AdagradKernelOptions, AdamKernelOptions, RmspropKernelOptions, SgdKernelOptions } from './types';
 
 /** Lanes of the fixed-order reduction; see native/kernels/kernels.h. */
 export const REDUCTION_LANES = 16;
@@ -86,5 +86,83 @@ export function sgdStep(p: FloatArray, g: FloatArray, buf: FloatArray | null, o:
       d = o.nesterov ? r(d + r(m * buf[i])) : buf[i];
     }
     p[i] = r(p[i] + r(negLr * d));
+  }
+}
+
+/** torch.maximum: NaN if either is NaN. */
+function maxPropagatingNaN(a: number, b: number): number {
+  return a < b || Number.isNaN(b) ? b : a;
+}
+
+export function adamStep(
+  p: FloatArray, g: FloatArray, m: FloatArray, v: FloatArray, vmax: FloatArray | null, o: AdamKernelOptions,
+): void {
+  const r = rounderFor(p);
+  const decayFactor = r(1 - o.lr * o.weightDecay);
+  const wd = r(o.weightDecay);
+  const b1 = r(o.beta1);
+  const b2 = r(o.beta2);
+  const c1 = r(1 - o.beta1);
+  const c2 = r(1 - o.beta2);
+  const bc2 = r(o.biasCorrection2Sqrt);
+  const eps = r(o.eps);
+  const negStep = r(-o.stepSize);
+  for (let i = 0; i < p.length; i++) {
+    let d = o.maximize ? -g[i] : g[i];
+    if (o.weightDecay !== 0) {
+      if (o.decoupledWeightDecay) p[i] = r(p[i] * decayFactor);
+      else d = r(d + r(wd * p[i]));
+    }
+    m[i] = r(r(m[i] * b1) + r(c1 * d));
+    v[i] = r(r(v[i] * b2) + r(r(c2 * d) * d));
+    let vh = v[i];
+    if (o.amsgrad && vmax) vh = vmax[i] = maxPropagatingNaN(vmax[i], v[i]);
+    const denom = r(r(r(Math.sqrt(vh)) / bc2) + eps);
+    p[i] = r(p[i] + r(r(negStep * m[i]) / denom));
+  }
+}
+
+export function rmspropStep(
+  p: FloatArray, g: FloatArray, sq: FloatArray, ga: FloatArray | null, buf: FloatArray | null, o: RmspropKernelOptions,
+): void {
+  const r = rounderFor(p);
+  const wd = r(o.weightDecay);
+  const alpha = r(o.alpha);
+  const c = r(1 - o.alpha);
+  const eps = r(o.eps);
+  const mom = r(o.momentum);
+  const negLr = r(-o.lr);
+  for (let i = 0; i < p.length; i++) {
+    let d = o.maximize ? -g[i] : g[i];
+    if (o.weightDecay !== 0) d = r(d + r(wd * p[i]));
+    sq[i] = r(r(sq[i] * alpha) + r(r(c * d) * d));
+    let avg: number;
+    if (o.centered && ga) {
+      ga[i] = r(r(ga[i] * alpha) + r(c * d));
+      avg = r(Math.sqrt(r(sq[i] + r(-ga[i] * ga[i]))));
+    } else {
+      avg = r(Math.sqrt(sq[i]));
+    }
+    avg = r(avg + eps);
+    if (o.momentum > 0 && buf) {
+      buf[i] = r(r(buf[i] * mom) + r(d / avg));
+      p[i] = r(p[i] + r(negLr * buf[i]));
+    } else {
+      p[i] = r(p[i] + r(r(negLr * d) / avg));
+    }
+  }
+}
+
+export function adagradStep(p: FloatArray, g: FloatArray, sum: FloatArray, o: AdagradKernelOptions): void {
+  const r = rounderFor(p);
+  const wd = r(o.weightDecay);
+  const eps = r(o.eps);
+  const negClr = r(-o.clr);
+  for (let i = 0; i < p.length; i++) {
+    let d = o.maximize ? -g[i] : g[i];
+    if (o.weightDecay !== 0) d = r(d + r(wd * p[i]));
+    sum[i] = r(sum[i] + r(d * d));
+    const std = r(r(Math.sqrt(sum[i])) + eps);
+    p[i] = r(p[i] + r(r(negClr * d) / std));
   }
 }

@@ -15,6 +15,43 @@ export interface SgdKernelOptions {
   maximize: boolean;
 }
 
+/** torch.optim.Adam / AdamW's options, plus the per-step scalars computed in double by the caller. */
+export interface AdamKernelOptions {
+  lr: number;
+  beta1: number;
+  beta2: number;
+  eps: number;
+  weightDecay: number;
+  /** AdamW: p *= 1 - lr * weightDecay before the update, instead of adding weightDecay * p to the gradient. */
+  decoupledWeightDecay: boolean;
+  amsgrad: boolean;
+  maximize: boolean;
+  /** lr / (1 - beta1^t) */
+  stepSize: number;
+  /** sqrt(1 - beta2^t) */
+  biasCorrection2Sqrt: number;
+}
+
+/** torch.optim.RMSprop's options. */
+export interface RmspropKernelOptions {
+  lr: number;
+  alpha: number;
+  eps: number;
+  weightDecay: number;
+  momentum: number;
+  centered: boolean;
+  maximize: boolean;
+}
+
+/** torch.optim.Adagrad's options, with the step's decayed learning rate computed by the caller. */
+export interface AdagradKernelOptions {
+  /** lr / (1 + (t - 1) * lrDecay) */
+  clr: number;
+  weightDecay: number;
+  eps: number;
+  maximize: boolean;
+}
+
 /**
  * Optimizer state (a momentum buffer, moments...) kept where the backend
  * computes: a typed array for the native backend, a block of the module's
@@ -51,6 +88,12 @@ export interface KernelBackend {
   scaleBias(g: FloatArray, scale: number, applyScale: boolean, bias: number, applyBias: boolean): void;
   /** One torch.optim.SGD update of p from g; buf is the momentum buffer (null without momentum). */
   sgdStep(p: FloatArray, g: FloatArray, buf: StateBuffer | null, o: SgdKernelOptions, bufferInitialized: boolean): void;
+  /** One Adam/AdamW update; maxExpAvgSq only with amsgrad. */
+  adamStep(p: FloatArray, g: FloatArray, expAvg: StateBuffer, expAvgSq: StateBuffer, maxExpAvgSq: StateBuffer | null, o: AdamKernelOptions): void;
+  /** One RMSprop update; gradAvg only when centered, momentumBuffer only with momentum > 0. */
+  rmspropStep(p: FloatArray, g: FloatArray, squareAvg: StateBuffer, gradAvg: StateBuffer | null, momentumBuffer: StateBuffer | null, o: RmspropKernelOptions): void;
+  /** One Adagrad update. */
+  adagradStep(p: FloatArray, g: FloatArray, sum: StateBuffer, o: AdagradKernelOptions): void;
   /** A zero-filled state buffer. */
   allocState(dtype: DType, length: number): StateBuffer;
 }

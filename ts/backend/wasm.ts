@@ -8,7 +8,9 @@
 // the memory detaches every view of the old buffer.
 import * as fs from 'fs';
 import { DType, FloatArray, dtypeOf } from '../types';
-import { BackendInfo, KernelBackend, SgdKernelOptions, StateBuffer } from './types';
+import {
+  AdagradKernelOptions, AdamKernelOptions, BackendInfo, KernelBackend, RmspropKernelOptions, SgdKernelOptions, StateBuffer,
+} from './types';
 
 interface WasmExports {
   memory: WebAssembly.Memory;
@@ -50,6 +52,11 @@ class WasmStateBuffer implements StateBuffer {
     }
     this.backend.view(this.dtype, this.ptr, this.length).set(src);
   }
+}
+
+/** The heap address of a state buffer (0 for none). */
+function addressOf(buf: StateBuffer | null): number {
+  return buf ? (buf as WasmStateBuffer).ptr : 0;
 }
 
 export class WasmBackend implements KernelBackend {
@@ -130,9 +137,22 @@ export class WasmBackend implements KernelBackend {
       fn(pg, g.length, scale, applyScale ? 1 : 0, bias, applyBias ? 1 : 0));
   }
   sgdStep(p: FloatArray, g: FloatArray, buf: StateBuffer | null, o: SgdKernelOptions, bufferInitialized: boolean): void {
-    const bufPtr = buf ? (buf as WasmStateBuffer).ptr : 0;
     this.run(`lp_sgd_step_${suffix(dtypeOf(p))}`, [{ a: p, out: true }, { a: g, out: false }], (fn, [pp, pg]) =>
-      fn(pp, pg, bufPtr, p.length, o.lr, o.momentum, o.dampening, o.weightDecay, o.nesterov ? 1 : 0, o.maximize ? 1 : 0, bufferInitialized ? 1 : 0));
+      fn(pp, pg, addressOf(buf), p.length, o.lr, o.momentum, o.dampening, o.weightDecay, o.nesterov ? 1 : 0, o.maximize ? 1 : 0, bufferInitialized ? 1 : 0));
+  }
+  adamStep(p: FloatArray, g: FloatArray, m: StateBuffer, v: StateBuffer, vmax: StateBuffer | null, o: AdamKernelOptions): void {
+    this.run(`lp_adam_step_${suffix(dtypeOf(p))}`, [{ a: p, out: true }, { a: g, out: false }], (fn, [pp, pg]) =>
+      fn(pp, pg, addressOf(m), addressOf(v), addressOf(vmax), p.length, o.lr, o.beta1, o.beta2, o.eps, o.weightDecay,
+        o.decoupledWeightDecay ? 1 : 0, o.amsgrad ? 1 : 0, o.maximize ? 1 : 0, o.stepSize, o.biasCorrection2Sqrt));
+  }
+  rmspropStep(p: FloatArray, g: FloatArray, sq: StateBuffer, ga: StateBuffer | null, buf: StateBuffer | null, o: RmspropKernelOptions): void {
+    this.run(`lp_rmsprop_step_${suffix(dtypeOf(p))}`, [{ a: p, out: true }, { a: g, out: false }], (fn, [pp, pg]) =>
+      fn(pp, pg, addressOf(sq), addressOf(ga), addressOf(buf), p.length, o.lr, o.alpha, o.eps, o.weightDecay, o.momentum,
+        o.centered ? 1 : 0, o.maximize ? 1 : 0));
+  }
+  adagradStep(p: FloatArray, g: FloatArray, sum: StateBuffer, o: AdagradKernelOptions): void {
+    this.run(`lp_adagrad_step_${suffix(dtypeOf(p))}`, [{ a: p, out: true }, { a: g, out: false }], (fn, [pp, pg]) =>
+      fn(pp, pg, addressOf(sum), p.length, o.clr, o.weightDecay, o.eps, o.maximize ? 1 : 0));
   }
   allocState(dtype: DType, length: number): StateBuffer {
     const bytes = length * elementBytes(dtype);

@@ -43,10 +43,19 @@ export type ParamState = Record<string, StateValue>;
 export interface StateDict {
   state: Record<number, Record<string, FloatArray | number | null>>;
   paramGroups: (Record<string, unknown> & { params: number[] })[];
+  /**
+   * Which optimizer made it, e.g. 'L2ProjectedOptim[Adam]' (non-enumerable, so
+   * the dict keeps PyTorch's shape); loadStateDict refuses another optimizer's.
+   */
+  readonly optimizer?: string;
 }
+
+/** Group keys that others may add (a scheduler's initialLr) besides the optimizer's options. */
+const FOREIGN_GROUP_KEYS = new Set(['params', 'name', 'initialLr']);
 
 /** Keys every group may carry besides the optimizer's options. */
 const ALWAYS_ACCEPTED = new Set(['params', 'name']);
+
 
 function isPlainObject(x: unknown): x is Record<string, unknown> {
   return typeof x === 'object' && x !== null && !Array.isArray(x) && !ArrayBuffer.isView(x) && !(x instanceof Tensor);
@@ -217,8 +226,45 @@ export abstract class Optimizer {
     });
   }
 
-  /** One optimization step; returns the closure's value. */
-  abstract step<T = undefined>(closure?: () => T): T | undefined;
+  /**
+   * One optimization step: calls the closure (which may set gradients and
+   * returns the loss), checks everything, then updates each parameter that
+   * has a gradient. Returns the closure's value.
+   */
+  step<T = undefined>(closure?: () => T): T | undefined {
+    const loss = closure ? closure() : undefined;
+    this.checkBeforeStep();
+    for (const g of this.paramGroups) {
+      for (const p of g.params) if (p.grad) this.updateParam(p, p.grad, g, this.stateOf(p));
+    }
+    return loss;
+  }
+
+  /** The optimizer's own rule for one parameter (its options come from `group`). */
+  protected updateParam(p: Tensor, grad: FloatArray, group: ParamGroup, state: ParamState): void {
+    void p;
+    void grad;
+    void group;
+    void state;
+    throw new TypeError(`${this.constructor.name} does not update parameters itself`);
+  }
+
+  /** The state buffer `key` of a parameter, allocated (zero-filled) on first use. */
+  protected bufferOf(p: Tensor, state: ParamState, key: string): StateBuffer {
+    let b = state[key];
+    if (!b || typeof b !== 'object') {
+      b = this.backend.allocState(p.dtype, p.numel);
+      state[key] = b;
+    }
+    return b;
+  }
+
+  /** Throws unless every key of a loaded state entry is one of `keys`. */
+  protected static checkStateKeys(cls: string, entry: Record<string, unknown>, keys: string[], where: string): void {
+    for (const k of Object.keys(entry)) {
+      if (!keys.includes(k)) throw new RangeError(`${where}: ${cls} state has no key ${k} (expected ${keys.join(', ')})`);
+    }
+  }
 
   /** Sets every gradient to null (default) or fills it with zeros. */
   zeroGrad(options: { setToNone?: boolean } = {}): void {
@@ -273,7 +319,14 @@ export abstract class Optimizer {
       for (const [k, v] of Object.entries(s)) entry[k] = v !== null && typeof v === 'object' ? v.read() : v;
       state[i] = entry;
     }
-    return { state, paramGroups };
+    const sd: StateDict = { state, paramGroups };
+    Object.defineProperty(sd, 'optimizer', { value: this.describe(), enumerable: false });
+    return sd;
+  }
+
+  /** The optimizer's kind as state dicts record it: its class, and its inner optimizer's in brackets. */
+  describe(): string {
+    return this.constructor.name;
   }
 
   /**
@@ -285,6 +338,10 @@ export abstract class Optimizer {
     const { state, paramGroups } = sd as unknown as Record<string, unknown>;
     if (!Array.isArray(paramGroups)) throw new TypeError(`state dict: paramGroups must be an array, got ${show(paramGroups)}`);
     if (!isPlainObject(state)) throw new TypeError(`state dict: state must be an object, got ${show(state)}`);
+    const from = (sd as StateDict).optimizer;
+    if (from !== undefined && from !== this.describe()) {
+      throw new RangeError(`state dict is from a ${show(from)} optimizer; this one is ${show(this.describe())}`);
+    }
     if (paramGroups.length !== this.paramGroups.length) {
       throw new RangeError(`state dict has ${paramGroups.length} param groups, this optimizer has ${this.paramGroups.length}`);
     }
@@ -296,7 +353,13 @@ export abstract class Optimizer {
         throw new RangeError(`state dict: param group ${i} has ${sg.params.length} parameters, this optimizer's has ${mine.params.length}`);
       }
       const g: ParamGroup = { params: mine.params };
-      for (const [k, v] of Object.entries(sg)) if (k !== 'params') g[k] = copyValue(v);
+      const accepted = this.acceptedKeys();
+      for (const [k, v] of Object.entries(sg)) {
+        if (!FOREIGN_GROUP_KEYS.has(k) && !accepted.has(k)) {
+          throw new RangeError(`state dict: param group ${i} has option ${k} (${show(v)}), which ${this.describe()} does not have`);
+        }
+        if (k !== 'params') g[k] = copyValue(v);
+      }
       this.fillGroup(g, `state dict param group ${i}`);
       return g;
     });

@@ -227,6 +227,10 @@ export class ParamTransformingOptimizer extends Optimizer {
     return loss;
   }
 
+  override describe(): string {
+    return `${this.constructor.name}[${this.innerOpt.describe()}]`;
+  }
+
   protected override displayName(): string {
     return `${this.constructor.name} [${this.innerOpt.constructor.name}](`;
   }

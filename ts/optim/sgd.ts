@@ -4,7 +4,8 @@
 import { checkBoolean, checkNumber } from '../errors';
 import { StateBuffer } from '../backend/types';
 import { Tensor } from '../tensor';
-import { INTERNAL, InternalOptions, Optimizer, Params, REQUIRED, optionsWithDefaults } from './optimizer';
+import { FloatArray } from '../types';
+import { INTERNAL, InternalOptions, Optimizer, ParamGroup, ParamState, Params, REQUIRED, optionsWithDefaults } from './optimizer';
 
 export interface SGDOptions {
   lr?: number;
@@ -43,34 +44,23 @@ export class SGD extends Optimizer {
   }
 
   override checkStateEntry(p: Tensor, entry: Record<string, unknown>, where: string): void {
-    for (const k of Object.keys(entry)) {
-      if (k !== 'momentumBuffer') throw new RangeError(`${where}: SGD state has no key ${k} (expected momentumBuffer)`);
-    }
+    Optimizer.checkStateKeys('SGD', entry, ['momentumBuffer'], where);
   }
 
-  override step<T = undefined>(closure?: () => T): T | undefined {
-    const loss = closure ? closure() : undefined;
-    this.checkBeforeStep();
-    for (const g of this.paramGroups) {
-      const o = {
-        lr: g.lr as number,
-        momentum: g.momentum as number,
-        dampening: g.dampening as number,
-        weightDecay: g.weightDecay as number,
-        nesterov: g.nesterov as boolean,
-        maximize: g.maximize as boolean,
-      };
-      for (const p of g.params) {
-        if (!p.grad) continue;
-        const s = this.stateOf(p);
-        let buf = (s.momentumBuffer as StateBuffer | null | undefined) ?? null;
-        const bufferInitialized = buf !== null;
-        if (o.momentum !== 0 && !buf) buf = this.backend.allocState(p.dtype, p.numel);
-        this.backend.sgdStep(p.data, p.grad, o.momentum !== 0 ? buf : null, o, bufferInitialized);
-        // Like torch, a buffer survives steps taken with momentum 0.
-        s.momentumBuffer = buf;
-      }
-    }
-    return loss;
+  protected override updateParam(p: Tensor, grad: FloatArray, g: ParamGroup, s: ParamState): void {
+    const o = {
+      lr: g.lr as number,
+      momentum: g.momentum as number,
+      dampening: g.dampening as number,
+      weightDecay: g.weightDecay as number,
+      nesterov: g.nesterov as boolean,
+      maximize: g.maximize as boolean,
+    };
+    let buf = (s.momentumBuffer as StateBuffer | null | undefined) ?? null;
+    const bufferInitialized = buf !== null;
+    if (o.momentum !== 0 && !buf) buf = this.backend.allocState(p.dtype, p.numel);
+    this.backend.sgdStep(p.data, grad, o.momentum !== 0 ? buf : null, o, bufferInitialized);
+    // Like torch, a buffer survives steps taken with momentum 0.
+    s.momentumBuffer = buf;
   }
 }

@@ -28,6 +28,15 @@ struct Vec<float> {
   static inline Reg div(Reg a, Reg b) { return _mm256_div_ps(a, b); }
   // Flip the sign bit, exactly like scalar negation (also for 0 and NaN).
   static inline Reg neg(Reg a) { return _mm256_xor_ps(a, _mm256_set1_ps(-0.0f)); }
+  // Correctly rounded, like the scalar sqrt.
+  static inline Reg sqrt(Reg a) { return _mm256_sqrt_ps(a); }
+  // (a < b || b != b) ? b : a, lane by lane: a NaN in either operand is kept
+  // (unlike _mm256_max_ps), as torch.maximum does.
+  static inline Reg max(Reg a, Reg b) {
+    const Reg takeB =
+        _mm256_or_ps(_mm256_cmp_ps(a, b, _CMP_LT_OQ), _mm256_cmp_ps(b, b, _CMP_UNORD_Q));
+    return _mm256_blendv_ps(a, b, takeB);
+  }
 };
 
 template <>
@@ -43,6 +52,12 @@ struct Vec<double> {
   static inline Reg mul(Reg a, Reg b) { return _mm256_mul_pd(a, b); }
   static inline Reg div(Reg a, Reg b) { return _mm256_div_pd(a, b); }
   static inline Reg neg(Reg a) { return _mm256_xor_pd(a, _mm256_set1_pd(-0.0)); }
+  static inline Reg sqrt(Reg a) { return _mm256_sqrt_pd(a); }
+  static inline Reg max(Reg a, Reg b) {
+    const Reg takeB =
+        _mm256_or_pd(_mm256_cmp_pd(a, b, _CMP_LT_OQ), _mm256_cmp_pd(b, b, _CMP_UNORD_Q));
+    return _mm256_blendv_pd(a, b, takeB);
+  }
 };
 
 }  // namespace avx2

@@ -28,6 +28,19 @@ struct Vec<float> {
   static inline Reg div(Reg a, Reg b) { return _mm512_div_ps(a, b); }
   // Sign-bit flip (AVX-512DQ), exactly like scalar negation.
   static inline Reg neg(Reg a) { return _mm512_xor_ps(a, _mm512_set1_ps(-0.0f)); }
+  // Correctly rounded, like the scalar sqrt. The all-lanes masked form is the
+  // same vsqrtps; it avoids _mm512_undefined_ps, which GCC 12 reports as
+  // "may be used uninitialized" (GCC bug 105593).
+  static inline Reg sqrt(Reg a) {
+    return _mm512_mask_sqrt_ps(a, static_cast<__mmask16>(0xFFFF), a);
+  }
+  // (a < b || b != b) ? b : a, lane by lane: a NaN in either operand is kept
+  // (unlike _mm512_max_ps), as torch.maximum does.
+  static inline Reg max(Reg a, Reg b) {
+    const __mmask16 takeB = static_cast<__mmask16>(_mm512_cmp_ps_mask(a, b, _CMP_LT_OQ) |
+                                                   _mm512_cmp_ps_mask(b, b, _CMP_UNORD_Q));
+    return _mm512_mask_blend_ps(takeB, a, b);
+  }
 };
 
 template <>
@@ -43,6 +56,14 @@ struct Vec<double> {
   static inline Reg mul(Reg a, Reg b) { return _mm512_mul_pd(a, b); }
   static inline Reg div(Reg a, Reg b) { return _mm512_div_pd(a, b); }
   static inline Reg neg(Reg a) { return _mm512_xor_pd(a, _mm512_set1_pd(-0.0)); }
+  static inline Reg sqrt(Reg a) {
+    return _mm512_mask_sqrt_pd(a, static_cast<__mmask8>(0xFF), a);
+  }
+  static inline Reg max(Reg a, Reg b) {
+    const __mmask8 takeB = static_cast<__mmask8>(_mm512_cmp_pd_mask(a, b, _CMP_LT_OQ) |
+                                                 _mm512_cmp_pd_mask(b, b, _CMP_UNORD_Q));
+    return _mm512_mask_blend_pd(takeB, a, b);
+  }
 };
 
 }  // namespace avx512

@@ -26,6 +26,15 @@ struct Vec<float> {
   static inline Reg mul(Reg a, Reg b) { return vmulq_f32(a, b); }
   static inline Reg div(Reg a, Reg b) { return vdivq_f32(a, b); }
   static inline Reg neg(Reg a) { return vnegq_f32(a); }
+  // Correctly rounded, like the scalar sqrt.
+  static inline Reg sqrt(Reg a) { return vsqrtq_f32(a); }
+  // (a < b || b != b) ? b : a, lane by lane: a NaN in either operand is kept,
+  // as torch.maximum does, and -0/+0 are ordered like the scalar code
+  // (vmaxq_f32 puts -0 below +0).
+  static inline Reg max(Reg a, Reg b) {
+    const Reg ltPick = vbslq_f32(vcltq_f32(a, b), b, a);  // a < b ? b : a
+    return vbslq_f32(vceqq_f32(b, b), ltPick, b);         // b is NaN: b
+  }
 };
 
 template <>
@@ -41,6 +50,11 @@ struct Vec<double> {
   static inline Reg mul(Reg a, Reg b) { return vmulq_f64(a, b); }
   static inline Reg div(Reg a, Reg b) { return vdivq_f64(a, b); }
   static inline Reg neg(Reg a) { return vnegq_f64(a); }
+  static inline Reg sqrt(Reg a) { return vsqrtq_f64(a); }
+  static inline Reg max(Reg a, Reg b) {
+    const Reg ltPick = vbslq_f64(vcltq_f64(a, b), b, a);
+    return vbslq_f64(vceqq_f64(b, b), ltPick, b);
+  }
 };
 
 }  // namespace neon

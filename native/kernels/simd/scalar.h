@@ -6,8 +6,23 @@
 
 #include <cstddef>
 
+#if defined(_MSC_VER) && !defined(__clang__)
+// No __builtin_sqrt on MSVC; sqrt/sqrtf are extern CRT functions (intrinsics
+// under /Oi), not inline functions that could be merged across ISAs.
+#include <math.h>
+#endif
+
 namespace lp {
 namespace scalar {
+
+// Correctly rounded square roots in float and in double.
+#if defined(_MSC_VER) && !defined(__clang__)
+inline float sqrtOf(float x) { return ::sqrtf(x); }
+inline double sqrtOf(double x) { return ::sqrt(x); }
+#else
+inline float sqrtOf(float x) { return __builtin_sqrtf(x); }
+inline double sqrtOf(double x) { return __builtin_sqrt(x); }
+#endif
 
 template <typename T>
 struct Vec {
@@ -22,6 +37,9 @@ struct Vec {
   static inline Reg mul(Reg a, Reg b) { return a * b; }
   static inline Reg div(Reg a, Reg b) { return a / b; }
   static inline Reg neg(Reg a) { return -a; }
+  static inline Reg sqrt(Reg a) { return sqrtOf(a); }
+  // NaN-propagating (a NaN in either operand is the result), like torch.maximum.
+  static inline Reg max(Reg a, Reg b) { return (a < b || b != b) ? b : a; }
 };
 
 }  // namespace scalar

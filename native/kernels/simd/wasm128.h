@@ -26,6 +26,14 @@ struct Vec<float> {
   static inline Reg mul(Reg a, Reg b) { return wasm_f32x4_mul(a, b); }
   static inline Reg div(Reg a, Reg b) { return wasm_f32x4_div(a, b); }
   static inline Reg neg(Reg a) { return wasm_f32x4_neg(a); }
+  // Correctly rounded, like the scalar sqrt.
+  static inline Reg sqrt(Reg a) { return wasm_f32x4_sqrt(a); }
+  // (a < b || b != b) ? b : a, lane by lane: a NaN in either operand is kept,
+  // and -0/+0 are ordered like the scalar code (wasm_f32x4_max differs there).
+  static inline Reg max(Reg a, Reg b) {
+    const Reg takeB = wasm_v128_or(wasm_f32x4_lt(a, b), wasm_f32x4_ne(b, b));
+    return wasm_v128_bitselect(b, a, takeB);
+  }
 };
 
 template <>
@@ -41,6 +49,11 @@ struct Vec<double> {
   static inline Reg mul(Reg a, Reg b) { return wasm_f64x2_mul(a, b); }
   static inline Reg div(Reg a, Reg b) { return wasm_f64x2_div(a, b); }
   static inline Reg neg(Reg a) { return wasm_f64x2_neg(a); }
+  static inline Reg sqrt(Reg a) { return wasm_f64x2_sqrt(a); }
+  static inline Reg max(Reg a, Reg b) {
+    const Reg takeB = wasm_v128_or(wasm_f64x2_lt(a, b), wasm_f64x2_ne(b, b));
+    return wasm_v128_bitselect(b, a, takeB);
+  }
 };
 
 }  // namespace wasm_simd128

@@ -1,0 +1,67 @@
+// SPDX-License-Identifier: MIT
+// Adagrad: torch.optim.Adagrad (PyTorch 1.13), one fused pass per parameter.
+// As in torch, every parameter's state (step 0, sum = initialAccumulatorValue)
+// exists from construction; parameters added later get theirs at first use.
+import { checkBoolean, checkNumber } from '../errors';
+import { StateBuffer } from '../backend/types';
+import { Tensor } from '../tensor';
+import { FloatArray } from '../types';
+import { INTERNAL, InternalOptions, Optimizer, ParamGroup, ParamState, Params, optionsWithDefaults } from './optimizer';
+
+export interface AdagradOptions {
+  lr?: number;
+  lrDecay?: number;
+  weightDecay?: number;
+  initialAccumulatorValue?: number;
+  eps?: number;
+  maximize?: boolean;
+}
+
+export class Adagrad extends Optimizer {
+  static readonly optionDefaults: Record<string, unknown> = {
+    lr: 1e-2,
+    lrDecay: 0,
+    weightDecay: 0,
+    initialAccumulatorValue: 0,
+    eps: 1e-10,
+    maximize: false,
+  };
+
+  constructor(params: Params, options: AdagradOptions & { [INTERNAL]?: InternalOptions } = {}) {
+    super(params, optionsWithDefaults('Adagrad', Adagrad.optionDefaults, options), options[INTERNAL]);
+    for (const g of this.paramGroups) for (const p of g.params) this.initState(p, g, this.stateOf(p));
+  }
+
+  private initState(p: Tensor, g: ParamGroup, s: ParamState): void {
+    if (s.sum) return;
+    const sum = this.backend.allocState(p.dtype, p.numel);
+    const init = g.initialAccumulatorValue as number;
+    if (init !== 0) sum.write((p.dtype === 'float64' ? new Float64Array(p.numel) : new Float32Array(p.numel)).fill(init));
+    s.sum = sum;
+    s.step = 0;
+  }
+
+  override checkOptions(g: Record<string, unknown>, where: string): void {
+    super.checkOptions(g, where);
+    for (const k of ['lr', 'lrDecay', 'weightDecay', 'initialAccumulatorValue', 'eps']) {
+      if (k in g) checkNumber(`${k} (${where})`, g[k], { min: 0 });
+    }
+    if ('maximize' in g) checkBoolean(`maximize (${where})`, g.maximize);
+  }
+
+  override checkStateEntry(p: Tensor, entry: Record<string, unknown>, where: string): void {
+    Optimizer.checkStateKeys('Adagrad', entry, ['step', 'sum'], where);
+  }
+
+  protected override updateParam(p: Tensor, grad: FloatArray, g: ParamGroup, s: ParamState): void {
+    this.initState(p, g, s);
+    const step = (s.step as number) + 1;
+    s.step = step;
+    this.backend.adagradStep(p.data, grad, s.sum as StateBuffer, {
+      clr: (g.lr as number) / (1 + (step - 1) * (g.lrDecay as number)),
+      weightDecay: g.weightDecay as number,
+      eps: g.eps as number,
+      maximize: g.maximize as boolean,
+    });
+  }
+}
