@@ -33,6 +33,8 @@
       'target_name': 'lp_optim',
       'sources': [
         'native/binding.cc',
+        'native/group_step.cc',
+        'native/thread_pool.cc',
         '<!@(node -p "require(\'./native/sources.json\').common.join(\' \')")',
       ],
       'include_dirs': [

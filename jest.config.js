@@ -6,5 +6,7 @@ module.exports = {
   roots: ['<rootDir>/test'],
   testMatch: ['**/*.test.ts'],
   transform: { '^.+\\.ts$': ['ts-jest', { tsconfig: 'test/tsconfig.json', diagnostics: { warnOnly: false } }] },
+  // Examples import the package by name, as users do: here that is the TypeScript source.
+  moduleNameMapper: { '^lp-optim$': '<rootDir>/ts/index.ts' },
   testTimeout: 60000,
 };

@@ -19,8 +19,13 @@
 #include <cstdlib>
 #include <initializer_list>
 #include <string>
+#include <utility>
+#include <vector>
 
+#include "group_step.h"
+#include "kernels/group_spec.h"
 #include "kernels/kernels.h"
+#include "thread_pool.h"
 
 #ifndef LP_OPTIM_VERSION
 #define LP_OPTIM_VERSION "0.0.0-unknown"
@@ -270,6 +275,307 @@ T* elements(const FloatArray& array) {
   return static_cast<T*>(array.data);
 }
 
+// A float typed array given as a value (an element of an array argument):
+// false, without throwing, when it is not one.
+bool floatArrayOf(Napi::Env env, Napi::Value value, FloatArray* out) {
+  if (!value.IsTypedArray()) return false;
+  napi_typedarray_type type;
+  size_t length = 0;
+  void* data = nullptr;
+  napi_value buffer;
+  size_t byteOffset = 0;
+  if (napi_get_typedarray_info(env, value, &type, &length, &data, &buffer, &byteOffset) != napi_ok ||
+      (type != napi_float32_array && type != napi_float64_array)) {
+    return false;
+  }
+  out->type = type;
+  out->length = length;
+  out->data = data;
+  return true;
+}
+
+// A Float64Array argument (a spec, or per-row radii).
+bool readFloat64Array(const Args& a, size_t index, const char* name, FloatArray* out) {
+  const Napi::Value value = a.info[index];
+  if (floatArrayOf(a.env(), value, out) && out->type == napi_float64_array) return true;
+  throwTypeError(a.env(), a.where(name) + " must be a Float64Array, got " + describe(value));
+  return false;
+}
+
+// Per-row radii: each finite and >= 0.
+bool requireValidMaxNorms(const Args& a, const std::string& name, const FloatArray& maxNorms) {
+  const double* values = elements<double>(maxNorms);
+  for (size_t r = 0; r < maxNorms.length; ++r) {
+    const double value = values[r];  // read once: the memory may be shared
+    if (!lp::validMaxNorm(value)) {
+      throwRangeError(a.env(), std::string(a.function) + ": " + name + "[" + std::to_string(r) +
+                                   "] must be finite and >= 0, got " + formatNumber(value));
+      return false;
+    }
+  }
+  return true;
+}
+
+// An integer from 1 to ThreadPool::kMaxThreads.
+bool readThreadCount(const Args& a, size_t index, const char* name, size_t* out) {
+  double value = 0;
+  if (!readNumber(a, index, name, &value)) return false;
+  if (!(value >= 1 && value <= static_cast<double>(lp::ThreadPool::kMaxThreads) &&
+        std::trunc(value) == value)) {
+    throwRangeError(a.env(), a.where(name) + " must be an integer from 1 to " +
+                                 std::to_string(lp::ThreadPool::kMaxThreads) + ", got " +
+                                 formatNumber(value));
+    return false;
+  }
+  *out = static_cast<size_t>(value);
+  return true;
+}
+
+// ---- groupStep's arguments ----
+
+const char* const kSlotNames[lp::kArraysPerTensor] = {"p", "g", "buf0", "buf1", "buf2",
+                                                      "maxNorms"};
+
+// A group step, read and checked: the options, the tensors, and every typed
+// array given (kept alive by groupStepAsync while it runs).
+struct GroupStepArgs {
+  lp::FusedGroup group{};
+  std::vector<lp::GroupTensor> tensors;
+  std::vector<Napi::Value> arrays;
+};
+
+std::string slotName(const lp::BufferNeeds& needs, int slot) {
+  if (slot >= lp::kSlotBuf0 && slot <= lp::kSlotBuf2 && needs.name[slot - lp::kSlotBuf0] != nullptr) {
+    return std::string(kSlotNames[slot]) + " (" + needs.name[slot - lp::kSlotBuf0] + ")";
+  }
+  return kSlotNames[slot];
+}
+
+// "arrays[7] (tensor 1 g)"
+std::string arrayLabel(size_t tensor, int slot, const lp::BufferNeeds& needs) {
+  return "arrays[" + std::to_string(tensor * lp::kArraysPerTensor + static_cast<size_t>(slot)) +
+         "] (tensor " + std::to_string(tensor) + " " + slotName(needs, slot) + ")";
+}
+
+// spec, tensorSpec and arrays at arguments 0, 1, 2.
+bool readGroupStep(const Args& a, GroupStepArgs* out) {
+  Napi::Env env = a.env();
+  FloatArray spec, tensorSpec;
+  if (!readFloat64Array(a, 0, "spec", &spec) || !readFloat64Array(a, 1, "tensorSpec", &tensorSpec)) {
+    return false;
+  }
+  const Napi::Value arraysValue = a.info[2];
+  if (!arraysValue.IsArray()) {
+    throwTypeError(env, a.where("arrays") +
+                            " must be an Array of 6 entries per tensor (p, g, buf0, buf1, buf2, "
+                            "maxNorms), got " + describe(arraysValue));
+    return false;
+  }
+
+  // The spec, copied first (a shared buffer could change under the checks).
+  double specCopy[32];
+  const size_t specLength = spec.length;
+  const size_t copied = specLength < 32 ? specLength : 32;
+  for (size_t i = 0; i < copied; ++i) specCopy[i] = elements<double>(spec)[i];
+  lp::SpecProblem problem{};
+  if (!lp::parseGroupSpec(specCopy, specLength, &out->group, &problem)) {
+    if (problem.kind == lp::SpecProblem::kLength) {
+      if (problem.expectedLength == lp::kSpecHeaderLength) {
+        throwRangeError(env, a.where("spec.length") + " must be at least " +
+                                 std::to_string(lp::kSpecHeaderLength) + ", got " +
+                                 std::to_string(specLength));
+      } else {
+        throwRangeError(env, a.where("spec.length") + " must be " +
+                                 std::to_string(problem.expectedLength) + " for inner " +
+                                 formatNumber(specCopy[2]) + " (" +
+                                 lp::innerName(static_cast<lp::FusedInner>(static_cast<int>(specCopy[2]))) +
+                                 "), got " + std::to_string(specLength));
+      }
+    } else {
+      throwRangeError(env, std::string(a.function) + ": spec[" + std::to_string(problem.index) +
+                               "] (" + problem.name + ") " + problem.rule + ", got " +
+                               formatNumber(specCopy[problem.index]));
+    }
+    return false;
+  }
+  const lp::FusedGroup& group = out->group;
+  const lp::BufferNeeds needs = lp::groupBufferNeeds(group);
+
+  if (tensorSpec.length % lp::kTensorSpecStride != 0) {
+    throwRangeError(env, a.where("tensorSpec.length") +
+                             " must be a multiple of 4 (rows, cols, s0, s1 per tensor), got " +
+                             std::to_string(tensorSpec.length));
+    return false;
+  }
+  const size_t count = tensorSpec.length / lp::kTensorSpecStride;
+  const Napi::Array arrays = arraysValue.As<Napi::Array>();
+  if (static_cast<size_t>(arrays.Length()) != count * lp::kArraysPerTensor) {
+    throwRangeError(env, a.where("arrays.length") + " must be 6 * tensors = " +
+                             std::to_string(count * lp::kArraysPerTensor) + " (tensorSpec has " +
+                             std::to_string(count) + " tensors), got " +
+                             std::to_string(arrays.Length()));
+    return false;
+  }
+
+  // Every entry first: a getter on the Array may run JS (and, say, detach a
+  // buffer), so no typed array is looked into before the last one is read.
+  std::vector<Napi::Value> values(count * lp::kArraysPerTensor);
+  for (size_t i = 0; i < values.size(); ++i) {
+    values[i] = arrays.Get(static_cast<uint32_t>(i));
+    if (env.IsExceptionPending()) return false;  // a getter threw
+  }
+
+  out->tensors.resize(count);
+  std::vector<lp::MemorySpan> written, read;
+  written.reserve(count * 5);
+  for (size_t t = 0; t < count; ++t) {
+    double record[lp::kTensorSpecStride];
+    for (size_t k = 0; k < lp::kTensorSpecStride; ++k) {
+      record[k] = elements<double>(tensorSpec)[t * lp::kTensorSpecStride + k];
+    }
+    lp::TensorShape shape{};
+    if (!lp::parseTensorRecord(group, record, SIZE_MAX, &shape, &problem)) {
+      if (problem.kind == lp::SpecProblem::kTooLarge) {
+        throwRangeError(env, std::string(a.function) + ": tensor " + std::to_string(t) +
+                                 ": rows * cols overflows: rows " + formatNumber(record[0]) +
+                                 ", cols " + formatNumber(record[1]));
+      } else {
+        throwRangeError(env, std::string(a.function) + ": tensorSpec[" +
+                                 std::to_string(t * lp::kTensorSpecStride + problem.index) +
+                                 "] (tensor " + std::to_string(t) + " " + problem.name + ") " +
+                                 problem.rule + ", got " + formatNumber(record[problem.index]));
+      }
+      return false;
+    }
+
+    lp::GroupTensor& tensor = out->tensors[t];
+    tensor = lp::GroupTensor{false, nullptr, nullptr, {nullptr, nullptr, nullptr}, nullptr,
+                             shape.rows, shape.cols, record[2], record[3]};
+    FloatArray p;
+    for (int slot = 0; slot < static_cast<int>(lp::kArraysPerTensor); ++slot) {
+      const Napi::Value value = values[t * lp::kArraysPerTensor + static_cast<size_t>(slot)];
+      const bool given = !value.IsNull() && !value.IsUndefined();
+      const bool isBuffer = slot >= lp::kSlotBuf0 && slot <= lp::kSlotBuf2;
+      const bool needed = slot == lp::kSlotP || slot == lp::kSlotG ||
+                          (isBuffer && needs.needed[slot - lp::kSlotBuf0]);
+      if (!given && !needed) continue;
+      FloatArray array;
+      const bool isFloat = floatArrayOf(env, value, &array);
+      if (slot == lp::kSlotMaxNorms) {
+        if (!isFloat || array.type != napi_float64_array) {
+          throwTypeError(env, std::string(a.function) + ": " + arrayLabel(t, slot, needs) +
+                                  " must be a Float64Array or null, got " + describe(value));
+          return false;
+        }
+        if (array.length != shape.rows) {
+          throwRangeError(env, std::string(a.function) + ": " + arrayLabel(t, slot, needs) +
+                                   ".length must be rows = " + std::to_string(shape.rows) +
+                                   ", got " + std::to_string(array.length));
+          return false;
+        }
+        if (!requireValidMaxNorms(a, arrayLabel(t, slot, needs), array)) return false;
+        tensor.maxNorms = elements<double>(array);
+        read.push_back(lp::MemorySpan{array.begin(), array.end(), static_cast<uint32_t>(t),
+                                      static_cast<uint32_t>(slot)});
+        out->arrays.push_back(value);
+        continue;
+      }
+      if (slot == lp::kSlotP) {
+        if (!isFloat) {
+          throwTypeError(env, std::string(a.function) + ": " + arrayLabel(t, slot, needs) +
+                                  " must be a Float32Array or Float64Array, got " + describe(value));
+          return false;
+        }
+        p = array;
+        tensor.f64 = array.type == napi_float64_array;
+      } else if (!isFloat || array.type != p.type) {
+        // Why a buffer is needed ("when momentum != 0"); a given buffer that
+        // is not needed must still be an array like p.
+        std::string when;
+        if (isBuffer && needed && needs.when[slot - lp::kSlotBuf0] != nullptr) {
+          when = std::string(" when ") + needs.when[slot - lp::kSlotBuf0];
+        }
+        throwTypeError(env, std::string(a.function) + ": " + arrayLabel(t, slot, needs) +
+                                " must be a " + p.typeName() + " like p" + when + ", got " +
+                                describe(value));
+        return false;
+      }
+      if (array.length != shape.count) {
+        throwRangeError(env, std::string(a.function) + ": " + arrayLabel(t, slot, needs) +
+                                 ".length must be rows * cols = " + std::to_string(shape.count) +
+                                 ", got " + std::to_string(array.length));
+        return false;
+      }
+      written.push_back(lp::MemorySpan{array.begin(), array.end(), static_cast<uint32_t>(t),
+                                       static_cast<uint32_t>(slot)});
+      out->arrays.push_back(value);
+      if (slot == lp::kSlotP) tensor.p = array.data;
+      if (slot == lp::kSlotG) tensor.g = array.data;
+      // A buffer the options do not use is checked but not passed on.
+      if (isBuffer && needed) tensor.buf[slot - lp::kSlotBuf0] = array.data;
+    }
+  }
+
+  lp::MemorySpan first{}, second{};
+  if (lp::findOverlap(written.data(), written.size(), read.data(), read.size(), &first, &second)) {
+    throwRangeError(env, std::string(a.function) + ": " +
+                             arrayLabel(first.tensor, static_cast<int>(first.slot), needs) + " and " +
+                             arrayLabel(second.tensor, static_cast<int>(second.slot), needs) +
+                             " must not share memory");
+    return false;
+  }
+  return true;
+}
+
+// groupStepAsync's work: the same step on a libuv thread (and the pool),
+// holding a reference to every typed array until the callback has run.
+class GroupStepWorker : public Napi::AsyncWorker {
+ public:
+  GroupStepWorker(const Napi::Function& callback, const lp::KernelTable* table,
+                  GroupStepArgs&& args)
+      : Napi::AsyncWorker(callback, "lp-optim:groupStepAsync"),
+        table_(table),
+        group_(args.group),
+        tensors_(std::move(args.tensors)) {
+    references_.reserve(args.arrays.size());
+    for (const Napi::Value& array : args.arrays) {
+      references_.push_back(Napi::Persistent(array.As<Napi::Object>()));
+    }
+  }
+
+  // On a libuv thread: no napi value may be touched here.
+  void Execute() override {
+    lp::ThreadPool& pool = lp::ThreadPool::shared();
+    lp::runGroupStep(*table_, group_, tensors_.data(), tensors_.size(), &pool, pool.threads());
+  }
+
+  void OnOK() override { Callback().Call({Env().Null()}); }
+
+ private:
+  const lp::KernelTable* table_;
+  lp::FusedGroup group_;
+  std::vector<lp::GroupTensor> tensors_;
+  std::vector<Napi::ObjectReference> references_;
+};
+
+// benchFloor's share of the arrays: chunk i of `chunks` equal contiguous parts.
+struct FloorJob {
+  const lp::KernelTable* table;
+  float* p;
+  float* g;
+  size_t n;
+  size_t chunks;
+  double scale;
+  double lr;
+
+  static void runChunk(void* context, size_t i) {
+    const FloorJob& job = *static_cast<const FloorJob*>(context);
+    const size_t begin = job.n / job.chunks * i + (i < job.n % job.chunks ? i : job.n % job.chunks);
+    const size_t size = job.n / job.chunks + (i < job.n % job.chunks ? 1 : 0);
+    if (size != 0) job.table->f32.memoryFloor(job.p + begin, job.g + begin, size, job.scale, job.lr);
+  }
+};
+
 // ---- the addon ----
 
 class LpOptimAddon : public Napi::Addon<LpOptimAddon> {
@@ -289,6 +595,18 @@ class LpOptimAddon : public Napi::Addon<LpOptimAddon> {
                              InstanceMethod("adamStep", &LpOptimAddon::AdamStep),
                              InstanceMethod("rmspropStep", &LpOptimAddon::RmspropStep),
                              InstanceMethod("adagradStep", &LpOptimAddon::AdagradStep),
+                             InstanceMethod("renormRowsL2PerRow", &LpOptimAddon::RenormRowsL2PerRow),
+                             InstanceMethod("normalizeRowsL1", &LpOptimAddon::NormalizeRowsL1),
+                             InstanceMethod("signInPlace", &LpOptimAddon::SignInPlace),
+                             InstanceMethod("clampInPlace", &LpOptimAddon::ClampInPlace),
+                             InstanceMethod("topQRows", &LpOptimAddon::TopQRows),
+                             InstanceMethod("l1LmoRows", &LpOptimAddon::L1LmoRows),
+                             InstanceMethod("frankWolfeStep", &LpOptimAddon::FrankWolfeStep),
+                             InstanceMethod("groupStep", &LpOptimAddon::GroupStep),
+                             InstanceMethod("groupStepAsync", &LpOptimAddon::GroupStepAsync),
+                             InstanceMethod("benchFloor", &LpOptimAddon::BenchFloor),
+                             InstanceMethod("setNumThreads", &LpOptimAddon::SetNumThreads),
+                             InstanceMethod("getNumThreads", &LpOptimAddon::GetNumThreads),
                          });
   }
 
@@ -617,6 +935,229 @@ class LpOptimAddon : public Napi::Addon<LpOptimAddon> {
       }
     }
     return env.Undefined();
+  }
+
+  // renormRowsL2PerRow(p, rows, cols, maxNorms): renormRowsL2 with row r's
+  // radius maxNorms[r] (a Float64Array of length rows, each finite and >= 0)
+  Napi::Value RenormRowsL2PerRow(const Napi::CallbackInfo& info) {
+    const Args a{info, "renormRowsL2PerRow"};
+    FloatArray p, maxNorms;
+    size_t rows = 0, cols = 0, count = 0;
+    if (!readFloatArray(a, 0, "p", &p) || !readShape(a, 1, &rows, &cols, &count) ||
+        !readFloat64Array(a, 3, "maxNorms", &maxNorms) ||
+        !requireLength(a, "p", p, count, "rows * cols = " + std::to_string(count)) ||
+        !requireLength(a, "maxNorms", maxNorms, rows, "rows = " + std::to_string(rows)) ||
+        !requireValidMaxNorms(a, "maxNorms", maxNorms) ||
+        !requireDisjoint(a, p, "p", maxNorms, "maxNorms")) {
+      return info.Env().Undefined();
+    }
+    if (count != 0) {
+      if (p.type == napi_float32_array) {
+        table_->f32.renormRowsL2PerRow(elements<float>(p), rows, cols, elements<double>(maxNorms));
+      } else {
+        table_->f64.renormRowsL2PerRow(elements<double>(p), rows, cols, elements<double>(maxNorms));
+      }
+    }
+    return info.Env().Undefined();
+  }
+
+  // normalizeRowsL1(g, rows, cols, divByZeroEps): g[r] /= max(||g[r]||_1, eps)
+  Napi::Value NormalizeRowsL1(const Napi::CallbackInfo& info) {
+    const Args a{info, "normalizeRowsL1"};
+    FloatArray g;
+    size_t rows = 0, cols = 0, count = 0;
+    double eps = 0;
+    if (!readFloatArray(a, 0, "g", &g) || !readShape(a, 1, &rows, &cols, &count) ||
+        !readNumber(a, 3, "divByZeroEps", &eps) ||
+        !requireLength(a, "g", g, count, "rows * cols = " + std::to_string(count))) {
+      return info.Env().Undefined();
+    }
+    if (count != 0) {
+      if (g.type == napi_float32_array) {
+        table_->f32.normalizeRowsL1(elements<float>(g), rows, cols, eps);
+      } else {
+        table_->f64.normalizeRowsL1(elements<double>(g), rows, cols, eps);
+      }
+    }
+    return info.Env().Undefined();
+  }
+
+  // signInPlace(g): torch.sign in place (1, -1, or +0 for 0, -0 and NaN)
+  Napi::Value SignInPlace(const Napi::CallbackInfo& info) {
+    const Args a{info, "signInPlace"};
+    FloatArray g;
+    if (!readFloatArray(a, 0, "g", &g)) return info.Env().Undefined();
+    if (g.length != 0) {
+      if (g.type == napi_float32_array) {
+        table_->f32.signInPlace(elements<float>(g), g.length);
+      } else {
+        table_->f64.signInPlace(elements<double>(g), g.length);
+      }
+    }
+    return info.Env().Undefined();
+  }
+
+  // clampInPlace(x, lo, hasLo, hi, hasHi): torch.clamp in place, either bound optional
+  Napi::Value ClampInPlace(const Napi::CallbackInfo& info) {
+    const Args a{info, "clampInPlace"};
+    FloatArray x;
+    double lo = 0, hi = 0;
+    bool hasLo = false, hasHi = false;
+    if (!readFloatArray(a, 0, "x", &x) || !readNumber(a, 1, "lo", &lo) ||
+        !readBool(a, 2, "hasLo", &hasLo) || !readNumber(a, 3, "hi", &hi) ||
+        !readBool(a, 4, "hasHi", &hasHi)) {
+      return info.Env().Undefined();
+    }
+    if (x.length != 0) {
+      if (x.type == napi_float32_array) {
+        table_->f32.clampInPlace(elements<float>(x), x.length, lo, hasLo, hi, hasHi);
+      } else {
+        table_->f64.clampInPlace(elements<double>(x), x.length, lo, hasLo, hi, hasHi);
+      }
+    }
+    return info.Env().Undefined();
+  }
+
+  // topQRows(g, rows, cols, keep): per row, the keep entries of largest |g|
+  // stay and the rest become +0 (keep may exceed cols: all stay)
+  Napi::Value TopQRows(const Napi::CallbackInfo& info) {
+    const Args a{info, "topQRows"};
+    FloatArray g;
+    size_t rows = 0, cols = 0, count = 0, keep = 0;
+    if (!readFloatArray(a, 0, "g", &g) || !readShape(a, 1, &rows, &cols, &count) ||
+        !readCount(a, 3, "keep", &keep) ||
+        !requireLength(a, "g", g, count, "rows * cols = " + std::to_string(count))) {
+      return info.Env().Undefined();
+    }
+    if (count != 0) {
+      if (g.type == napi_float32_array) {
+        lp::topQRows(elements<float>(g), rows, cols, keep);
+      } else {
+        lp::topQRows(elements<double>(g), rows, cols, keep);
+      }
+    }
+    return info.Env().Undefined();
+  }
+
+  // l1LmoRows(g, rows, cols): per row, sign(g) at the first entry of largest
+  // |g| and g * 0 elsewhere (L1FrankWolfe's LMO)
+  Napi::Value L1LmoRows(const Napi::CallbackInfo& info) {
+    const Args a{info, "l1LmoRows"};
+    FloatArray g;
+    size_t rows = 0, cols = 0, count = 0;
+    if (!readFloatArray(a, 0, "g", &g) || !readShape(a, 1, &rows, &cols, &count) ||
+        !requireLength(a, "g", g, count, "rows * cols = " + std::to_string(count))) {
+      return info.Env().Undefined();
+    }
+    if (count != 0) {
+      if (g.type == napi_float32_array) {
+        lp::l1LmoRows(elements<float>(g), rows, cols);
+      } else {
+        lp::l1LmoRows(elements<double>(g), rows, cols);
+      }
+    }
+    return info.Env().Undefined();
+  }
+
+  // frankWolfeStep(p, g, alpha, lmoScale): p = (1 - alpha) p - (alpha lmoScale) g
+  Napi::Value FrankWolfeStep(const Napi::CallbackInfo& info) {
+    const Args a{info, "frankWolfeStep"};
+    FloatArray p, g;
+    double alpha = 0, lmoScale = 0;
+    if (!readFloatArray(a, 0, "p", &p) || !readFloatArrayLike(a, 1, "g", p, "p", &g) ||
+        !readNumber(a, 2, "alpha", &alpha) || !readNumber(a, 3, "lmoScale", &lmoScale) ||
+        !requireLength(a, "g", g, p.length, "p.length = " + std::to_string(p.length)) ||
+        !requireDisjoint(a, p, "p", g, "g")) {
+      return info.Env().Undefined();
+    }
+    if (p.length != 0) {
+      if (p.type == napi_float32_array) {
+        table_->f32.frankWolfeStep(elements<float>(p), elements<float>(g), p.length, alpha,
+                                   lmoScale);
+      } else {
+        table_->f64.frankWolfeStep(elements<double>(p), elements<double>(g), p.length, alpha,
+                                   lmoScale);
+      }
+    }
+    return info.Env().Undefined();
+  }
+
+  // groupStep(spec, tensorSpec, arrays): one fused step of a param group (see
+  // kernels/group_spec.h for the layout), on the worker pool
+  Napi::Value GroupStep(const Napi::CallbackInfo& info) {
+    const Args a{info, "groupStep"};
+    GroupStepArgs args;
+    if (!readGroupStep(a, &args)) return info.Env().Undefined();
+    lp::ThreadPool& pool = lp::ThreadPool::shared();
+    lp::runGroupStep(*table_, args.group, args.tensors.data(), args.tensors.size(), &pool,
+                     pool.threads());
+    return info.Env().Undefined();
+  }
+
+  // groupStepAsync(spec, tensorSpec, arrays, callback): checks like groupStep
+  // (throwing), then runs the step off the JS thread and calls callback(null)
+  Napi::Value GroupStepAsync(const Napi::CallbackInfo& info) {
+    const Args a{info, "groupStepAsync"};
+    Napi::Env env = info.Env();
+    const Napi::Value callback = info[3];
+    if (!callback.IsFunction()) {
+      throwTypeError(env, a.where("callback") + " must be a function, got " + describe(callback));
+      return env.Undefined();
+    }
+    GroupStepArgs args;
+    if (!readGroupStep(a, &args)) return env.Undefined();
+    GroupStepWorker* worker =
+        new GroupStepWorker(callback.As<Napi::Function>(), table_, std::move(args));
+    worker->Queue();
+    return env.Undefined();
+  }
+
+  // benchFloor(p, g, scale, lr, threads): g *= scale; p -= lr * g over two
+  // Float32Arrays, in `threads` equal contiguous parts on the pool (threads
+  // from 1 to getNumThreads()): the memory floor of a step, for benchmarks
+  Napi::Value BenchFloor(const Napi::CallbackInfo& info) {
+    const Args a{info, "benchFloor"};
+    Napi::Env env = info.Env();
+    FloatArray p, g;
+    double scale = 0, lr = 0;
+    size_t threads = 0;
+    for (size_t i = 0; i < 2; ++i) {
+      const Napi::Value value = info[i];
+      if (!value.IsTypedArray() || value.As<Napi::TypedArray>().TypedArrayType() != napi_float32_array) {
+        throwTypeError(env, a.where(i == 0 ? "p" : "g") + " must be a Float32Array, got " +
+                                describe(value));
+        return env.Undefined();
+      }
+    }
+    if (!readFloatArray(a, 0, "p", &p) || !readFloatArray(a, 1, "g", &g) ||
+        !readNumber(a, 2, "scale", &scale) || !readNumber(a, 3, "lr", &lr) ||
+        !readThreadCount(a, 4, "threads", &threads) ||
+        !requireLength(a, "g", g, p.length, "p.length = " + std::to_string(p.length)) ||
+        !requireDisjoint(a, p, "p", g, "g")) {
+      return env.Undefined();
+    }
+    lp::ThreadPool& pool = lp::ThreadPool::shared();
+    if (threads > pool.threads()) {
+      throwRangeError(env, a.where("threads") + " must be at most getNumThreads() = " +
+                               std::to_string(pool.threads()) + ", got " + std::to_string(threads));
+      return env.Undefined();
+    }
+    FloorJob job{table_, elements<float>(p), elements<float>(g), p.length, threads, scale, lr};
+    pool.run(threads, threads, &FloorJob::runChunk, &job);
+    return env.Undefined();
+  }
+
+  // setNumThreads(n): the pool's size (threads in all, the caller included),
+  // an integer from 1 to 1024; process-wide, from the next step on
+  Napi::Value SetNumThreads(const Napi::CallbackInfo& info) {
+    const Args a{info, "setNumThreads"};
+    size_t threads = 0;
+    if (readThreadCount(a, 0, "n", &threads)) lp::ThreadPool::shared().setThreads(threads);
+    return info.Env().Undefined();
+  }
+
+  Napi::Value GetNumThreads(const Napi::CallbackInfo& info) {
+    return Napi::Number::New(info.Env(), static_cast<double>(lp::ThreadPool::shared().threads()));
   }
 };
 

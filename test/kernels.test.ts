@@ -194,6 +194,41 @@ function compareKernels(name: string, b: KernelBackend): void {
           }
         }
       });
+
+      test(`family kernels: L1 normalise, sign, clamp, top-q, L1 LMO, Frank-Wolfe (${dtype})`, () => {
+        let seed = 12000;
+        for (const n of LENGTHS) {
+          for (const [rows, cols] of shapesFor(n)) {
+            const x = randomArray(dtype, rows * cols, seed++, true);
+            if (x.length > 2) x[1] = NaN;
+            const same = (what: string, kernel: (a: FloatArray) => void, oracle: (a: FloatArray) => void) => {
+              const a = x.slice();
+              const o = x.slice();
+              kernel(a);
+              oracle(o);
+              expectSameBits(a, o, `${what} ${rows}x${cols}`);
+            };
+            same('normalizeRowsL1', (a) => b.normalizeRowsL1(a, rows, cols, 1e-30), (a) => ref.normalizeRowsL1(a, rows, cols, 1e-30));
+            same('signInPlace', (a) => b.signInPlace(a), (a) => ref.signInPlace(a));
+            same('clampInPlace', (a) => b.clampInPlace(a, -0.5, true, 1.25, true), (a) => ref.clampInPlace(a, -0.5, true, 1.25, true));
+            same('clampInPlace (max only)', (a) => b.clampInPlace(a, 0, false, 0, true), (a) => ref.clampInPlace(a, 0, false, 0, true));
+            same('clampInPlace (min only)', (a) => b.clampInPlace(a, -0, true, 0, false), (a) => ref.clampInPlace(a, -0, true, 0, false));
+            for (const keep of [0, 1, Math.floor(cols / 2), cols]) {
+              same(`topQRows keep ${keep}`, (a) => b.topQRows(a, rows, cols, keep), (a) => ref.topQRows(a, rows, cols, keep));
+            }
+            same('l1LmoRows', (a) => b.l1LmoRows(a, rows, cols), (a) => ref.l1LmoRows(a, rows, cols));
+            const g = randomArray(dtype, rows * cols, seed++, true);
+            same('frankWolfeStep', (a) => b.frankWolfeStep(a, g, 2 / 3, 1.5), (a) => ref.frankWolfeStep(a, g, 2 / 3, 1.5));
+          }
+        }
+        // Ties: equal magnitudes keep the lower index first; sign of zero and NaN is +0.
+        const tie = dtype === 'float64' ? Float64Array.from([1, -2, 2, -1, 2]) : Float32Array.from([1, -2, 2, -1, 2]);
+        b.topQRows(tie, 1, 5, 2);
+        expect(Array.from(tie)).toEqual([0, -2, 2, 0, 0]);
+        const signs = dtype === 'float64' ? Float64Array.from([0, -0, NaN, -3, 2]) : Float32Array.from([0, -0, NaN, -3, 2]);
+        b.signInPlace(signs);
+        expectSameBits(signs, [0, 0, 0, -1, 1], 'sign of 0, -0, NaN');
+      });
     }
   });
 }

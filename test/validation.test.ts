@@ -60,9 +60,10 @@ describe('construction errors', () => {
     expect(JSON.stringify(inner.paramGroups.map((g) => ({ ...g, params: undefined })))).toBe(before);
   });
 
-  test('partial of something that is not an optimizer class', () => {
-    expect(() => partial(Map as never, {})).toThrow(TypeError);
+  test('partial of something that is not a class, or of a class that is not an optimizer used as InnerOpt', () => {
+    expect(() => partial(42 as never, {})).toThrow(TypeError);
     expect(() => partial(SGD, 3 as never)).toThrow(TypeError);
+    expect(() => new L2ProjectedOptim([x()], { epsilon: 1, lr: 1, InnerOpt: partial(Map as never, {}) })).toThrow(/InnerOpt must be/);
   });
 });
 

@@ -29,8 +29,27 @@ function checkShape(shape: unknown, length: number): number[] {
  * likewise holds the very array assigned to it, and `step()` transforms it in
  * place. This is the same on every backend.
  */
+/** Tensors whose optimizer's stepAsync() is running: reading or writing them would race with it. */
+const locked = new WeakSet<Tensor>();
+
+/** @internal */
+export function lockTensor(t: Tensor): void {
+  locked.add(t);
+}
+
+/** @internal */
+export function unlockTensor(t: Tensor): void {
+  locked.delete(t);
+}
+
+function checkNotLocked(t: Tensor, what: string): void {
+  if (locked.has(t)) {
+    throw new Error(`cannot use tensor.${what} while its optimizer's stepAsync() is running; await the step first`);
+  }
+}
+
 export class Tensor {
-  readonly data: FloatArray;
+  private readonly _data: FloatArray;
   readonly shape: readonly number[];
   readonly dtype: DType;
   private _grad: FloatArray | null = null;
@@ -50,8 +69,19 @@ export class Tensor {
       throw new TypeError(`data must be a Float32Array, a Float64Array or an array of numbers, got ${show(data)}`);
     }
     this.shape = Object.freeze(shape === undefined ? [arr.length] : checkShape(shape, arr.length));
-    this.data = arr;
+    this._data = arr;
     this.dtype = dtypeOf(arr);
+  }
+
+  /** The values, shared with the array given to the constructor; step() writes into it. */
+  get data(): FloatArray {
+    checkNotLocked(this, 'data');
+    return this._data;
+  }
+
+  /** Whether an optimizer's stepAsync() is running on this tensor. */
+  get busy(): boolean {
+    return locked.has(this);
   }
 
   get ndim(): number {
@@ -59,16 +89,18 @@ export class Tensor {
   }
 
   get numel(): number {
-    return this.data.length;
+    return this._data.length;
   }
 
   /** The gradient: a typed array of this tensor's dtype and length, or null. */
   get grad(): FloatArray | null {
+    checkNotLocked(this, 'grad');
     return this._grad;
   }
 
   set grad(value: FloatArray | null) {
-    this._grad = Tensor.checkGrad(value, this.dtype, this.data.length);
+    checkNotLocked(this, 'grad');
+    this._grad = Tensor.checkGrad(value, this.dtype, this._data.length);
   }
 
   /** Validates a gradient for a tensor of this dtype and length (used again before every step). */
@@ -90,16 +122,17 @@ export class Tensor {
    */
   static view(data: FloatArray, shape: number[], grad: FloatArray | null): Tensor {
     const t = Object.create(Tensor.prototype) as Tensor;
-    Object.defineProperty(t, 'data', { value: data, enumerable: true });
-    Object.defineProperty(t, 'shape', { value: Object.freeze(shape), enumerable: true });
-    Object.defineProperty(t, 'dtype', { value: dtypeOf(data), enumerable: true });
-    (t as unknown as { _grad: FloatArray | null })._grad = grad;
+    const fields = t as unknown as { _data: FloatArray; shape: readonly number[]; dtype: DType; _grad: FloatArray | null };
+    fields._data = data;
+    fields.shape = Object.freeze(shape);
+    fields.dtype = dtypeOf(data);
+    fields._grad = grad;
     return t;
   }
 
   toString(): string {
-    const shown = Array.from(this.data.subarray(0, 6), (v) => Number(v.toPrecision(5)));
-    const more = this.data.length > 6 ? ', ...' : '';
+    const shown = Array.from(this._data.subarray(0, 6), (v) => Number(v.toPrecision(5)));
+    const more = this._data.length > 6 ? ', ...' : '';
     return `Tensor(${this.dtype}, shape=[${this.shape.join(', ')}], [${shown.join(', ')}${more}])`;
   }
 }

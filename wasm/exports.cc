@@ -14,13 +14,37 @@
 //                        momentumBuffer while momentum > 0
 //   5  LP_ERR_NULL       a non-empty array (x, out, g, p, ...) is at address 0
 //   6  LP_ERR_OVERLAP    arrays that must be distinct overlap (x/out; p/g and
-//                        the state buffers of a step)
+//                        the state buffers of a step; in a group step any two
+//                        written arrays of the group, or a maxNorms array and
+//                        a written one; p and maxNorms of renorm_rows_l2_per_row;
+//                        p and g of frank_wolfe_step)
+//   7  LP_ERR_SPEC       a group step's spec entry is not one of its values
+//                        (transform, project, applyScale, applyBias and the
+//                        inner's 0/1 flags must be 0 or 1; inner 0 to 3)
+//   8  LP_ERR_TENSOR_SPEC a group step's tensorSpec record is invalid: rows or
+//                        cols not an integer from 0 to 2^53, or (SGD) s0 not 0 or 1
+//   9  LP_ERR_MAX_NORMS  a per-row radius (maxNorms[r]) is not finite or is < 0
+//  10  LP_ERR_NO_MEMORY  no memory for the overlap check of a large group
 // Empty arrays (0 elements) may sit anywhere; a state buffer the options do
 // not need is ignored (not checked). The overlap rule keeps results identical
 // on every ISA (a vector and a scalar loop would disagree on overlapping data).
+//
+// lp_group_step_f32/_f64(spec, tensorSpec, tensors, arrays) is one fused step
+// of a param group (the layout of spec and tensorSpec: native/kernels/group_spec.h;
+// arrays: 6 addresses per tensor, p, g, buf0, buf1, buf2, maxNorms, 0 for
+// none; maxNorms are doubles in both variants). Its checks, in this order:
+// spec (null, alignment, bounds of its 9 header entries; inner; then of its
+// full length), its entries in index order (7); tensorSpec and arrays (null,
+// alignment, bounds of 4 doubles and 6 addresses per tensor); then tensor by
+// tensor: its record (8; 1 when rows * cols does not fit in 32 bits), p, g,
+// the needed buffers (4 when null), maxNorms when given and project is 1
+// (array checks, then 9); then the overlaps of the whole group (6). Nothing
+// is written unless every check passes.
 #include <cstddef>
 #include <cstdint>
+#include <cstdlib>
 
+#include "../native/kernels/group_spec.h"
 #include "../native/kernels/kernels.h"
 
 namespace {
@@ -33,6 +57,10 @@ enum Status : int {
   LP_ERR_NULL_BUF = 4,
   LP_ERR_NULL = 5,
   LP_ERR_OVERLAP = 6,
+  LP_ERR_SPEC = 7,
+  LP_ERR_TENSOR_SPEC = 8,
+  LP_ERR_MAX_NORMS = 9,
+  LP_ERR_NO_MEMORY = 10,
 };
 
 const lp::KernelTable& table() { return lp::bestKernelTable(); }
@@ -224,6 +252,183 @@ int adagradStep(T* p, const T* g, T* sum, uint32_t n, double clr, double weightD
   return LP_OK;
 }
 
+template <typename T>
+int renormRowsL2PerRow(T* p, uint32_t rows, uint32_t cols, const double* maxNorms) {
+  size_t n = 0;
+  int status = checkedCount(rows, cols, &n);
+  if (status == LP_OK) status = checkArray(p, n);
+  if (status == LP_OK) status = checkArray(maxNorms, rows);
+  for (uint32_t r = 0; status == LP_OK && r < rows; ++r) {
+    if (!lp::validMaxNorm(maxNorms[r])) status = LP_ERR_MAX_NORMS;
+  }
+  if (status == LP_OK && overlap(span(p, n), span(maxNorms, rows))) status = LP_ERR_OVERLAP;
+  if (status != LP_OK) return status;
+  if (n != 0) kernels<T>().renormRowsL2PerRow(p, rows, cols, maxNorms);
+  return LP_OK;
+}
+
+template <typename T>
+int normalizeRowsL1(T* g, uint32_t rows, uint32_t cols, double divByZeroEps) {
+  size_t n = 0;
+  int status = checkedCount(rows, cols, &n);
+  if (status == LP_OK) status = checkArray(g, n);
+  if (status != LP_OK) return status;
+  if (n != 0) kernels<T>().normalizeRowsL1(g, rows, cols, divByZeroEps);
+  return LP_OK;
+}
+
+template <typename T>
+int signInPlace(T* g, uint32_t n) {
+  const int status = checkArray(g, n);
+  if (status != LP_OK) return status;
+  if (n != 0) kernels<T>().signInPlace(g, n);
+  return LP_OK;
+}
+
+template <typename T>
+int clampInPlace(T* x, uint32_t n, double lo, int hasLo, double hi, int hasHi) {
+  const int status = checkArray(x, n);
+  if (status != LP_OK) return status;
+  if (n != 0) kernels<T>().clampInPlace(x, n, lo, hasLo != 0, hi, hasHi != 0);
+  return LP_OK;
+}
+
+// The selection kernels are not per ISA (lp::topQRows, lp::l1LmoRows).
+template <typename T>
+int topQRows(T* g, uint32_t rows, uint32_t cols, uint32_t keep) {
+  size_t n = 0;
+  int status = checkedCount(rows, cols, &n);
+  if (status == LP_OK) status = checkArray(g, n);
+  if (status != LP_OK) return status;
+  if (n != 0) lp::topQRows(g, rows, cols, keep);
+  return LP_OK;
+}
+
+template <typename T>
+int l1LmoRows(T* g, uint32_t rows, uint32_t cols) {
+  size_t n = 0;
+  int status = checkedCount(rows, cols, &n);
+  if (status == LP_OK) status = checkArray(g, n);
+  if (status != LP_OK) return status;
+  if (n != 0) lp::l1LmoRows(g, rows, cols);
+  return LP_OK;
+}
+
+template <typename T>
+int frankWolfeStep(T* p, const T* g, uint32_t n, double alpha, double lmoScale) {
+  int status = checkArray(p, n);
+  if (status == LP_OK) status = checkArray(g, n);
+  if (status == LP_OK && overlap(span(p, n), span(g, n))) status = LP_ERR_OVERLAP;
+  if (status != LP_OK) return status;
+  if (n != 0) kernels<T>().frankWolfeStep(p, g, n, alpha, lmoScale);
+  return LP_OK;
+}
+
+lp::MemorySpan memorySpan(Span s, uint32_t tensor, int slot) {
+  return lp::MemorySpan{s.address, s.address + s.bytes, tensor, static_cast<uint32_t>(slot)};
+}
+
+template <typename T>
+T* arrayAt(const uint32_t* arrays, uint32_t tensor, int slot) {
+  return reinterpret_cast<T*>(
+      static_cast<uintptr_t>(arrays[static_cast<size_t>(tensor) * lp::kArraysPerTensor + slot]));
+}
+
+// Checks one tensor of a group step and fills *t; appends its written arrays
+// to written and its maxNorms to read.
+template <typename T>
+int checkGroupTensor(const lp::FusedGroup& group, const lp::BufferNeeds& needs,
+                     const double* record, const uint32_t* arrays, uint32_t index,
+                     lp::FusedTensor<T>* t, lp::MemorySpan* written, size_t* writtenCount,
+                     lp::MemorySpan* read, size_t* readCount) {
+  lp::TensorShape shape{};
+  lp::SpecProblem problem{};
+  if (!lp::parseTensorRecord(group, record, UINT32_MAX, &shape, &problem)) {
+    return problem.kind == lp::SpecProblem::kTooLarge ? LP_ERR_SIZE : LP_ERR_TENSOR_SPEC;
+  }
+  T* p = arrayAt<T>(arrays, index, lp::kSlotP);
+  T* g = arrayAt<T>(arrays, index, lp::kSlotG);
+  T* bufs[3] = {arrayAt<T>(arrays, index, lp::kSlotBuf0), arrayAt<T>(arrays, index, lp::kSlotBuf1),
+                arrayAt<T>(arrays, index, lp::kSlotBuf2)};
+  const double* maxNorms = arrayAt<const double>(arrays, index, lp::kSlotMaxNorms);
+  const size_t n = shape.count;
+  int status = checkArray(p, n);
+  if (status == LP_OK) status = checkArray(g, n);
+  for (int b = 0; b < 3 && status == LP_OK; ++b) {
+    status = checkStateBuffer(bufs[b], static_cast<uint32_t>(n), needs.needed[b]);
+    if (!needs.needed[b]) bufs[b] = nullptr;
+  }
+  // maxNorms is only read when the group projects; otherwise it is ignored.
+  if (!group.project) maxNorms = nullptr;
+  if (status == LP_OK && maxNorms != nullptr) {
+    status = checkArray(maxNorms, shape.rows);
+    for (size_t r = 0; status == LP_OK && r < shape.rows; ++r) {
+      if (!lp::validMaxNorm(maxNorms[r])) status = LP_ERR_MAX_NORMS;
+    }
+  }
+  if (status != LP_OK) return status;
+  written[(*writtenCount)++] = memorySpan(span(p, n), index, lp::kSlotP);
+  written[(*writtenCount)++] = memorySpan(span(g, n), index, lp::kSlotG);
+  for (int b = 0; b < 3; ++b) {
+    if (bufs[b] != nullptr) {
+      written[(*writtenCount)++] = memorySpan(span(bufs[b], n), index, lp::kSlotBuf0 + b);
+    }
+  }
+  if (maxNorms != nullptr) {
+    read[(*readCount)++] = memorySpan(span(maxNorms, shape.rows), index, lp::kSlotMaxNorms);
+  }
+  *t = lp::FusedTensor<T>{p, g, bufs[0], bufs[1], bufs[2], maxNorms, shape.rows, shape.cols,
+                          record[2], record[3]};
+  return LP_OK;
+}
+
+// The group step (single-threaded): checks everything, then runs every
+// tensor's rows through fusedStepRows.
+template <typename T>
+int groupStep(const double* spec, const double* tensorSpec, uint32_t tensors,
+              const uint32_t* arrays) {
+  int status = checkArray(spec, lp::kSpecHeaderLength);
+  if (status != LP_OK) return status;
+  const size_t specLength = lp::groupSpecLength(spec[2]);
+  if (specLength == 0) return LP_ERR_SPEC;
+  status = checkArray(spec, specLength);
+  if (status != LP_OK) return status;
+  lp::FusedGroup group{};
+  lp::SpecProblem problem{};
+  if (!lp::parseGroupSpec(spec, specLength, &group, &problem)) return LP_ERR_SPEC;
+  status = checkArray(tensorSpec, static_cast<uint64_t>(tensors) * lp::kTensorSpecStride);
+  if (status == LP_OK) status = checkArray(arrays, static_cast<uint64_t>(tensors) * lp::kArraysPerTensor);
+  if (status != LP_OK || tensors == 0) return status;
+
+  // Spans for the overlap check: up to 5 written arrays and 1 maxNorms per
+  // tensor (the spans and the typed tensors in one allocation).
+  const lp::BufferNeeds needs = lp::groupBufferNeeds(group);
+  const size_t spanCount = static_cast<size_t>(tensors) * lp::kArraysPerTensor;
+  const size_t bytes = spanCount * sizeof(lp::MemorySpan) + tensors * sizeof(lp::FusedTensor<T>);
+  void* scratch = std::malloc(bytes);
+  if (scratch == nullptr) return LP_ERR_NO_MEMORY;
+  lp::MemorySpan* written = static_cast<lp::MemorySpan*>(scratch);
+  lp::MemorySpan* read = written + static_cast<size_t>(tensors) * 5;
+  lp::FusedTensor<T>* typed = reinterpret_cast<lp::FusedTensor<T>*>(written + spanCount);
+  size_t writtenCount = 0, readCount = 0;
+  for (uint32_t i = 0; i < tensors && status == LP_OK; ++i) {
+    status = checkGroupTensor(group, needs, tensorSpec + static_cast<size_t>(i) * lp::kTensorSpecStride,
+                              arrays, i, &typed[i], written, &writtenCount, read, &readCount);
+  }
+  lp::MemorySpan first{}, second{};
+  if (status == LP_OK &&
+      lp::findOverlap(written, writtenCount, read, readCount, &first, &second)) {
+    status = LP_ERR_OVERLAP;
+  }
+  if (status == LP_OK) {
+    for (uint32_t i = 0; i < tensors; ++i) {
+      kernels<T>().fusedStepRows(group, typed[i], 0, typed[i].rows);
+    }
+  }
+  std::free(scratch);
+  return status;
+}
+
 }  // namespace
 
 extern "C" {
@@ -250,6 +455,14 @@ int lp_renorm_rows_l2_f32(float* p, uint32_t rows, uint32_t cols, double maxNorm
 }
 int lp_renorm_rows_l2_f64(double* p, uint32_t rows, uint32_t cols, double maxNorm) {
   return renormRowsL2(p, rows, cols, maxNorm);
+}
+
+int lp_renorm_rows_l2_per_row_f32(float* p, uint32_t rows, uint32_t cols, const double* maxNorms) {
+  return renormRowsL2PerRow(p, rows, cols, maxNorms);
+}
+int lp_renorm_rows_l2_per_row_f64(double* p, uint32_t rows, uint32_t cols,
+                                  const double* maxNorms) {
+  return renormRowsL2PerRow(p, rows, cols, maxNorms);
 }
 
 int lp_scale_bias_f32(float* g, uint32_t n, double scale, int applyScale, double bias,
@@ -309,6 +522,55 @@ int lp_adagrad_step_f32(float* p, const float* g, float* sum, uint32_t n, double
 int lp_adagrad_step_f64(double* p, const double* g, double* sum, uint32_t n, double clr,
                         double weightDecay, double eps, int maximize) {
   return adagradStep(p, g, sum, n, clr, weightDecay, eps, maximize);
+}
+
+int lp_normalize_rows_l1_f32(float* g, uint32_t rows, uint32_t cols, double eps) {
+  return normalizeRowsL1(g, rows, cols, eps);
+}
+int lp_normalize_rows_l1_f64(double* g, uint32_t rows, uint32_t cols, double eps) {
+  return normalizeRowsL1(g, rows, cols, eps);
+}
+
+int lp_sign_f32(float* g, uint32_t n) { return signInPlace(g, n); }
+int lp_sign_f64(double* g, uint32_t n) { return signInPlace(g, n); }
+
+int lp_clamp_f32(float* x, uint32_t n, double lo, int hasLo, double hi, int hasHi) {
+  return clampInPlace(x, n, lo, hasLo, hi, hasHi);
+}
+int lp_clamp_f64(double* x, uint32_t n, double lo, int hasLo, double hi, int hasHi) {
+  return clampInPlace(x, n, lo, hasLo, hi, hasHi);
+}
+
+int lp_top_q_rows_f32(float* g, uint32_t rows, uint32_t cols, uint32_t keep) {
+  return topQRows(g, rows, cols, keep);
+}
+int lp_top_q_rows_f64(double* g, uint32_t rows, uint32_t cols, uint32_t keep) {
+  return topQRows(g, rows, cols, keep);
+}
+
+int lp_l1_lmo_rows_f32(float* g, uint32_t rows, uint32_t cols) {
+  return l1LmoRows(g, rows, cols);
+}
+int lp_l1_lmo_rows_f64(double* g, uint32_t rows, uint32_t cols) {
+  return l1LmoRows(g, rows, cols);
+}
+
+int lp_frank_wolfe_step_f32(float* p, const float* g, uint32_t n, double alpha,
+                            double lmoScale) {
+  return frankWolfeStep(p, g, n, alpha, lmoScale);
+}
+int lp_frank_wolfe_step_f64(double* p, const double* g, uint32_t n, double alpha,
+                            double lmoScale) {
+  return frankWolfeStep(p, g, n, alpha, lmoScale);
+}
+
+int lp_group_step_f32(const double* spec, const double* tensorSpec, uint32_t tensors,
+                      const uint32_t* arrays) {
+  return groupStep<float>(spec, tensorSpec, tensors, arrays);
+}
+int lp_group_step_f64(const double* spec, const double* tensorSpec, uint32_t tensors,
+                      const uint32_t* arrays) {
+  return groupStep<double>(spec, tensorSpec, tensors, arrays);
 }
 
 }  // extern "C"

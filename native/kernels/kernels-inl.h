@@ -24,9 +24,32 @@
 #include <math.h>
 #define LP_SQRT(x) sqrt(x)
 #define LP_SQRTF(x) sqrtf(x)
+#define LP_FABS(x) fabs(x)
+#define LP_FABSF(x) fabsf(x)
 #else
 #define LP_SQRT(x) __builtin_sqrt(x)
 #define LP_SQRTF(x) __builtin_sqrtf(x)
+#define LP_FABS(x) __builtin_fabs(x)
+#define LP_FABSF(x) __builtin_fabsf(x)
+#endif
+
+// Keeps a helper out of line: the fused step's code that is instantiated per
+// inner op calls the parts that do not depend on the op rather than carrying
+// a copy of each.
+#if defined(_MSC_VER) && !defined(__clang__)
+#define LP_NOINLINE __declspec(noinline)
+#else
+#define LP_NOINLINE __attribute__((noinline))
+#endif
+
+// Before a tail loop (fewer than a vector's elements): unrolling or
+// vectorizing it would only add code (clang honours both; GCC the unroll).
+#if defined(__clang__)
+#define LP_TAIL_LOOP _Pragma("clang loop vectorize(disable) interleave(disable) unroll(disable)")
+#elif defined(__GNUC__)
+#define LP_TAIL_LOOP _Pragma("GCC unroll 1")
+#else
+#define LP_TAIL_LOOP
 #endif
 
 namespace lp {
@@ -36,6 +59,9 @@ namespace {
 // The correctly rounded square root in T (sqrtss / sqrtsd, f32.sqrt / f64.sqrt).
 inline float sqrtT(float x) { return LP_SQRTF(x); }
 inline double sqrtT(double x) { return LP_SQRT(x); }
+// The magnitude: the sign bit cleared (also for 0 and NaN), like Vec<T>::abs.
+inline float absT(float x) { return LP_FABSF(x); }
+inline double absT(double x) { return LP_FABS(x); }
 
 // One element at a time, with the same operations as Vec<T>: used for the
 // tails, so a tail element is computed exactly like a vector element.
@@ -56,6 +82,12 @@ struct One {
   // NaN-propagating (a NaN in either operand is the result), like torch.maximum
   // and every Vec<T>::max.
   static inline Reg max(Reg a, Reg b) { return (a < b || b != b) ? b : a; }
+  // A comparison (false when either operand is NaN) and m ? a : b, like
+  // Vec<T>::lt and Vec<T>::select.
+  using Mask = bool;
+  static inline Mask lt(Reg a, Reg b) { return a < b; }
+  static inline Reg select(Mask m, Reg a, Reg b) { return m ? a : b; }
+  static inline Reg abs(Reg a) { return absT(a); }
 };
 
 // Runs op.run<V>(i) on full vectors, then op.run<One<T>>(i) on the rest.
@@ -67,36 +99,94 @@ inline void forEachElement(size_t n, const Op& op) {
   for (; i < n; ++i) op.template run<One<T>>(i);
 }
 
-// The fixed-order sum of squares of one row (see kReductionLanes), in T:
-// blocks of 16 elements go to 16 lanes held in 16 / kWidth registers, the
-// tail to lanes 0.., then the lanes are combined pairwise in a fixed tree.
-template <typename T>
-inline T rowSumSquares(const T* x, size_t cols) {
+// What a row reduction adds per element: its square (the L2 norm) or its
+// magnitude (the L1 norm).
+struct SquareTerm {
+  template <typename O>
+  static inline typename O::Reg of(typename O::Reg v) {
+    return O::mul(v, v);
+  }
+};
+struct AbsTerm {
+  template <typename O>
+  static inline typename O::Reg of(typename O::Reg v) {
+    return O::abs(v);
+  }
+};
+
+// The fixed-order sum of Term (squares or magnitudes) over one row (see
+// kReductionLanes), in T: blocks of 16 elements go to 16 lanes held in
+// 16 / kWidth registers, the tail to lanes 0.., then the lanes are combined
+// pairwise in a fixed tree. rowSumSquares and the fused step both sum
+// through SquareLanes, so their norms are the same bits.
+template <typename T, typename Term>
+struct ReductionLanes {
   using V = Vec<T>;
-  constexpr size_t kRegs = kReductionLanes / V::kWidth;
+  static constexpr size_t kRegs = kReductionLanes / V::kWidth;
   static_assert(kReductionLanes % V::kWidth == 0, "a vector must hold a whole number of lanes");
   typename V::Reg acc[kRegs];
-  for (size_t r = 0; r < kRegs; ++r) acc[r] = V::set1(T(0));
-  size_t j = 0;
-  for (; cols - j >= kReductionLanes; j += kReductionLanes) {
+
+  inline void clear() {
+    for (size_t r = 0; r < kRegs; ++r) acc[r] = V::set1(T(0));
+  }
+  // The next block of kReductionLanes elements.
+  inline void addBlock(const T* x) {
     for (size_t r = 0; r < kRegs; ++r) {
-      const typename V::Reg v = V::load(x + j + r * V::kWidth);
-      acc[r] = V::add(acc[r], V::mul(v, v));
+      acc[r] = V::add(acc[r], Term::template of<V>(V::load(x + r * V::kWidth)));
     }
   }
-  T lane[kReductionLanes];
-  for (size_t r = 0; r < kRegs; ++r) V::store(lane + r * V::kWidth, acc[r]);
-  for (size_t k = 0; j < cols; ++j, ++k) lane[k] = lane[k] + x[j] * x[j];
-  for (size_t h = kReductionLanes / 2; h > 0; h /= 2) {
-    for (size_t i = 0; i < h; ++i) lane[i] = lane[i] + lane[i + h];
+  // The sum, once the tail (count < kReductionLanes elements after the last
+  // block) has gone to lanes 0, 1, ...
+  inline T finish(const T* tail, size_t count) const {
+    T lane[kReductionLanes];
+    for (size_t r = 0; r < kRegs; ++r) V::store(lane + r * V::kWidth, acc[r]);
+    for (size_t k = 0; k < count; ++k) lane[k] = lane[k] + Term::template of<One<T>>(tail[k]);
+    for (size_t h = kReductionLanes / 2; h > 0; h /= 2) {
+      for (size_t i = 0; i < h; ++i) lane[i] = lane[i] + lane[i + h];
+    }
+    return lane[0];
   }
-  return lane[0];
+};
+
+template <typename T>
+using SquareLanes = ReductionLanes<T, SquareTerm>;
+
+template <typename T, typename Term>
+inline T rowSum(const T* x, size_t cols) {
+  ReductionLanes<T, Term> lanes;
+  lanes.clear();
+  size_t j = 0;
+  for (; cols - j >= kReductionLanes; j += kReductionLanes) lanes.addBlock(x + j);
+  return lanes.finish(x + j, cols - j);
+}
+
+template <typename T>
+inline T rowSumSquares(const T* x, size_t cols) {
+  return rowSum<T, SquareTerm>(x, cols);
+}
+
+// The L1 norm of a row: the fixed-order sum of magnitudes, in T (no sqrt).
+template <typename T>
+inline T rowNormL1(const T* x, size_t cols) {
+  return rowSum<T, AbsTerm>(x, cols);
 }
 
 // sqrt in double, rounded once to T: the correctly rounded square root in T.
 template <typename T>
+inline T normOfSumSquares(T sumSquares) {
+  return static_cast<T>(LP_SQRT(static_cast<double>(sumSquares)));
+}
+
+template <typename T>
 inline T rowNorm(const T* x, size_t cols) {
-  return static_cast<T>(LP_SQRT(static_cast<double>(rowSumSquares(x, cols))));
+  return normOfSumSquares(rowSumSquares(x, cols));
+}
+
+// The divisor of a gradient row: max(norm, eps), written as a comparison (not
+// a max helper) so that a NaN norm stays NaN.
+template <typename T>
+inline T normalizeDivisor(T norm, T eps) {
+  return (norm < eps) ? eps : norm;
 }
 
 template <typename T>
@@ -118,6 +208,16 @@ struct MultiplyBy {
     O::store(p + i, O::mul(O::load(p + i), O::set1(factor)));
   }
 };
+
+// PyTorch's renorm of one row whose norm is known: where norm > limit,
+// row *= limit / (norm + T(1e-7)); otherwise the row is left alone.
+template <typename T>
+inline void renormRow(T* row, size_t cols, T norm, T limit) {
+  if (norm > limit) {
+    const T factor = limit / (norm + static_cast<T>(1e-7));
+    forEachElement<T>(cols, MultiplyBy<T>{row, factor});
+  }
+}
 
 template <typename T, bool kScale, bool kBias>
 struct ScaleBiasOp {
@@ -170,26 +270,50 @@ struct SgdOp {
   }
 };
 
-template <typename T, bool kMaximize, bool kDecay, MomentumMode kMomentum, bool kNesterov>
-inline void sgdRun(T* p, const T* g, T* buf, size_t n, const SgdConstants<T>& c) {
-  forEachElement<T>(n, SgdOp<T, kMaximize, kDecay, kMomentum, kNesterov>{p, g, buf, c});
-}
-
-template <typename T, bool kMaximize, bool kDecay>
-inline void sgdPickMomentum(T* p, const T* g, T* buf, size_t n, const SgdConstants<T>& c,
-                            bool momentum, bool nesterov, bool bufferInitialized) {
+// Calls visit(op) with the SgdOp of these momentum options.
+template <typename T, bool kMaximize, bool kDecay, typename Visit>
+inline void sgdPickMomentum(T* p, const T* g, T* buf, const SgdConstants<T>& c, bool momentum,
+                            bool nesterov, bool bufferInitialized, const Visit& visit) {
   if (!momentum) {
-    sgdRun<T, kMaximize, kDecay, kNoMomentum, false>(p, g, buf, n, c);
+    visit(SgdOp<T, kMaximize, kDecay, kNoMomentum, false>{p, g, buf, c});
   } else if (!bufferInitialized) {
     if (nesterov) {
-      sgdRun<T, kMaximize, kDecay, kFirstMomentumStep, true>(p, g, buf, n, c);
+      visit(SgdOp<T, kMaximize, kDecay, kFirstMomentumStep, true>{p, g, buf, c});
     } else {
-      sgdRun<T, kMaximize, kDecay, kFirstMomentumStep, false>(p, g, buf, n, c);
+      visit(SgdOp<T, kMaximize, kDecay, kFirstMomentumStep, false>{p, g, buf, c});
     }
   } else if (nesterov) {
-    sgdRun<T, kMaximize, kDecay, kMomentumUpdate, true>(p, g, buf, n, c);
+    visit(SgdOp<T, kMaximize, kDecay, kMomentumUpdate, true>{p, g, buf, c});
   } else {
-    sgdRun<T, kMaximize, kDecay, kMomentumUpdate, false>(p, g, buf, n, c);
+    visit(SgdOp<T, kMaximize, kDecay, kMomentumUpdate, false>{p, g, buf, c});
+  }
+}
+
+// Calls visit(op) with the SgdOp of these options: the one place that turns
+// SgdOptions into an op, for sgdStep and the fused step alike.
+template <typename T, typename Visit>
+inline void visitSgdOp(T* p, const T* g, T* momentumBuf, const SgdOptions& o,
+                       bool bufferInitialized, const Visit& visit) {
+  const SgdConstants<T> c{static_cast<T>(o.weightDecay), static_cast<T>(o.momentum),
+                          static_cast<T>(1.0 - o.dampening), static_cast<T>(-o.lr)};
+  // The option tests are on the doubles, as in torch (a tiny momentum that
+  // rounds to a float 0 still takes the momentum path).
+  const bool momentum = o.momentum != 0.0;
+  const bool decay = o.weightDecay != 0.0;
+  if (o.maximize) {
+    if (decay) {
+      sgdPickMomentum<T, true, true>(p, g, momentumBuf, c, momentum, o.nesterov, bufferInitialized,
+                                     visit);
+    } else {
+      sgdPickMomentum<T, true, false>(p, g, momentumBuf, c, momentum, o.nesterov,
+                                      bufferInitialized, visit);
+    }
+  } else if (decay) {
+    sgdPickMomentum<T, false, true>(p, g, momentumBuf, c, momentum, o.nesterov, bufferInitialized,
+                                    visit);
+  } else {
+    sgdPickMomentum<T, false, false>(p, g, momentumBuf, c, momentum, o.nesterov,
+                                     bufferInitialized, visit);
   }
 }
 
@@ -244,21 +368,51 @@ struct AdamOp {
   }
 };
 
-template <typename T, bool kMaximize, DecayMode kDecay>
-inline void adamPickAmsgrad(const AdamData<T>& a, size_t n, bool amsgrad) {
+template <typename T, bool kMaximize, DecayMode kDecay, typename Visit>
+inline void adamPickAmsgrad(const AdamData<T>& a, bool amsgrad, const Visit& visit) {
   if (amsgrad) {
-    forEachElement<T>(n, AdamOp<T, kMaximize, kDecay, true>{a});
+    visit(AdamOp<T, kMaximize, kDecay, true>{a});
   } else {
-    forEachElement<T>(n, AdamOp<T, kMaximize, kDecay, false>{a});
+    visit(AdamOp<T, kMaximize, kDecay, false>{a});
   }
 }
 
-template <typename T, bool kMaximize>
-inline void adamPickDecay(const AdamData<T>& a, size_t n, DecayMode decay, bool amsgrad) {
+template <typename T, bool kMaximize, typename Visit>
+inline void adamPickDecay(const AdamData<T>& a, DecayMode decay, bool amsgrad, const Visit& visit) {
   switch (decay) {
-    case kNoDecay: adamPickAmsgrad<T, kMaximize, kNoDecay>(a, n, amsgrad); break;
-    case kL2Decay: adamPickAmsgrad<T, kMaximize, kL2Decay>(a, n, amsgrad); break;
-    case kDecoupledDecay: adamPickAmsgrad<T, kMaximize, kDecoupledDecay>(a, n, amsgrad); break;
+    case kNoDecay: adamPickAmsgrad<T, kMaximize, kNoDecay>(a, amsgrad, visit); break;
+    case kL2Decay: adamPickAmsgrad<T, kMaximize, kL2Decay>(a, amsgrad, visit); break;
+    case kDecoupledDecay: adamPickAmsgrad<T, kMaximize, kDecoupledDecay>(a, amsgrad, visit); break;
+  }
+}
+
+// Calls visit(op) with the AdamOp of these options (for adamStep and the
+// fused step).
+template <typename T, typename Visit>
+inline void visitAdamOp(T* p, const T* g, T* expAvg, T* expAvgSq, T* maxExpAvgSq,
+                        const AdamOptions& o, const Visit& visit) {
+  const AdamData<T> a{p,
+                      g,
+                      expAvg,
+                      expAvgSq,
+                      o.amsgrad ? maxExpAvgSq : nullptr,
+                      static_cast<T>(o.weightDecay),
+                      static_cast<T>(1.0 - o.lr * o.weightDecay),
+                      static_cast<T>(o.beta1),
+                      static_cast<T>(1.0 - o.beta1),
+                      static_cast<T>(o.beta2),
+                      static_cast<T>(1.0 - o.beta2),
+                      static_cast<T>(o.biasCorrection2Sqrt),
+                      static_cast<T>(o.eps),
+                      static_cast<T>(-o.stepSize)};
+  // The option test is on the double, as in torch.
+  const DecayMode decay = o.weightDecay == 0.0 ? kNoDecay
+                          : o.decoupledWeightDecay ? kDecoupledDecay
+                                                   : kL2Decay;
+  if (o.maximize) {
+    adamPickDecay<T, true>(a, decay, o.amsgrad, visit);
+  } else {
+    adamPickDecay<T, false>(a, decay, o.amsgrad, visit);
   }
 }
 
@@ -312,31 +466,58 @@ struct RmspropOp {
   }
 };
 
-template <typename T, bool kMaximize, bool kDecay, bool kCentered>
-inline void rmspropPickMomentum(const RmspropData<T>& a, size_t n, bool momentum) {
+template <typename T, bool kMaximize, bool kDecay, bool kCentered, typename Visit>
+inline void rmspropPickMomentum(const RmspropData<T>& a, bool momentum, const Visit& visit) {
   if (momentum) {
-    forEachElement<T>(n, RmspropOp<T, kMaximize, kDecay, kCentered, true>{a});
+    visit(RmspropOp<T, kMaximize, kDecay, kCentered, true>{a});
   } else {
-    forEachElement<T>(n, RmspropOp<T, kMaximize, kDecay, kCentered, false>{a});
+    visit(RmspropOp<T, kMaximize, kDecay, kCentered, false>{a});
   }
 }
 
-template <typename T, bool kMaximize, bool kDecay>
-inline void rmspropPickCentered(const RmspropData<T>& a, size_t n, bool centered, bool momentum) {
+template <typename T, bool kMaximize, bool kDecay, typename Visit>
+inline void rmspropPickCentered(const RmspropData<T>& a, bool centered, bool momentum,
+                                const Visit& visit) {
   if (centered) {
-    rmspropPickMomentum<T, kMaximize, kDecay, true>(a, n, momentum);
+    rmspropPickMomentum<T, kMaximize, kDecay, true>(a, momentum, visit);
   } else {
-    rmspropPickMomentum<T, kMaximize, kDecay, false>(a, n, momentum);
+    rmspropPickMomentum<T, kMaximize, kDecay, false>(a, momentum, visit);
   }
 }
 
-template <typename T, bool kMaximize>
-inline void rmspropPickDecay(const RmspropData<T>& a, size_t n, bool decay, bool centered,
-                             bool momentum) {
+template <typename T, bool kMaximize, typename Visit>
+inline void rmspropPickDecay(const RmspropData<T>& a, bool decay, bool centered, bool momentum,
+                             const Visit& visit) {
   if (decay) {
-    rmspropPickCentered<T, kMaximize, true>(a, n, centered, momentum);
+    rmspropPickCentered<T, kMaximize, true>(a, centered, momentum, visit);
   } else {
-    rmspropPickCentered<T, kMaximize, false>(a, n, centered, momentum);
+    rmspropPickCentered<T, kMaximize, false>(a, centered, momentum, visit);
+  }
+}
+
+// Calls visit(op) with the RmspropOp of these options (for rmspropStep and
+// the fused step).
+template <typename T, typename Visit>
+inline void visitRmspropOp(T* p, const T* g, T* squareAvg, T* gradAvg, T* momentumBuffer,
+                           const RmspropOptions& o, const Visit& visit) {
+  // The option tests are on the doubles, as in torch.
+  const bool decay = o.weightDecay != 0.0;
+  const bool momentum = o.momentum > 0.0;
+  const RmspropData<T> a{p,
+                         g,
+                         squareAvg,
+                         o.centered ? gradAvg : nullptr,
+                         momentum ? momentumBuffer : nullptr,
+                         static_cast<T>(o.weightDecay),
+                         static_cast<T>(o.alpha),
+                         static_cast<T>(1.0 - o.alpha),
+                         static_cast<T>(o.eps),
+                         static_cast<T>(o.momentum),
+                         static_cast<T>(-o.lr)};
+  if (o.maximize) {
+    rmspropPickDecay<T, true>(a, decay, o.centered, momentum, visit);
+  } else {
+    rmspropPickDecay<T, false>(a, decay, o.centered, momentum, visit);
   }
 }
 
@@ -368,14 +549,319 @@ struct AdagradOp {
   }
 };
 
-template <typename T, bool kMaximize>
-inline void adagradPickDecay(const AdagradData<T>& a, size_t n, bool decay) {
+template <typename T, bool kMaximize, typename Visit>
+inline void adagradPickDecay(const AdagradData<T>& a, bool decay, const Visit& visit) {
   if (decay) {
-    forEachElement<T>(n, AdagradOp<T, kMaximize, true>{a});
+    visit(AdagradOp<T, kMaximize, true>{a});
   } else {
-    forEachElement<T>(n, AdagradOp<T, kMaximize, false>{a});
+    visit(AdagradOp<T, kMaximize, false>{a});
   }
 }
+
+// Calls visit(op) with the AdagradOp of these options (for adagradStep and
+// the fused step).
+template <typename T, typename Visit>
+inline void visitAdagradOp(T* p, const T* g, T* sum, const AdagradOptions& o, const Visit& visit) {
+  const AdagradData<T> a{p, g, sum, static_cast<T>(o.weightDecay), static_cast<T>(o.eps),
+                         static_cast<T>(-o.clr)};
+  const bool decay = o.weightDecay != 0.0;  // on the double, as in torch
+  if (o.maximize) {
+    adagradPickDecay<T, true>(a, decay, visit);
+  } else {
+    adagradPickDecay<T, false>(a, decay, visit);
+  }
+}
+
+// ---- the fused group step ----
+
+// The fused step works on pieces of about this many elements, each while it
+// is in L1, so that memory sees one pass:
+// - a row of at least kFusedChunk elements is walked in chunks of this size
+//   (a multiple of kReductionLanes): per chunk the gradient transform, the
+//   inner op, and the new p's squares into the lanes in rowSumSquares's
+//   order; the row's projection follows, still in cache;
+// - shorter rows go a block of whole rows at a time: each row's gradient
+//   norm and transform, then the inner op over the whole block (vectors run
+//   across row ends, as in the unfused step), then each row's projection.
+// Working piece by piece rather than vector by vector keeps the inner op's
+// loop the only code instantiated per op: the steps around it are called
+// through pointers chosen once per call (a no-op where the group does not ask
+// for one), so there is no flag test in the loops to unswitch them on.
+constexpr size_t kFusedChunk = 512;
+static_assert(kFusedChunk % kReductionLanes == 0, "chunks must hold whole lane blocks");
+
+// The inner op over elements [begin, begin + n): full vectors, then single
+// elements (forEachElement on a range).
+template <typename T, typename Op>
+LP_NOINLINE void runOp(const Op& opArgument, size_t begin, size_t n) {
+  // A local copy: its fields stay in registers (the stores through its
+  // pointers cannot be to it), which also lets the compiler vectorize the
+  // scalar table's loop.
+  const Op op = opArgument;
+  constexpr size_t kWidth = Vec<T>::kWidth;
+  const size_t end = begin + n;
+  size_t i = begin;
+  for (; end - i >= kWidth; i += kWidth) op.template run<Vec<T>>(i);
+  // (The scalar table has no tail, so no second copy of the op either.)
+  if constexpr (kWidth > 1) {
+    LP_TAIL_LOOP
+    for (; i < end; ++i) op.template run<One<T>>(i);
+  }
+}
+
+// The gradient transform of the fused step on one vector / element: g /
+// divisor (kNormalize), then g * scale + bias (kScaleBias). A disabled scale
+// or bias is passed as its exact identity, 1 and -0 (x * 1 and x + (-0) are x
+// for every x, -0 included), so scaleBias's three enabled cases share one
+// loop.
+template <typename T, bool kNormalize, bool kScaleBias>
+struct GradientTransform {
+  T* g;
+  T divisor;
+  T scale;
+  T bias;
+  template <typename O>
+  inline void run(size_t i) const {
+    typename O::Reg v = O::load(g + i);
+    if (kNormalize) v = O::div(v, O::set1(divisor));
+    if (kScaleBias) v = O::add(O::mul(v, O::set1(scale)), O::set1(bias));
+    O::store(g + i, v);
+  }
+};
+
+// The constants of the gradient transform.
+template <typename T>
+struct TransformConstants {
+  T eps;
+  T scale;  // 1 when not applied
+  T bias;   // -0 when not applied
+};
+
+// Long rows: one chunk of the gradient transform, with the row's divisor.
+template <typename T>
+using TransformChunk = void (*)(T* g, size_t n, T divisor, const TransformConstants<T>& c);
+
+template <typename T, bool kNormalize, bool kScaleBias>
+LP_NOINLINE void transformChunk(T* g, size_t n, T divisor, const TransformConstants<T>& c) {
+  forEachElement<T>(n, GradientTransform<T, kNormalize, kScaleBias>{g, divisor, c.scale, c.bias});
+}
+
+// Short rows: the gradient transform of whole rows, each with its own
+// divisor (normalizeRowsL2's).
+template <typename T>
+using TransformRows = void (*)(T* g, size_t rows, size_t cols, const TransformConstants<T>& c);
+
+template <typename T, bool kNormalize, bool kScaleBias>
+LP_NOINLINE void transformRows(T* g, size_t rows, size_t cols, const TransformConstants<T>& c) {
+  for (size_t r = 0; r < rows; ++r) {
+    T* row = g + r * cols;
+    const T divisor = kNormalize ? normalizeDivisor(rowNorm(row, cols), c.eps) : T(1);
+    forEachElement<T>(cols, GradientTransform<T, kNormalize, kScaleBias>{row, divisor, c.scale, c.bias});
+  }
+}
+
+template <typename T>
+LP_NOINLINE void keepGradientChunk(T*, size_t, T, const TransformConstants<T>&) {}
+template <typename T>
+LP_NOINLINE void keepGradientRows(T*, size_t, size_t, const TransformConstants<T>&) {}
+
+// Long rows: the squares of one chunk's whole lane blocks (n rounded down to
+// a multiple of kReductionLanes) into the lanes.
+template <typename T>
+using SquaresChunk = void (*)(SquareLanes<T>& squares, const T* x, size_t n);
+
+template <typename T>
+LP_NOINLINE void addSquareBlocks(SquareLanes<T>& squares, const T* x, size_t n) {
+  // In a local copy the lanes stay in registers (x could alias the caller's).
+  SquareLanes<T> lanes = squares;
+  for (size_t j = 0; kReductionLanes <= n - j; j += kReductionLanes) lanes.addBlock(x + j);
+  squares = lanes;
+}
+
+template <typename T>
+LP_NOINLINE void skipSquares(SquareLanes<T>&, const T*, size_t) {}
+
+// Short rows: the projection of whole rows, row r to maxNorms[r] (or to
+// maxNorm when maxNorms is null).
+template <typename T>
+using ProjectRows = void (*)(T* p, size_t rows, size_t cols, const double* maxNorms, T maxNorm);
+
+template <typename T>
+LP_NOINLINE void projectRows(T* p, size_t rows, size_t cols, const double* maxNorms, T maxNorm) {
+  for (size_t r = 0; r < rows; ++r) {
+    T* row = p + r * cols;
+    const T limit = maxNorms != nullptr ? static_cast<T>(maxNorms[r]) : maxNorm;
+    renormRow(row, cols, rowNorm(row, cols), limit);
+  }
+}
+
+template <typename T>
+LP_NOINLINE void skipProjectRows(T*, size_t, size_t, const double*, T) {}
+
+// Long rows: normalizeRowsL2's divisor of one gradient row.
+template <typename T>
+LP_NOINLINE T gradientRowDivisor(const T* g, size_t cols, T eps) {
+  return normalizeDivisor(rowNorm(g, cols), eps);
+}
+
+// Long rows: renormRow from the row's sum of squares.
+template <typename T>
+LP_NOINLINE void projectRow(T* row, size_t cols, T sumSquares, T limit) {
+  renormRow(row, cols, normOfSumSquares(sumSquares), limit);
+}
+
+// What a fused call does around the inner op, resolved once per call.
+template <typename T>
+struct FusedRowData {
+  T* p;
+  T* g;
+  size_t cols;
+  bool normalize;
+  bool project;
+  TransformConstants<T> constants;
+  TransformChunk<T> transformChunk;
+  TransformRows<T> transformRows;
+  SquaresChunk<T> squaresChunk;
+  ProjectRows<T> projectRows;
+  const double* maxNorms;  // or null: maxNorm for every row
+  T maxNorm;
+};
+
+// Rows [rowBegin, rowEnd) of one tensor (see kFusedChunk).
+template <typename T, typename Op>
+void fusedRows(const Op& op, const FusedRowData<T>& d, size_t rowBegin, size_t rowEnd) {
+  const size_t cols = d.cols;
+  if (cols < kFusedChunk) {
+    const size_t blockRows = kFusedChunk / cols;
+    for (size_t r = rowBegin; r < rowEnd; r += blockRows) {
+      const size_t rows = rowEnd - r < blockRows ? rowEnd - r : blockRows;
+      const size_t base = r * cols;
+      d.transformRows(d.g + base, rows, cols, d.constants);
+      runOp<T>(op, base, rows * cols);
+      d.projectRows(d.p + base, rows, cols, d.maxNorms != nullptr ? d.maxNorms + r : nullptr,
+                    d.maxNorm);
+    }
+    return;
+  }
+  const size_t tail = cols % kReductionLanes;  // the elements after the last whole block
+  for (size_t r = rowBegin; r < rowEnd; ++r) {
+    const size_t base = r * cols;
+    const T divisor = d.normalize ? gradientRowDivisor(d.g + base, cols, d.constants.eps) : T(1);
+    SquareLanes<T> squares;
+    squares.clear();
+    for (size_t j = 0; j < cols;) {
+      const size_t n = cols - j < kFusedChunk ? cols - j : kFusedChunk;
+      d.transformChunk(d.g + base + j, n, divisor, d.constants);
+      runOp<T>(op, base + j, n);
+      d.squaresChunk(squares, d.p + base + j, n);
+      j += n;
+    }
+    if (d.project) {
+      const T limit = d.maxNorms != nullptr ? static_cast<T>(d.maxNorms[r]) : d.maxNorm;
+      projectRow(d.p + base, cols, squares.finish(d.p + base + cols - tail, tail), limit);
+    }
+  }
+}
+
+// The pieces of a fused call for these flags.
+template <typename T>
+FusedRowData<T> fusedRowData(const FusedGroup& group, const FusedTensor<T>& t) {
+  const bool normalize = group.normalizeGrad;
+  const bool scaleBias = group.applyScale || group.applyBias;
+  FusedRowData<T> d{t.p,
+                    t.g,
+                    t.cols,
+                    normalize,
+                    group.project,
+                    {static_cast<T>(group.divByZeroEps),
+                     group.applyScale ? static_cast<T>(group.gradScale) : T(1),
+                     group.applyBias ? static_cast<T>(group.gradBias) : T(-0.0)},
+                    &keepGradientChunk<T>,
+                    &keepGradientRows<T>,
+                    group.project ? &addSquareBlocks<T> : &skipSquares<T>,
+                    group.project ? &projectRows<T> : &skipProjectRows<T>,
+                    t.maxNorms,
+                    static_cast<T>(group.maxNorm)};
+  if (normalize && scaleBias) {
+    d.transformChunk = &transformChunk<T, true, true>;
+    d.transformRows = &transformRows<T, true, true>;
+  } else if (normalize) {
+    d.transformChunk = &transformChunk<T, true, false>;
+    d.transformRows = &transformRows<T, true, false>;
+  } else if (scaleBias) {
+    d.transformChunk = &transformChunk<T, false, true>;
+    d.transformRows = &transformRows<T, false, true>;
+  }
+  return d;
+}
+
+// memoryFloor's loop body: the fewest operations that touch what a plain SGD
+// step touches (p and g read and written).
+template <typename T>
+struct FloorOp {
+  T* p;
+  T* g;
+  T scale;
+  T lr;
+  template <typename O>
+  inline void run(size_t i) const {
+    const typename O::Reg scaled = O::mul(O::load(g + i), O::set1(scale));
+    O::store(g + i, scaled);
+    O::store(p + i, O::sub(O::load(p + i), O::mul(O::set1(lr), scaled)));
+  }
+};
+
+// ---- the elementwise ops of the optimizer family ----
+
+// torch.sign (1.13, CPU): (v > 0) - (v < 0), so 1, -1, or +0 for 0, -0 and
+// NaN; written as two selects, which give exactly those three values.
+template <typename T>
+struct SignOp {
+  T* g;
+  template <typename O>
+  inline void run(size_t i) const {
+    const typename O::Reg v = O::load(g + i);
+    const typename O::Reg zero = O::set1(T(0));
+    const typename O::Reg negative = O::select(O::lt(v, zero), O::set1(T(-1)), zero);
+    O::store(g + i, O::select(O::lt(zero, v), O::set1(T(1)), negative));
+  }
+};
+
+// torch.clamp as comparisons: v < lo ? lo : v, then v > hi ? hi : v. A NaN
+// element (or bound) compares false and stays; -0 stays -0 against a 0 bound.
+template <typename T, bool kLo, bool kHi>
+struct ClampOp {
+  T* x;
+  T lo;
+  T hi;
+  template <typename O>
+  inline void run(size_t i) const {
+    typename O::Reg v = O::load(x + i);
+    if (kLo) {
+      const typename O::Reg l = O::set1(lo);
+      v = O::select(O::lt(v, l), l, v);
+    }
+    if (kHi) {
+      const typename O::Reg h = O::set1(hi);
+      v = O::select(O::lt(h, v), h, v);
+    }
+    O::store(x + i, v);
+  }
+};
+
+// A Frank-Wolfe step: p = p * keep + w * g, each operation rounded to T.
+template <typename T>
+struct FrankWolfeOp {
+  T* p;
+  const T* g;
+  T keep;
+  T w;
+  template <typename O>
+  inline void run(size_t i) const {
+    O::store(p + i, O::add(O::mul(O::load(p + i), O::set1(keep)),
+                           O::mul(O::set1(w), O::load(g + i))));
+  }
+};
 
 // ---- the kernels of KernelsFor<T> ----
 
@@ -389,9 +875,7 @@ void normalizeRowsL2(T* g, size_t rows, size_t cols, double divByZeroEps) {
   const T eps = static_cast<T>(divByZeroEps);
   for (size_t r = 0; r < rows; ++r) {
     T* row = g + r * cols;
-    const T norm = rowNorm(row, cols);
-    // Written as a comparison (not a max helper) so that a NaN norm stays NaN.
-    const T divisor = (norm < eps) ? eps : norm;
+    const T divisor = normalizeDivisor(rowNorm(row, cols), eps);
     forEachElement<T>(cols, DivideBy<T>{row, divisor});
   }
 }
@@ -401,11 +885,15 @@ void renormRowsL2(T* p, size_t rows, size_t cols, double maxNorm) {
   const T limit = static_cast<T>(maxNorm);
   for (size_t r = 0; r < rows; ++r) {
     T* row = p + r * cols;
-    const T norm = rowNorm(row, cols);
-    if (norm > limit) {
-      const T factor = limit / (norm + static_cast<T>(1e-7));
-      forEachElement<T>(cols, MultiplyBy<T>{row, factor});
-    }
+    renormRow(row, cols, rowNorm(row, cols), limit);
+  }
+}
+
+template <typename T>
+void renormRowsL2PerRow(T* p, size_t rows, size_t cols, const double* maxNorms) {
+  for (size_t r = 0; r < rows; ++r) {
+    T* row = p + r * cols;
+    renormRow(row, cols, rowNorm(row, cols), static_cast<T>(maxNorms[r]));
   }
 }
 
@@ -425,87 +913,97 @@ void scaleBias(T* g, size_t n, double scale, bool applyScale, double bias, bool 
 template <typename T>
 void sgdStep(T* p, const T* g, T* momentumBuf, size_t n, const SgdOptions& o,
              bool bufferInitialized) {
-  const SgdConstants<T> c{static_cast<T>(o.weightDecay), static_cast<T>(o.momentum),
-                          static_cast<T>(1.0 - o.dampening), static_cast<T>(-o.lr)};
-  // The option tests are on the doubles, as in torch (a tiny momentum that
-  // rounds to a float 0 still takes the momentum path).
-  const bool momentum = o.momentum != 0.0;
-  const bool decay = o.weightDecay != 0.0;
-  if (o.maximize) {
-    if (decay) {
-      sgdPickMomentum<T, true, true>(p, g, momentumBuf, n, c, momentum, o.nesterov, bufferInitialized);
-    } else {
-      sgdPickMomentum<T, true, false>(p, g, momentumBuf, n, c, momentum, o.nesterov, bufferInitialized);
-    }
-  } else if (decay) {
-    sgdPickMomentum<T, false, true>(p, g, momentumBuf, n, c, momentum, o.nesterov, bufferInitialized);
-  } else {
-    sgdPickMomentum<T, false, false>(p, g, momentumBuf, n, c, momentum, o.nesterov, bufferInitialized);
-  }
+  visitSgdOp(p, g, momentumBuf, o, bufferInitialized,
+             [n](const auto& op) { forEachElement<T>(n, op); });
 }
 
 template <typename T>
 void adamStep(T* p, const T* g, T* expAvg, T* expAvgSq, T* maxExpAvgSq, size_t n,
               const AdamOptions& o) {
-  const AdamData<T> a{p,
-                      g,
-                      expAvg,
-                      expAvgSq,
-                      o.amsgrad ? maxExpAvgSq : nullptr,
-                      static_cast<T>(o.weightDecay),
-                      static_cast<T>(1.0 - o.lr * o.weightDecay),
-                      static_cast<T>(o.beta1),
-                      static_cast<T>(1.0 - o.beta1),
-                      static_cast<T>(o.beta2),
-                      static_cast<T>(1.0 - o.beta2),
-                      static_cast<T>(o.biasCorrection2Sqrt),
-                      static_cast<T>(o.eps),
-                      static_cast<T>(-o.stepSize)};
-  // The option test is on the double, as in torch.
-  const DecayMode decay = o.weightDecay == 0.0 ? kNoDecay
-                          : o.decoupledWeightDecay ? kDecoupledDecay
-                                                   : kL2Decay;
-  if (o.maximize) {
-    adamPickDecay<T, true>(a, n, decay, o.amsgrad);
-  } else {
-    adamPickDecay<T, false>(a, n, decay, o.amsgrad);
-  }
+  visitAdamOp(p, g, expAvg, expAvgSq, maxExpAvgSq, o,
+              [n](const auto& op) { forEachElement<T>(n, op); });
 }
 
 template <typename T>
 void rmspropStep(T* p, const T* g, T* squareAvg, T* gradAvg, T* momentumBuffer, size_t n,
                  const RmspropOptions& o) {
-  // The option tests are on the doubles, as in torch.
-  const bool decay = o.weightDecay != 0.0;
-  const bool momentum = o.momentum > 0.0;
-  const RmspropData<T> a{p,
-                         g,
-                         squareAvg,
-                         o.centered ? gradAvg : nullptr,
-                         momentum ? momentumBuffer : nullptr,
-                         static_cast<T>(o.weightDecay),
-                         static_cast<T>(o.alpha),
-                         static_cast<T>(1.0 - o.alpha),
-                         static_cast<T>(o.eps),
-                         static_cast<T>(o.momentum),
-                         static_cast<T>(-o.lr)};
-  if (o.maximize) {
-    rmspropPickDecay<T, true>(a, n, decay, o.centered, momentum);
-  } else {
-    rmspropPickDecay<T, false>(a, n, decay, o.centered, momentum);
-  }
+  visitRmspropOp(p, g, squareAvg, gradAvg, momentumBuffer, o,
+                 [n](const auto& op) { forEachElement<T>(n, op); });
 }
 
 template <typename T>
 void adagradStep(T* p, const T* g, T* sum, size_t n, const AdagradOptions& o) {
-  const AdagradData<T> a{p, g, sum, static_cast<T>(o.weightDecay), static_cast<T>(o.eps),
-                         static_cast<T>(-o.clr)};
-  const bool decay = o.weightDecay != 0.0;  // on the double, as in torch
-  if (o.maximize) {
-    adagradPickDecay<T, true>(a, n, decay);
-  } else {
-    adagradPickDecay<T, false>(a, n, decay);
+  visitAdagradOp(p, g, sum, o, [n](const auto& op) { forEachElement<T>(n, op); });
+}
+
+template <typename T>
+void fusedStepRows(const FusedGroup& group, const FusedTensor<T>& t, size_t rowBegin,
+                   size_t rowEnd) {
+  // A row of no elements changes nothing in the unfused sequence either.
+  if (rowBegin >= rowEnd || t.cols == 0) return;
+  const FusedRowData<T> d = fusedRowData(group, t);
+  const auto rows = [&](const auto& op) { fusedRows<T>(op, d, rowBegin, rowEnd); };
+  switch (group.inner) {
+    case FusedInner::kSgd:
+      visitSgdOp(t.p, t.g, t.buf0, group.sgd, t.s0 != 0.0, rows);
+      break;
+    case FusedInner::kAdam: {
+      AdamOptions o = group.adam;
+      o.stepSize = t.s0;
+      o.biasCorrection2Sqrt = t.s1;
+      visitAdamOp(t.p, t.g, t.buf0, t.buf1, t.buf2, o, rows);
+      break;
+    }
+    case FusedInner::kRmsprop:
+      visitRmspropOp(t.p, t.g, t.buf0, t.buf1, t.buf2, group.rmsprop, rows);
+      break;
+    case FusedInner::kAdagrad: {
+      AdagradOptions o = group.adagrad;
+      o.clr = t.s0;
+      visitAdagradOp(t.p, t.g, t.buf0, o, rows);
+      break;
+    }
   }
+}
+
+template <typename T>
+void memoryFloor(T* p, T* g, size_t n, double scale, double lr) {
+  forEachElement<T>(n, FloorOp<T>{p, g, static_cast<T>(scale), static_cast<T>(lr)});
+}
+
+template <typename T>
+void normalizeRowsL1(T* g, size_t rows, size_t cols, double divByZeroEps) {
+  const T eps = static_cast<T>(divByZeroEps);
+  for (size_t r = 0; r < rows; ++r) {
+    T* row = g + r * cols;
+    const T divisor = normalizeDivisor(rowNormL1(row, cols), eps);
+    forEachElement<T>(cols, DivideBy<T>{row, divisor});
+  }
+}
+
+template <typename T>
+void signInPlace(T* g, size_t n) {
+  forEachElement<T>(n, SignOp<T>{g});
+}
+
+template <typename T>
+void clampInPlace(T* x, size_t n, double lo, bool hasLo, double hi, bool hasHi) {
+  const T l = static_cast<T>(lo);
+  const T h = static_cast<T>(hi);
+  if (hasLo && hasHi) {
+    forEachElement<T>(n, ClampOp<T, true, true>{x, l, h});
+  } else if (hasLo) {
+    forEachElement<T>(n, ClampOp<T, true, false>{x, l, h});
+  } else if (hasHi) {
+    forEachElement<T>(n, ClampOp<T, false, true>{x, l, h});
+  }
+}
+
+template <typename T>
+void frankWolfeStep(T* p, const T* g, size_t n, double alpha, double lmoScale) {
+  const T keep = static_cast<T>(1.0 - alpha);
+  const T w = static_cast<T>(-(alpha * lmoScale));
+  forEachElement<T>(n, FrankWolfeOp<T>{p, g, keep, w});
 }
 
 }  // namespace
@@ -513,9 +1011,14 @@ void adagradStep(T* p, const T* g, T* sum, size_t n, const AdagradOptions& o) {
 extern const KernelTable kKernelTable = {
     LP_ISA_NAME,
     {&rowNormsL2<float>, &normalizeRowsL2<float>, &renormRowsL2<float>, &scaleBias<float>,
-     &sgdStep<float>, &adamStep<float>, &rmspropStep<float>, &adagradStep<float>},
+     &sgdStep<float>, &adamStep<float>, &rmspropStep<float>, &adagradStep<float>,
+     &fusedStepRows<float>, &renormRowsL2PerRow<float>, &memoryFloor<float>,
+     &normalizeRowsL1<float>, &signInPlace<float>, &clampInPlace<float>, &frankWolfeStep<float>},
     {&rowNormsL2<double>, &normalizeRowsL2<double>, &renormRowsL2<double>, &scaleBias<double>,
-     &sgdStep<double>, &adamStep<double>, &rmspropStep<double>, &adagradStep<double>},
+     &sgdStep<double>, &adamStep<double>, &rmspropStep<double>, &adagradStep<double>,
+     &fusedStepRows<double>, &renormRowsL2PerRow<double>, &memoryFloor<double>,
+     &normalizeRowsL1<double>, &signInPlace<double>, &clampInPlace<double>,
+     &frankWolfeStep<double>},
 };
 
 }  // namespace LP_ISA

@@ -68,6 +68,50 @@ struct AdagradOptions {
   bool maximize;
 };
 
+// ---- the fused group step ----
+
+// The inner optimizer of a fused group step (spec[2]).
+enum class FusedInner : int { kSgd = 0, kAdam = 1, kRmsprop = 2, kAdagrad = 3 };
+
+// The options of one param group's fused step, shared by all its tensors
+// (parsed from the flat spec by parseGroupSpec in group_spec.h). Only the
+// options struct of `inner` is used; its per-tensor fields (SGD's buffer
+// state, Adam's stepSize and biasCorrection2Sqrt, Adagrad's clr) come from
+// each FusedTensor's s0 and s1.
+struct FusedGroup {
+  bool normalizeGrad;  // spec[0] == 1: g_row /= max(||g_row||, divByZeroEps)
+  bool project;        // spec[1] == 1: renorm p_row to maxNorm (per row)
+  FusedInner inner;    // spec[2]
+  double divByZeroEps;
+  double gradScale;
+  bool applyScale;
+  double gradBias;
+  bool applyBias;
+  double maxNorm;  // the radius of every row of a tensor without maxNorms
+  SgdOptions sgd;
+  AdamOptions adam;
+  RmspropOptions rmsprop;
+  AdagradOptions adagrad;
+};
+
+// One tensor of a fused group step, as a rows x cols view. The state buffers
+// are the inner optimizer's, in the order of its unfused kernel (SGD:
+// momentumBuffer; Adam: expAvg, expAvgSq, maxExpAvgSq; RMSprop: squareAvg,
+// gradAvg, momentumBuffer; Adagrad: sum), null where the options need none.
+template <typename T>
+struct FusedTensor {
+  T* p;
+  T* g;
+  T* buf0;
+  T* buf1;
+  T* buf2;
+  const double* maxNorms;  // rows radii, or null for FusedGroup::maxNorm
+  size_t rows;
+  size_t cols;
+  double s0;  // SGD: bufferInitialized (0/1); Adam: stepSize; Adagrad: clr
+  double s1;  // Adam: biasCorrection2Sqrt
+};
+
 template <typename T>
 struct KernelsFor {
   // out[r] = sqrt(sum_j x[r][j]^2), summed in T as described above.
@@ -94,6 +138,36 @@ struct KernelsFor {
                       const RmspropOptions& o);
   // One Adagrad step on n elements (sum is the running sum of squared gradients).
   void (*adagradStep)(T* p, const T* g, T* sum, size_t n, const AdagradOptions& o);
+  // Rows [rowBegin, rowEnd) of one tensor of a fused group step, in one pass
+  // over memory (each piece of about 512 elements is transformed, stepped and
+  // summed while it is in L1; see kFusedChunk): bit for bit the unfused
+  // sequence normalizeRowsL2 (if normalizeGrad); scaleBias; the inner step;
+  // and renormRowsL2 with that row's radius (if project). Rows are
+  // independent, so any split of a tensor into row ranges gives the same bits.
+  void (*fusedStepRows)(const FusedGroup& group, const FusedTensor<T>& t, size_t rowBegin,
+                        size_t rowEnd);
+  // renormRowsL2 with a radius per row: row r is renormed to T(maxNorms[r]).
+  void (*renormRowsL2PerRow)(T* p, size_t rows, size_t cols, const double* maxNorms);
+  // The memory-bandwidth floor of a step (a benchmark helper, not an
+  // optimizer): g[i] = g[i] * T(scale), then p[i] = p[i] - T(lr) * g[i].
+  void (*memoryFloor)(T* p, T* g, size_t n, double scale, double lr);
+
+  // ---- the rest of the optimizer family (the elementwise parts) ----
+
+  // g[r] /= max(T(l1_r), T(divByZeroEps)) (a NaN norm stays NaN), where l1_r,
+  // the row's sum of |g| in T, is summed in the same fixed lane order as the
+  // sums of squares above (and has no square root).
+  void (*normalizeRowsL1)(T* g, size_t rows, size_t cols, double divByZeroEps);
+  // torch.sign in place: g = (g > 0) - (g < 0), i.e. 1, -1, or +0 (for 0,
+  // -0 and NaN).
+  void (*signInPlace)(T* g, size_t n);
+  // torch.clamp in place, as comparisons: x < T(lo) ? T(lo) : x when hasLo,
+  // then x > T(hi) ? T(hi) : x when hasHi. NaN stays NaN, -0 stays -0.
+  void (*clampInPlace)(T* x, size_t n, double lo, bool hasLo, double hi, bool hasHi);
+  // A Frank-Wolfe step: p = p * T(1 - alpha) + T(-(alpha * lmoScale)) * g
+  // (both constants computed in double, then rounded; each operation on
+  // elements rounded to T).
+  void (*frankWolfeStep)(T* p, const T* g, size_t n, double alpha, double lmoScale);
 };
 
 struct KernelTable {
@@ -101,6 +175,25 @@ struct KernelTable {
   KernelsFor<float> f32;
   KernelsFor<double> f64;
 };
+
+// ---- selection kernels (plain code in selection.cc, the same on every ISA) ----
+//
+// Both rank a row's entries by magnitude: a larger |g| first, every NaN above
+// every number (all NaNs rank equal), and between equal magnitudes (0 and -0
+// are equal) the lower index first. They need no scratch memory.
+// Instantiated for float and double.
+
+// Per row, keeps the `keep` highest-ranked entries and sets the others to +0
+// (keep >= cols keeps the whole row; keep == 0 zeroes it).
+template <typename T>
+void topQRows(T* g, size_t rows, size_t cols, size_t keep);
+
+// L1FrankWolfe's linear minimisation oracle, per row (cols > 0): with best
+// the highest-ranked index and s = sign(g[best]) (as signInPlace), every
+// entry becomes g[j] * T(0) (so NaN stays NaN and a negative entry becomes
+// -0), then g[best] = s.
+template <typename T>
+void l1LmoRows(T* g, size_t rows, size_t cols);
 
 // The tables compiled into this build, best first, whether or not this CPU
 // supports them.

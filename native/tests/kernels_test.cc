@@ -4,16 +4,27 @@
 //
 //   kernels_test --isa <name>   test one table (exit 77 = skipped: CPU lacks it)
 //   kernels_test --dispatch     test compiledKernelTables / findKernelTable / ...
+//   kernels_test --spec         test the group step's spec parsing and overlap check
+//   kernels_test --threads      test the worker pool and the threaded group step
+//   kernels_test --selection    test topQRows and l1LmoRows (not per table)
+#include <algorithm>
+#include <atomic>
+#include <chrono>
 #include <cmath>
 #include <cstdint>
 #include <cstdio>
 #include <cstring>
 #include <limits>
+#include <mutex>
 #include <string>
+#include <thread>
 #include <vector>
 
+#include "../group_step.h"
+#include "../kernels/group_spec.h"
 #include "../kernels/kernel_tables.h"
 #include "../kernels/kernels.h"
+#include "../thread_pool.h"
 
 namespace {
 
@@ -767,6 +778,743 @@ void testAmsgradMax(const lp::KernelsFor<T>& k) {
   p.check(1);
 }
 
+// ---- the fused group step: fusedStepRows against the unfused sequence
+// normalizeRowsL2; scaleBias; <inner>Step; renormRowsL2 per row, on the same
+// table, over several steps with the state carried ----
+
+// One inner optimizer's options, as the test names them; spec() lays them
+// out as the fused step's spec does, and the unfused options are built from
+// the same names (so a spec read into the wrong field shows up).
+struct InnerCase {
+  lp::FusedInner inner;
+  double lr, momentum, dampening, weightDecay;  // SGD (momentum also RMSprop)
+  double beta1, beta2, eps;                     // Adam (eps also RMSprop, Adagrad)
+  double alpha;                                 // RMSprop
+  double lrDecay;                               // Adagrad
+  bool nesterov, decoupled, amsgrad, centered, maximize;
+
+  std::vector<double> innerOptions() const {
+    switch (inner) {
+      case lp::FusedInner::kSgd:
+        return {lr, momentum, dampening, weightDecay, nesterov ? 1.0 : 0.0, maximize ? 1.0 : 0.0};
+      case lp::FusedInner::kAdam:
+        return {lr, beta1, beta2, eps, weightDecay, decoupled ? 1.0 : 0.0, amsgrad ? 1.0 : 0.0,
+                maximize ? 1.0 : 0.0};
+      case lp::FusedInner::kRmsprop:
+        return {lr, alpha, eps, weightDecay, momentum, centered ? 1.0 : 0.0, maximize ? 1.0 : 0.0};
+      case lp::FusedInner::kAdagrad:
+        return {weightDecay, eps, maximize ? 1.0 : 0.0};
+    }
+    return {};
+  }
+  bool needs(int b) const {
+    switch (inner) {
+      case lp::FusedInner::kSgd: return b == 0 && momentum != 0.0;
+      case lp::FusedInner::kAdam: return b < 2 || amsgrad;
+      case lp::FusedInner::kRmsprop: return b == 0 || (b == 1 && centered) || (b == 2 && momentum > 0.0);
+      case lp::FusedInner::kAdagrad: return b == 0;
+    }
+    return false;
+  }
+  // The tensor record's s0 and s1 at this step (1-based).
+  void stepScalars(int step, double* s0, double* s1) const {
+    *s0 = 0;
+    *s1 = 0;
+    if (inner == lp::FusedInner::kSgd) *s0 = step > 1 ? 1.0 : 0.0;
+    if (inner == lp::FusedInner::kAdam) {
+      *s0 = lr / (1.0 - std::pow(beta1, step));
+      *s1 = std::sqrt(1.0 - std::pow(beta2, step));
+    }
+    if (inner == lp::FusedInner::kAdagrad) *s0 = lr / (1.0 + (step - 1) * lrDecay);
+  }
+  std::string describe() const {
+    char text[256];
+    std::snprintf(text, sizeof text,
+                  "inner=%d lr=%g momentum=%g dampening=%g wd=%g betas=%g,%g eps=%g alpha=%g "
+                  "lrDecay=%g nesterov=%d decoupled=%d amsgrad=%d centered=%d maximize=%d",
+                  static_cast<int>(inner), lr, momentum, dampening, weightDecay, beta1, beta2, eps,
+                  alpha, lrDecay, nesterov, decoupled, amsgrad, centered, maximize);
+    return text;
+  }
+};
+
+// Every option branch of every inner optimizer.
+std::vector<InnerCase> innerCases() {
+  std::vector<InnerCase> cases;
+  const InnerCase base{lp::FusedInner::kSgd, 0.1, 0, 0, 0, 0.9, 0.999, 1e-8, 0.99, 0,
+                       false, false, false, false, false};
+  for (double momentum : {0.0, 0.9, 1e-50}) {
+    for (double dampening : {0.0, 0.1}) {
+      for (double decay : {0.0, 1e-2}) {
+        for (int flags = 0; flags < 4; ++flags) {
+          InnerCase c = base;
+          c.momentum = momentum;
+          c.dampening = dampening;
+          c.weightDecay = decay;
+          c.nesterov = (flags & 1) != 0;
+          c.maximize = (flags & 2) != 0;
+          cases.push_back(c);
+        }
+      }
+    }
+  }
+  int run = 0;
+  for (double decay : {0.0, 1e-2, 0.3, 1e-50}) {
+    for (int flags = 0; flags < 8; ++flags, ++run) {
+      InnerCase c = base;
+      c.inner = lp::FusedInner::kAdam;
+      if (run % 2 == 0) {
+        c.lr = 1e-3, c.beta1 = 0.9, c.beta2 = 0.999, c.eps = 1e-8;
+      } else {
+        c.lr = 0.3, c.beta1 = 0.8, c.beta2 = 0.9, c.eps = 1e-6;
+      }
+      c.weightDecay = decay;
+      c.decoupled = (flags & 1) != 0;
+      c.amsgrad = (flags & 2) != 0;
+      c.maximize = (flags & 4) != 0;
+      cases.push_back(c);
+    }
+  }
+  for (double decay : {0.0, 1e-2}) {
+    for (double momentum : {0.0, 0.9, -0.5}) {
+      for (int flags = 0; flags < 4; ++flags, ++run) {
+        InnerCase c = base;
+        c.inner = lp::FusedInner::kRmsprop;
+        if (run % 2 == 0) {
+          c.lr = 1e-2, c.alpha = 0.99, c.eps = 1e-8;
+        } else {
+          c.lr = 0.1, c.alpha = 0.5, c.eps = 1e-3;
+        }
+        c.weightDecay = decay;
+        c.momentum = momentum;
+        c.centered = (flags & 1) != 0;
+        c.maximize = (flags & 2) != 0;
+        cases.push_back(c);
+      }
+    }
+  }
+  for (double decay : {0.0, 1e-2, 1e-50}) {
+    for (int maximize = 0; maximize < 2; ++maximize) {
+      InnerCase c = base;
+      c.inner = lp::FusedInner::kAdagrad;
+      c.lr = 0.1, c.lrDecay = 0.5, c.eps = 1e-10;
+      c.weightDecay = decay;
+      c.maximize = maximize != 0;
+      cases.push_back(c);
+    }
+  }
+  return cases;
+}
+
+// The group-level options of a fused step.
+struct GroupCase {
+  bool normalize, project;
+  double divByZeroEps;
+  double scale;
+  bool applyScale;
+  double bias;
+  bool applyBias;
+  double maxNorm;
+};
+
+std::vector<double> makeSpec(const GroupCase& g, const InnerCase& c) {
+  std::vector<double> spec = {g.normalize ? 1.0 : 0.0,
+                              g.project ? 1.0 : 0.0,
+                              static_cast<double>(static_cast<int>(c.inner)),
+                              g.divByZeroEps,
+                              g.scale,
+                              g.applyScale ? 1.0 : 0.0,
+                              g.bias,
+                              g.applyBias ? 1.0 : 0.0,
+                              g.maxNorm};
+  const std::vector<double> options = c.innerOptions();
+  spec.insert(spec.end(), options.begin(), options.end());
+  return spec;
+}
+
+lp::FusedGroup parsedGroup(const GroupCase& g, const InnerCase& c) {
+  const std::vector<double> spec = makeSpec(g, c);
+  lp::FusedGroup group{};
+  lp::SpecProblem problem{};
+  const bool ok = lp::parseGroupSpec(spec.data(), spec.size(), &group, &problem);
+  LP_CHECK(ok, "parseGroupSpec refused a valid spec (entry %zu)", problem.index);
+  return group;
+}
+
+// The unfused sequence on one tensor, with the table's own kernels.
+template <typename T>
+void unfusedStep(const lp::KernelsFor<T>& k, const GroupCase& g, const InnerCase& c, T* p, T* grad,
+                 T* const* bufs, const double* maxNorms, size_t rows, size_t cols, double s0,
+                 double s1) {
+  const size_t n = rows * cols;
+  if (g.normalize) k.normalizeRowsL2(grad, rows, cols, g.divByZeroEps);
+  k.scaleBias(grad, n, g.scale, g.applyScale, g.bias, g.applyBias);
+  T* b[3];
+  for (int i = 0; i < 3; ++i) b[i] = c.needs(i) ? bufs[i] : nullptr;
+  switch (c.inner) {
+    case lp::FusedInner::kSgd: {
+      const lp::SgdOptions o{c.lr, c.momentum, c.dampening, c.weightDecay, c.nesterov, c.maximize};
+      k.sgdStep(p, grad, b[0], n, o, s0 != 0.0);
+      break;
+    }
+    case lp::FusedInner::kAdam: {
+      const lp::AdamOptions o{c.lr, c.beta1, c.beta2, c.eps, c.weightDecay, c.decoupled,
+                              c.amsgrad, c.maximize, s0, s1};
+      k.adamStep(p, grad, b[0], b[1], b[2], n, o);
+      break;
+    }
+    case lp::FusedInner::kRmsprop: {
+      const lp::RmspropOptions o{c.lr, c.alpha, c.eps, c.weightDecay, c.momentum, c.centered,
+                                 c.maximize};
+      k.rmspropStep(p, grad, b[0], b[1], b[2], n, o);
+      break;
+    }
+    case lp::FusedInner::kAdagrad: {
+      const lp::AdagradOptions o{s0, c.weightDecay, c.eps, c.maximize};
+      k.adagradStep(p, grad, b[0], n, o);
+      break;
+    }
+  }
+  if (g.project) {
+    for (size_t r = 0; r < rows; ++r) {
+      k.renormRowsL2(p + r * cols, 1, cols, maxNorms != nullptr ? maxNorms[r] : g.maxNorm);
+    }
+  }
+}
+
+// One tensor's arrays, for the fused kernel (got) and the unfused one (want).
+template <typename T>
+struct FusedFixture {
+  size_t rows, cols;
+  Tracked<T> p, g;
+  Tracked<T> buf0, buf1, buf2;
+  std::vector<double> maxNorms;  // empty: the scalar maxNorm
+
+  FusedFixture(Rng& rng, int pattern, size_t rows_, size_t cols_, bool perRow)
+      : rows(rows_),
+        cols(cols_),
+        p("p", matrix(rng, pattern, rows_, cols_)),
+        g("g", std::vector<T>(rows_ * cols_)),
+        buf0("buf0", makeState<T>(rng, false, StateKind::kSigned, rows_ * cols_)),
+        buf1("buf1", makeState<T>(rng, false, StateKind::kNonNegative, rows_ * cols_)),
+        buf2("buf2", makeState<T>(rng, false, StateKind::kNonNegativeWithSpecials, rows_ * cols_)) {
+    if (perRow) {
+      const double radii[] = {0.0, 0.5, 1.0, 2.0, 3.0, 1e30, 1e-30, 40.0};
+      for (size_t r = 0; r < rows; ++r) maxNorms.push_back(radii[rng.below(8)]);
+    }
+  }
+  static std::vector<T> matrix(Rng& rng, int pattern, size_t rows, size_t cols) {
+    std::vector<T> x(rows * cols);
+    fillMatrix(rng, pattern, x.data(), rows, cols);
+    return x;
+  }
+  // A new gradient, the same on both sides.
+  void newGradient(Rng& rng, int pattern) {
+    std::vector<T> x = matrix(rng, pattern, rows, cols);
+    if (!x.empty()) {
+      std::memcpy(g.got(), x.data(), x.size() * sizeof(T));
+      std::memcpy(g.want(), x.data(), x.size() * sizeof(T));
+    }
+  }
+  lp::FusedTensor<T> tensor(const InnerCase& c, double s0, double s1) {
+    return lp::FusedTensor<T>{p.got(),
+                              g.got(),
+                              c.needs(0) ? buf0.got() : nullptr,
+                              c.needs(1) ? buf1.got() : nullptr,
+                              c.needs(2) ? buf2.got() : nullptr,
+                              maxNorms.empty() ? nullptr : maxNorms.data(),
+                              rows,
+                              cols,
+                              s0,
+                              s1};
+  }
+  void unfused(const lp::KernelsFor<T>& k, const GroupCase& gc, const InnerCase& c, double s0,
+               double s1) {
+    T* bufs[3] = {buf0.want(), buf1.want(), buf2.want()};
+    unfusedStep(k, gc, c, p.want(), g.want(), bufs, maxNorms.empty() ? nullptr : maxNorms.data(),
+                rows, cols, s0, s1);
+  }
+  void check(int step) const {
+    p.check(step);
+    g.check(step);
+    buf0.check(step);
+    buf1.check(step);
+    buf2.check(step);
+  }
+};
+
+// 511, 512 and 1537: either side of the short-row / chunked-row boundary (kFusedChunk)
+// and several chunks with a tail.
+const size_t kFusedCols[] = {0, 1, 7, 8, 9, 15, 16, 17, 33, 100, 511, 512, 1000, 1537};
+
+template <typename T>
+void testFused(const lp::KernelsFor<T>& k, Rng& rng) {
+  const std::vector<InnerCase> cases = innerCases();
+  const double nan = std::numeric_limits<double>::quiet_NaN();
+  const double inf = std::numeric_limits<double>::infinity();
+  const double scalarMaxNorms[] = {0.8, 1.0, 3.0, 0.0, 1e30, -1.0, nan, inf};
+  const double epsValues[] = {1.1754943508222875e-38, 1e-12, 0.5, 0.0};
+  int run = 0;
+  for (const InnerCase& c : cases) {
+    for (int flags = 0; flags < 16; ++flags) {
+      GroupCase gc{};
+      gc.normalize = (flags & 1) != 0;
+      gc.project = (flags & 2) != 0;
+      gc.applyScale = (flags & 4) != 0;
+      gc.applyBias = (flags & 8) != 0;
+      gc.scale = 2.5;
+      gc.bias = -1e-3;
+      const lp::FusedGroup group0 = parsedGroup(gc, c);
+      for (size_t cols : kFusedCols) {
+        for (int layout = 0; layout < 3; ++layout, ++run) {
+          // 0: nine rows of every kind (zero, -0, NaN, Inf, huge, tiny, ...;
+          //    for long rows, four of random kinds), a scalar maxNorm; 1: a
+          //    few rows of ordinary or random-kind values, per-row radii;
+          //    2: no rows at all.
+          const bool longRows = cols > 100;
+          const size_t rows = layout == 0   ? (longRows ? 4 : 9)
+                              : layout == 1 ? 1 + static_cast<size_t>(run % 5)
+                                            : 0;
+          const int pattern = layout == 0 ? (longRows ? 2 : 3) : (run % 2 == 0 ? 0 : 2);
+          gc.divByZeroEps = epsValues[run % 4];
+          gc.maxNorm = layout == 1 ? 1.0 : scalarMaxNorms[run % 8];
+          // group0 was parsed from this case's spec; eps and maxNorm vary by run.
+          lp::FusedGroup group = group0;
+          group.divByZeroEps = gc.divByZeroEps;
+          group.maxNorm = gc.maxNorm;
+          char ctx[512];
+          std::snprintf(ctx, sizeof ctx,
+                        "fusedStepRows %s rows=%zu cols=%zu pattern=%d normalize=%d project=%d "
+                        "scale=%d bias=%d eps=%g maxNorm=%s %s",
+                        typeName(T()), rows, cols, pattern, gc.normalize, gc.project, gc.applyScale,
+                        gc.applyBias, gc.divByZeroEps,
+                        layout == 1 ? "per-row" : std::to_string(gc.maxNorm).c_str(),
+                        c.describe().c_str());
+          gContext = ctx;
+          FusedFixture<T> f(rng, pattern, rows, cols, layout == 1);
+          for (int step = 1; step <= kSteps; ++step) {
+            f.newGradient(rng, pattern);
+            double s0 = 0, s1 = 0;
+            c.stepScalars(step, &s0, &s1);
+            f.unfused(k, gc, c, s0, s1);
+            const lp::FusedTensor<T> t = f.tensor(c, s0, s1);
+            // All rows at once, or (every other run) in two row ranges.
+            if (run % 2 == 0 || rows < 2) {
+              k.fusedStepRows(group, t, 0, rows);
+            } else {
+              const size_t split = 1 + static_cast<size_t>(run) % (rows - 1);
+              k.fusedStepRows(group, t, split, rows);
+              k.fusedStepRows(group, t, 0, split);
+            }
+            f.check(step);
+          }
+        }
+      }
+    }
+  }
+}
+
+template <typename T>
+void testRenormPerRow(const lp::KernelsFor<T>& k, Rng& rng) {
+  const double radii[] = {0.0, 0.5, 1.0, 3.0, 1e30, 1e300, -1.0,
+                          std::numeric_limits<double>::infinity(),
+                          std::numeric_limits<double>::quiet_NaN(), 1e-30};
+  for (size_t cols : kColCounts) {
+    for (size_t rows : {size_t{0}, size_t{1}, size_t{5}, size_t{12}}) {
+      for (int pattern = 0; pattern < kPatterns; ++pattern) {
+        const size_t n = rows * cols;
+        std::vector<T> input(n);
+        fillMatrix(rng, pattern, input.data(), rows, cols);
+        std::vector<double> maxNorms(rows);
+        for (size_t r = 0; r < rows; ++r) maxNorms[r] = radii[rng.below(10)];
+        char ctx[128];
+        std::snprintf(ctx, sizeof ctx, "renormRowsL2PerRow %s rows=%zu cols=%zu pattern=%d",
+                      typeName(T()), rows, cols, pattern);
+        gContext = ctx;
+        Guarded<T> p(n);
+        if (n != 0) std::memcpy(p.data(), input.data(), n * sizeof(T));
+        std::vector<T> want(input);
+        for (size_t r = 0; r < rows; ++r) k.renormRowsL2(want.data() + r * cols, 1, cols, maxNorms[r]);
+        k.renormRowsL2PerRow(p.data(), rows, cols, maxNorms.data());
+        expectSame(p.data(), want.data(), n, "p");
+        LP_CHECK(p.guardsIntact(), "wrote outside the array");
+      }
+    }
+  }
+}
+
+template <typename T>
+void testMemoryFloor(const lp::KernelsFor<T>& k, Rng& rng) {
+  for (size_t n : {size_t{0}, size_t{1}, size_t{7}, size_t{17}, size_t{1000}, size_t{4099}}) {
+    for (int pattern = 0; pattern < kPatterns; ++pattern) {
+      char ctx[96];
+      std::snprintf(ctx, sizeof ctx, "memoryFloor %s n=%zu pattern=%d", typeName(T()), n, pattern);
+      gContext = ctx;
+      std::vector<T> p0(n), g0(n);
+      fillMatrix(rng, pattern, p0.data(), 1, n);
+      fillMatrix(rng, pattern, g0.data(), 1, n);
+      Tracked<T> p("p", p0), g("g", g0);
+      const double scale = 0.5, lr = 1e-3;
+      for (size_t i = 0; i < n; ++i) {
+        g.want()[i] = g.want()[i] * static_cast<T>(scale);
+        p.want()[i] = p.want()[i] - static_cast<T>(lr) * g.want()[i];
+      }
+      k.memoryFloor(p.got(), g.got(), n, scale, lr);
+      p.check(1);
+      g.check(1);
+    }
+  }
+}
+
+// ---------------------------------------------------------------------------
+// The rest of the optimizer family: references, and the per-table kernels.
+
+template <typename T>
+T refNormL1(const T* x, size_t cols) {
+  T lane[16];
+  for (T& l : lane) l = T(0);
+  for (size_t j = 0; j < cols; ++j) lane[j % 16] = lane[j % 16] + std::fabs(x[j]);
+  for (size_t h = 8; h >= 1; h /= 2) {
+    for (size_t i = 0; i < h; ++i) lane[i] = lane[i] + lane[i + h];
+  }
+  return lane[0];
+}
+
+template <typename T>
+void refNormalizeRowsL1(T* g, size_t rows, size_t cols, double divByZeroEps) {
+  const T e = static_cast<T>(divByZeroEps);
+  for (size_t r = 0; r < rows; ++r) {
+    const T n = refNormL1(g + r * cols, cols);
+    const T d = (n < e) ? e : n;
+    for (size_t j = 0; j < cols; ++j) g[r * cols + j] = g[r * cols + j] / d;
+  }
+}
+
+template <typename T>
+T refSign(T v) {
+  return (v > T(0) ? T(1) : T(0)) - (v < T(0) ? T(1) : T(0));
+}
+
+template <typename T>
+void refClamp(T* x, size_t n, double lo, bool hasLo, double hi, bool hasHi) {
+  for (size_t i = 0; i < n; ++i) {
+    T v = x[i];
+    if (hasLo && v < static_cast<T>(lo)) v = static_cast<T>(lo);
+    if (hasHi && v > static_cast<T>(hi)) v = static_cast<T>(hi);
+    x[i] = v;
+  }
+}
+
+template <typename T>
+void refFrankWolfe(T* p, const T* g, size_t n, double alpha, double lmoScale) {
+  const T keep = static_cast<T>(1.0 - alpha);
+  const T w = static_cast<T>(-(alpha * lmoScale));
+  for (size_t i = 0; i < n; ++i) p[i] = p[i] * keep + w * g[i];
+}
+
+// Whether entry a of a row ranks before entry b: the larger |g| first, NaN
+// above everything (NaNs equal), then the lower index.
+template <typename T>
+bool refRanksBefore(const T* row, size_t a, size_t b) {
+  const T x = std::fabs(row[a]);
+  const T y = std::fabs(row[b]);
+  const bool xNaN = std::isnan(x), yNaN = std::isnan(y);
+  if (xNaN || yNaN) return (xNaN && yNaN) ? a < b : xNaN;
+  if (x != y) return x > y;
+  return a < b;
+}
+
+template <typename T>
+void refTopQRows(T* g, size_t rows, size_t cols, size_t keep) {
+  for (size_t r = 0; r < rows; ++r) {
+    T* row = g + r * cols;
+    std::vector<size_t> order(cols);
+    for (size_t j = 0; j < cols; ++j) order[j] = j;
+    std::sort(order.begin(), order.end(),
+              [row](size_t a, size_t b) { return refRanksBefore(row, a, b); });
+    for (size_t k = keep; k < cols; ++k) row[order[k]] = T(0);
+  }
+}
+
+template <typename T>
+void refL1LmoRows(T* g, size_t rows, size_t cols) {
+  if (cols == 0) return;
+  for (size_t r = 0; r < rows; ++r) {
+    T* row = g + r * cols;
+    size_t best = 0;
+    for (size_t j = 1; j < cols; ++j) {
+      if (refRanksBefore(row, j, best)) best = j;
+    }
+    const T s = refSign(row[best]);
+    for (size_t j = 0; j < cols; ++j) row[j] = row[j] * T(0);
+    row[best] = s;
+  }
+}
+
+// A quiet NaN with another payload (k = 0: the default quiet NaN's bits).
+template <typename T>
+T nanWithPayload(unsigned k) {
+  T v = std::numeric_limits<T>::quiet_NaN();
+  if (sizeof(T) == 4) {
+    uint32_t bits;
+    std::memcpy(&bits, &v, sizeof bits);
+    bits |= k;
+    std::memcpy(&v, &bits, sizeof bits);
+  } else {
+    uint64_t bits;
+    std::memcpy(&bits, &v, sizeof bits);
+    bits |= k;
+    std::memcpy(&v, &bits, sizeof bits);
+  }
+  return v;
+}
+
+// Rows for the family: fillMatrix's patterns (0 to 3), then
+// 4: values from a small set with many equal magnitudes, every special and
+//    NaNs of several payloads and both signs,
+// 5: magnitudes a few ulps apart (they differ in the lowest bits only),
+// 6: every element special.
+constexpr int kFamilyPatterns = 7;
+
+template <typename T>
+void fillFamily(Rng& rng, int pattern, T* x, size_t rows, size_t cols) {
+  if (pattern < kPatterns) {
+    fillMatrix(rng, pattern, x, rows, cols);
+    return;
+  }
+  const size_t n = rows * cols;
+  for (size_t i = 0; i < n; ++i) {
+    T v;
+    if (pattern == 4) {
+      const T small[] = {T(0), T(-0.0), T(1), T(-1), T(2), T(-2), T(0.5), T(-0.5)};
+      v = rng.below(6) == 0 ? specialValue<T>(rng) : small[rng.below(8)];
+      if (rng.below(16) == 0) {
+        v = nanWithPayload<T>(static_cast<unsigned>(rng.below(4)) * 0x55u);
+        if (rng.below(2)) v = -v;
+      }
+    } else if (pattern == 5) {
+      v = std::nextafter(T(1), T(2));
+      for (size_t k = rng.below(4); k > 0; --k) v = std::nextafter(v, T(2));
+      if (rng.below(2)) v = -v;
+    } else {
+      v = specialValue<T>(rng);
+    }
+    x[i] = v;
+  }
+}
+
+template <typename T>
+void testFamilyKernels(const lp::KernelsFor<T>& k, Rng& rng) {
+  const double nan = std::numeric_limits<double>::quiet_NaN();
+  const double inf = std::numeric_limits<double>::infinity();
+  const double epsValues[] = {0.0, 1e-30, 1e-12, 0.5, 1e300, nan};
+  struct ClampCase {
+    double lo;
+    bool hasLo;
+    double hi;
+    bool hasHi;
+  };
+  const ClampCase clamps[] = {
+      {-0.5, true, 1.25, true}, {0.0, false, 0.0, true},  {-0.0, true, 0.0, false},
+      {0.0, true, -0.0, true},  {-0.0, true, 0.0, true},  {1.0, true, -1.0, true},
+      {-inf, true, inf, true},  {nan, true, 0.5, true},   {-0.5, true, nan, true},
+      {1e-40, true, 1e300, true}, {0.3, false, 0.7, false},
+  };
+  struct StepCase {
+    double alpha;
+    double lmoScale;
+  };
+  const StepCase steps[] = {{2.0 / 3.0, 1.5}, {0.1, 8.0 / 255.0}, {1.0, 1.0}, {0.0, 3.0},
+                            {1e-8, 1e300},    {0.5, -2.0},        {nan, 1.0}, {0.25, inf}};
+  for (size_t cols : kColCounts) {
+    for (size_t rows : kRowCounts) {
+      for (int pattern = 0; pattern < kFamilyPatterns; ++pattern) {
+        const size_t n = rows * cols;
+        std::vector<T> input(n), other(n);
+        fillFamily(rng, pattern, input.data(), rows, cols);
+        fillFamily(rng, pattern, other.data(), rows, cols);
+        char ctx[128];
+        std::snprintf(ctx, sizeof ctx, "%s rows=%zu cols=%zu pattern=%d", typeName(T()), rows, cols,
+                      pattern);
+        for (double eps : epsValues) {
+          gContext = std::string("normalizeRowsL1 eps=") + std::to_string(eps) + " " + ctx;
+          Guarded<T> g(n);
+          std::memcpy(g.data(), input.data(), n * sizeof(T));
+          std::vector<T> want(input);
+          refNormalizeRowsL1(want.data(), rows, cols, eps);
+          k.normalizeRowsL1(g.data(), rows, cols, eps);
+          expectSame(g.data(), want.data(), n, "g");
+          LP_CHECK(g.guardsIntact(), "wrote outside the array");
+        }
+        {
+          gContext = std::string("signInPlace ") + ctx;
+          Guarded<T> g(n);
+          std::memcpy(g.data(), input.data(), n * sizeof(T));
+          std::vector<T> want(input);
+          for (T& v : want) v = refSign(v);
+          k.signInPlace(g.data(), n);
+          expectSame(g.data(), want.data(), n, "g");
+          LP_CHECK(g.guardsIntact(), "wrote outside the array");
+        }
+        for (const ClampCase& c : clamps) {
+          char what[96];
+          std::snprintf(what, sizeof what, "clampInPlace lo=%g/%d hi=%g/%d ", c.lo, c.hasLo, c.hi,
+                        c.hasHi);
+          gContext = std::string(what) + ctx;
+          Guarded<T> x(n);
+          std::memcpy(x.data(), input.data(), n * sizeof(T));
+          std::vector<T> want(input);
+          refClamp(want.data(), n, c.lo, c.hasLo, c.hi, c.hasHi);
+          k.clampInPlace(x.data(), n, c.lo, c.hasLo, c.hi, c.hasHi);
+          expectSame(x.data(), want.data(), n, "x");
+          LP_CHECK(x.guardsIntact(), "wrote outside the array");
+        }
+        for (const StepCase& s : steps) {
+          char what[96];
+          std::snprintf(what, sizeof what, "frankWolfeStep alpha=%g lmoScale=%g ", s.alpha,
+                        s.lmoScale);
+          gContext = std::string(what) + ctx;
+          Guarded<T> p(n), g(n);
+          std::memcpy(p.data(), input.data(), n * sizeof(T));
+          std::memcpy(g.data(), other.data(), n * sizeof(T));
+          std::vector<T> want(input);
+          refFrankWolfe(want.data(), other.data(), n, s.alpha, s.lmoScale);
+          k.frankWolfeStep(p.data(), g.data(), n, s.alpha, s.lmoScale);
+          expectSame(p.data(), want.data(), n, "p");
+          expectSame(g.data(), other.data(), n, "g (must not change)");
+          LP_CHECK(p.guardsIntact() && g.guardsIntact(), "wrote outside the arrays");
+        }
+      }
+    }
+  }
+  // The exact values of the sign and of -0 against 0 bounds.
+  gContext = std::string("family special values ") + typeName(T());
+  const T nanT = std::numeric_limits<T>::quiet_NaN();
+  const T infT = std::numeric_limits<T>::infinity();
+  T signs[] = {T(0), T(-0.0), nanT, -nanT, T(-3), T(2), infT, -infT, Special<T>::tiny(),
+               -Special<T>::tiny(), T(0), T(-0.0), nanT, T(5), T(-5), T(0), T(-0.0)};
+  const T wantSigns[] = {T(0), T(0), T(0), T(0), T(-1), T(1), T(1), T(-1), T(1),
+                         T(-1), T(0), T(0), T(0), T(1), T(-1), T(0), T(0)};
+  const size_t signCount = sizeof signs / sizeof signs[0];
+  k.signInPlace(signs, signCount);
+  expectSame(signs, wantSigns, signCount, "sign");
+  T clamped[] = {T(-0.0), T(0), nanT, T(-1), T(1), T(-0.0), T(0), nanT, T(-2), T(2),
+                 T(-0.0), T(0), nanT, T(-1), T(1), T(-0.0), T(0)};
+  const T wantClamped[] = {T(-0.0), T(0), nanT, T(0), T(0), T(-0.0), T(0), nanT, T(0), T(0),
+                           T(-0.0), T(0), nanT, T(0), T(0), T(-0.0), T(0)};
+  k.clampInPlace(clamped, signCount, 0.0, true, 0.0, true);
+  expectSame(clamped, wantClamped, signCount, "clamp to [0, 0]");
+}
+
+// ---------------------------------------------------------------------------
+// The selection kernels (lp::topQRows, lp::l1LmoRows), not per table.
+
+template <typename T>
+void testSelection() {
+  Rng rng{sizeof(T) * 104729u};
+  size_t colCounts[sizeof kColCounts / sizeof kColCounts[0] + 2];
+  size_t colCount = 0;
+  for (size_t c : kColCounts) colCounts[colCount++] = c;
+  colCounts[colCount++] = 4099;
+  colCounts[colCount++] = 2;
+  for (size_t ci = 0; ci < colCount; ++ci) {
+    const size_t cols = colCounts[ci];
+    for (size_t rows : kRowCounts) {
+      if (cols == 4099 && rows > 2) continue;
+      for (int pattern = 0; pattern < kFamilyPatterns; ++pattern) {
+        const size_t n = rows * cols;
+        std::vector<T> input(n);
+        fillFamily(rng, pattern, input.data(), rows, cols);
+        char ctx[128];
+        std::snprintf(ctx, sizeof ctx, "%s rows=%zu cols=%zu pattern=%d", typeName(T()), rows, cols,
+                      pattern);
+        const size_t keeps[] = {0,        1,    cols / 2, cols, cols + 5,
+                                cols > 0 ? cols - 1 : 0, cols > 0 ? rng.below(cols + 1) : 0,
+                                SIZE_MAX};
+        for (size_t keep : keeps) {
+          gContext = std::string("topQRows keep=") + std::to_string(keep) + " " + ctx;
+          Guarded<T> g(n);
+          std::memcpy(g.data(), input.data(), n * sizeof(T));
+          std::vector<T> want(input);
+          refTopQRows(want.data(), rows, cols, keep);
+          lp::topQRows(g.data(), rows, cols, keep);
+          expectSame(g.data(), want.data(), n, "g");
+          LP_CHECK(g.guardsIntact(), "wrote outside the array");
+        }
+        gContext = std::string("l1LmoRows ") + ctx;
+        Guarded<T> g(n);
+        std::memcpy(g.data(), input.data(), n * sizeof(T));
+        std::vector<T> want(input);
+        refL1LmoRows(want.data(), rows, cols);
+        lp::l1LmoRows(g.data(), rows, cols);
+        expectSame(g.data(), want.data(), n, "g");
+        LP_CHECK(g.guardsIntact(), "wrote outside the array");
+      }
+    }
+  }
+  // Exact cases: ties go to the lower index, NaN ranks first, 0 and -0 tie.
+  gContext = std::string("selection exact cases ") + typeName(T());
+  const T nan = std::numeric_limits<T>::quiet_NaN();
+  const T inf = std::numeric_limits<T>::infinity();
+  {
+    T g[] = {T(1), T(-2), T(2), T(-1), T(2)};
+    const T want[] = {T(0), T(-2), T(2), T(0), T(0)};
+    lp::topQRows(g, 1, 5, 2);
+    expectSame(g, want, 5, "topQ ties");
+  }
+  {
+    T g[] = {T(1), -inf, nan, T(-0.0), -nan, inf, T(0)};
+    const T want[] = {T(0), -inf, nan, T(0), -nan, T(0), T(0)};
+    lp::topQRows(g, 1, 7, 3);  // NaN, NaN, then the first infinity
+    expectSame(g, want, 7, "topQ NaN first");
+    LP_CHECK(std::signbit(g[4]), "the kept -NaN lost its sign");
+  }
+  {
+    // Every NaN ranks equal, whatever its payload: the lower index wins.
+    T g[] = {T(1), nan, -nanWithPayload<T>(0x3F), nanWithPayload<T>(0x7)};
+    lp::topQRows(g, 1, 4, 1);
+    LP_CHECK(g[0] == T(0) && std::isnan(g[1]) && g[2] == T(0) && g[3] == T(0),
+             "topQ NaN payloads: %g %g %g %g", double(g[0]), double(g[1]), double(g[2]),
+             double(g[3]));
+    T h[] = {T(1), nanWithPayload<T>(0x7), -nanWithPayload<T>(0x3F), nan};
+    lp::l1LmoRows(h, 1, 4);
+    LP_CHECK(h[0] == T(0) && h[1] == T(0) && !std::signbit(h[1]) && std::isnan(h[2]) &&
+                 std::isnan(h[3]),
+             "l1Lmo NaN payloads: %g %g %g %g", double(h[0]), double(h[1]), double(h[2]),
+             double(h[3]));
+  }
+  {
+    T g[] = {T(-0.0), T(0), T(-0.0), T(0)};
+    const T want[] = {T(-0.0), T(0), T(0), T(0)};
+    lp::topQRows(g, 1, 4, 2);
+    expectSame(g, want, 4, "topQ zeros");
+  }
+  {
+    T g[] = {T(-0.0), T(0), T(-0.0), T(0),    // all zero: best 0, sign +0
+             T(1), T(-3), nan, T(3),          // NaN ranks first: +0 there
+             T(-1), -inf, T(2), inf,          // the first infinity: -1
+             T(2), T(-2), T(-2), T(1)};       // the first of equal magnitudes
+    const T want[] = {T(0), T(0), T(-0.0), T(0),
+                      T(0), T(-0.0), T(0), T(0),
+                      T(-0.0), T(-1), T(0), nan,
+                      T(1), T(-0.0), T(-0.0), T(0)};
+    lp::l1LmoRows(g, 4, 4);
+    expectSame(g, want, 16, "l1Lmo");
+    LP_CHECK(std::isnan(g[11]), "inf * 0 must be NaN");
+  }
+}
+
+int testSelectionKernels() {
+  testSelection<float>();
+  testSelection<double>();
+  if (gFailures != 0) {
+    std::fprintf(stderr, "FAIL: selection: %d check(s) failed\n", gFailures);
+    return 1;
+  }
+  std::printf("OK: topQRows and l1LmoRows match the reference bit for bit\n");
+  return 0;
+}
+
 template <typename T>
 void testAllKernels(const lp::KernelsFor<T>& k) {
   Rng rng{sizeof(T) * 7919u};
@@ -777,6 +1525,10 @@ void testAllKernels(const lp::KernelsFor<T>& k) {
   testRmsprop(k, rng);
   testAdagrad(k, rng);
   testAmsgradMax(k);
+  testRenormPerRow(k, rng);
+  testMemoryFloor(k, rng);
+  testFused(k, rng);
+  testFamilyKernels(k, rng);
 }
 
 int testTable(const char* name) {
@@ -810,8 +1562,14 @@ int testTable(const char* name) {
 bool hasAllKernels(const lp::KernelTable& t) {
   return t.f32.rowNormsL2 && t.f32.normalizeRowsL2 && t.f32.renormRowsL2 && t.f32.scaleBias &&
          t.f32.sgdStep && t.f32.adamStep && t.f32.rmspropStep && t.f32.adagradStep &&
+         t.f32.fusedStepRows && t.f32.renormRowsL2PerRow && t.f32.memoryFloor &&
+         t.f32.normalizeRowsL1 && t.f32.signInPlace && t.f32.clampInPlace &&
+         t.f32.frankWolfeStep &&
          t.f64.rowNormsL2 && t.f64.normalizeRowsL2 && t.f64.renormRowsL2 && t.f64.scaleBias &&
-         t.f64.sgdStep && t.f64.adamStep && t.f64.rmspropStep && t.f64.adagradStep;
+         t.f64.sgdStep && t.f64.adamStep && t.f64.rmspropStep && t.f64.adagradStep &&
+         t.f64.fusedStepRows && t.f64.renormRowsL2PerRow && t.f64.memoryFloor &&
+         t.f64.normalizeRowsL1 && t.f64.signInPlace && t.f64.clampInPlace &&
+         t.f64.frankWolfeStep;
 }
 
 int testDispatch() {
@@ -907,11 +1665,439 @@ int testDispatch() {
   return 0;
 }
 
+// ---------------------------------------------------------------------------
+// The group step's spec (parseGroupSpec, parseTensorRecord, findOverlap).
+
+int testSpec() {
+  gContext = "group spec";
+  const InnerCase sgd = innerCases()[0];
+  GroupCase gc{true, true, 1e-12, 2.0, true, 0.5, false, 0.8};
+  std::vector<double> spec = makeSpec(gc, sgd);
+  LP_CHECK(spec.size() == 15, "SGD spec length %zu", spec.size());
+  LP_CHECK(lp::groupSpecLength(0) == 15 && lp::groupSpecLength(1) == 17 &&
+               lp::groupSpecLength(2) == 16 && lp::groupSpecLength(3) == 12 &&
+               lp::groupSpecLength(4) == 0 && lp::groupSpecLength(0.5) == 0 &&
+               lp::groupSpecLength(-1) == 0 &&
+               lp::groupSpecLength(std::numeric_limits<double>::quiet_NaN()) == 0,
+           "groupSpecLength");
+  lp::FusedGroup group{};
+  lp::SpecProblem problem{};
+  LP_CHECK(lp::parseGroupSpec(spec.data(), spec.size(), &group, &problem), "valid spec refused");
+  LP_CHECK(group.normalizeGrad && group.project && group.inner == lp::FusedInner::kSgd &&
+               group.divByZeroEps == 1e-12 && group.gradScale == 2.0 && group.applyScale &&
+               group.gradBias == 0.5 && !group.applyBias && group.maxNorm == 0.8,
+           "header read wrongly");
+  LP_CHECK(group.sgd.lr == sgd.lr && group.sgd.momentum == sgd.momentum &&
+               group.sgd.dampening == sgd.dampening && group.sgd.weightDecay == sgd.weightDecay &&
+               group.sgd.nesterov == sgd.nesterov && group.sgd.maximize == sgd.maximize,
+           "SGD options read wrongly");
+
+  // Every flag and enum refuses anything but its values.
+  const size_t flagEntries[] = {0, 1, 5, 7, 13, 14};
+  for (size_t index : flagEntries) {
+    for (double bad : {2.0, -1.0, 0.5, std::numeric_limits<double>::quiet_NaN()}) {
+      std::vector<double> broken = spec;
+      broken[index] = bad;
+      LP_CHECK(!lp::parseGroupSpec(broken.data(), broken.size(), &group, &problem) &&
+                   problem.kind == lp::SpecProblem::kValue && problem.index == index,
+               "spec[%zu] = %g accepted (or wrong problem %d at %zu)", index, bad,
+               static_cast<int>(problem.kind), problem.index);
+    }
+  }
+  for (double bad : {4.0, -1.0, 1.5, std::numeric_limits<double>::infinity()}) {
+    std::vector<double> broken = spec;
+    broken[2] = bad;
+    LP_CHECK(!lp::parseGroupSpec(broken.data(), broken.size(), &group, &problem) &&
+                 problem.kind == lp::SpecProblem::kValue && problem.index == 2,
+             "inner %g accepted", bad);
+  }
+  // Lengths: too short for the header, and not the inner's.
+  LP_CHECK(!lp::parseGroupSpec(spec.data(), 8, &group, &problem) &&
+               problem.kind == lp::SpecProblem::kLength &&
+               problem.expectedLength == lp::kSpecHeaderLength,
+           "short spec accepted");
+  LP_CHECK(!lp::parseGroupSpec(spec.data(), 14, &group, &problem) &&
+               problem.kind == lp::SpecProblem::kLength && problem.expectedLength == 15,
+           "SGD spec of 14 accepted");
+  spec.push_back(0);
+  LP_CHECK(!lp::parseGroupSpec(spec.data(), spec.size(), &group, &problem) &&
+               problem.kind == lp::SpecProblem::kLength,
+           "SGD spec of 16 accepted");
+  // Each inner's options land in their fields.
+  for (const InnerCase& c : innerCases()) {
+    const std::vector<double> s = makeSpec(gc, c);
+    LP_CHECK(lp::parseGroupSpec(s.data(), s.size(), &group, &problem), "%s refused",
+             c.describe().c_str());
+    bool same = false;
+    switch (c.inner) {
+      case lp::FusedInner::kSgd: same = group.sgd.momentum == c.momentum; break;
+      case lp::FusedInner::kAdam:
+        same = group.adam.lr == c.lr && group.adam.beta1 == c.beta1 &&
+               group.adam.beta2 == c.beta2 && group.adam.eps == c.eps &&
+               group.adam.weightDecay == c.weightDecay &&
+               group.adam.decoupledWeightDecay == c.decoupled && group.adam.amsgrad == c.amsgrad &&
+               group.adam.maximize == c.maximize;
+        break;
+      case lp::FusedInner::kRmsprop:
+        same = group.rmsprop.lr == c.lr && group.rmsprop.alpha == c.alpha &&
+               group.rmsprop.eps == c.eps && group.rmsprop.weightDecay == c.weightDecay &&
+               group.rmsprop.momentum == c.momentum && group.rmsprop.centered == c.centered &&
+               group.rmsprop.maximize == c.maximize;
+        break;
+      case lp::FusedInner::kAdagrad:
+        same = group.adagrad.weightDecay == c.weightDecay && group.adagrad.eps == c.eps &&
+               group.adagrad.maximize == c.maximize;
+        break;
+    }
+    LP_CHECK(same, "options read wrongly: %s", c.describe().c_str());
+    const lp::BufferNeeds needs = lp::groupBufferNeeds(group);
+    for (int b = 0; b < 3; ++b) {
+      LP_CHECK(needs.needed[b] == c.needs(b), "buffer %d need for %s", b, c.describe().c_str());
+    }
+  }
+
+  // Tensor records.
+  std::vector<double> sgdSpec = makeSpec(gc, sgd);
+  lp::parseGroupSpec(sgdSpec.data(), sgdSpec.size(), &group, &problem);
+  lp::TensorShape shape{};
+  const double good[4] = {3, 5, 1, 0};
+  LP_CHECK(lp::parseTensorRecord(group, good, SIZE_MAX, &shape, &problem) && shape.rows == 3 &&
+               shape.cols == 5 && shape.count == 15,
+           "valid record refused");
+  const double nan = std::numeric_limits<double>::quiet_NaN();
+  const double badRecords[][4] = {{-1, 5, 0, 0}, {1.5, 5, 0, 0}, {nan, 5, 0, 0},
+                                  {3, 1e300, 0, 0}, {3, 5, 2, 0}, {3, 5, 0.5, 0}};
+  const size_t badIndex[] = {0, 0, 0, 1, 2, 2};
+  for (size_t i = 0; i < 6; ++i) {
+    LP_CHECK(!lp::parseTensorRecord(group, badRecords[i], SIZE_MAX, &shape, &problem) &&
+                 problem.kind == lp::SpecProblem::kValue && problem.index == badIndex[i],
+             "bad record %zu accepted", i);
+  }
+  const double big[4] = {65536, 65537, 0, 0};
+  LP_CHECK(!lp::parseTensorRecord(group, big, UINT32_MAX, &shape, &problem) &&
+               problem.kind == lp::SpecProblem::kTooLarge,
+           "record over the count limit accepted");
+  LP_CHECK(lp::parseTensorRecord(group, big, SIZE_MAX, &shape, &problem), "64-bit count refused");
+
+  // Overlaps: written spans pairwise; a read span only against written ones.
+  lp::MemorySpan first{}, second{};
+  lp::MemorySpan w1[] = {{100, 200, 0, 0}, {300, 400, 0, 1}, {200, 300, 1, 0}, {50, 50, 1, 1}};
+  LP_CHECK(!lp::findOverlap(w1, 4, nullptr, 0, &first, &second), "touching spans overlap");
+  lp::MemorySpan w2[] = {{100, 200, 0, 0}, {300, 400, 0, 1}, {150, 160, 1, 0}};
+  LP_CHECK(lp::findOverlap(w2, 3, nullptr, 0, &first, &second) && first.begin == 100 &&
+               second.begin == 150,
+           "nested spans not found");
+  lp::MemorySpan w3[] = {{100, 200, 0, 0}, {300, 400, 0, 1}};
+  const lp::MemorySpan r1[] = {{200, 300, 0, 5}, {250, 260, 1, 5}, {0, 100, 2, 5}};
+  LP_CHECK(!lp::findOverlap(w3, 2, r1, 3, &first, &second), "read spans in the gaps overlap");
+  lp::MemorySpan w4[] = {{100, 200, 0, 0}, {300, 400, 0, 1}};
+  const lp::MemorySpan r2[] = {{200, 300, 0, 5}, {399, 500, 1, 5}};
+  LP_CHECK(lp::findOverlap(w4, 2, r2, 2, &first, &second) && first.begin == 300 &&
+               second.begin == 399,
+           "read span over a written one not found");
+  lp::MemorySpan w5[] = {{100, 200, 0, 0}};
+  const lp::MemorySpan r3[] = {{0, 1000, 0, 5}};
+  LP_CHECK(lp::findOverlap(w5, 1, r3, 1, &first, &second), "read span around a written one");
+  const lp::MemorySpan r4[] = {{0, 1000, 0, 5}, {0, 1000, 1, 5}};
+  LP_CHECK(!lp::findOverlap(w5, 0, r4, 2, &first, &second), "read spans may share");
+
+  LP_CHECK(lp::validMaxNorm(0.0) && lp::validMaxNorm(-0.0) && lp::validMaxNorm(1e308) &&
+               !lp::validMaxNorm(-1e-300) && !lp::validMaxNorm(nan) &&
+               !lp::validMaxNorm(std::numeric_limits<double>::infinity()),
+           "validMaxNorm");
+
+  if (gFailures != 0) {
+    std::fprintf(stderr, "FAIL: group spec: %d check(s) failed\n", gFailures);
+    return 1;
+  }
+  std::printf("OK: group spec\n");
+  return 0;
+}
+
+// ---------------------------------------------------------------------------
+// Threads: the worker pool, and the group step on 1 and on 4 threads.
+
+struct CountingJob {
+  std::vector<std::atomic<int>>* hits;
+  static void run(void* context, size_t i) {
+    (*static_cast<CountingJob*>(context)->hits)[i].fetch_add(1, std::memory_order_relaxed);
+  }
+};
+
+void testPool() {
+  gContext = "ThreadPool";
+  lp::ThreadPool pool(4);
+  LP_CHECK(pool.threads() == 4, "threads() = %zu", pool.threads());
+  for (size_t count : {size_t{0}, size_t{1}, size_t{3}, size_t{100}, size_t{10000}}) {
+    for (size_t maxThreads : {size_t{1}, size_t{2}, size_t{4}, size_t{64}}) {
+      std::vector<std::atomic<int>> hits(count);
+      for (auto& h : hits) h.store(0);
+      CountingJob job{&hits};
+      pool.run(count, maxThreads, &CountingJob::run, &job);
+      for (size_t i = 0; i < count; ++i) {
+        LP_CHECK(hits[i].load() == 1, "count %zu maxThreads %zu: index %zu ran %d times", count,
+                 maxThreads, i, hits[i].load());
+      }
+    }
+  }
+  // Two callers at once: the second runs alone, both complete.
+  std::vector<std::atomic<int>> a(5000), b(5000);
+  for (auto& h : a) h.store(0);
+  for (auto& h : b) h.store(0);
+  CountingJob ja{&a}, jb{&b};
+  std::thread other([&] {
+    for (int i = 0; i < 50; ++i) pool.run(100, 4, &CountingJob::run, &jb);
+  });
+  for (int i = 0; i < 50; ++i) pool.run(100, 4, &CountingJob::run, &ja);
+  other.join();
+  for (size_t i = 0; i < 100; ++i) {
+    LP_CHECK(a[i].load() == 50 && b[i].load() == 50, "concurrent runs: index %zu ran %d/%d times",
+             i, a[i].load(), b[i].load());
+  }
+  // Resizing down and up between runs; sleeping workers wake for a job.
+  for (size_t threads : {size_t{1}, size_t{3}, size_t{2}, size_t{0}, size_t{5000}, size_t{4}}) {
+    pool.setThreads(threads);
+    std::vector<std::atomic<int>> hits(257);
+    for (auto& h : hits) h.store(0);
+    CountingJob job{&hits};
+    std::this_thread::sleep_for(std::chrono::milliseconds(2));
+    pool.run(hits.size(), 8, &CountingJob::run, &job);
+    for (size_t i = 0; i < hits.size(); ++i) {
+      LP_CHECK(hits[i].load() == 1, "after setThreads(%zu): index %zu ran %d times", threads, i,
+               hits[i].load());
+    }
+  }
+  LP_CHECK(pool.threads() == 4, "threads() = %zu after resizing", pool.threads());
+
+  // The workers really take part (also workers just started for the job, and
+  // after sleeping): each task waits, up to 10 s, until a second thread has
+  // shown up, so a pool that never hands out work fails, however loaded the
+  // machine is.
+  struct WaitingJob {
+    std::mutex mutex;
+    std::vector<std::thread::id> distinct;
+    size_t tasks = 0;
+    static void run(void* context, size_t) {
+      WaitingJob& job = *static_cast<WaitingJob*>(context);
+      {
+        std::lock_guard<std::mutex> lock(job.mutex);
+        ++job.tasks;
+        bool seen = false;
+        for (const std::thread::id& d : job.distinct) seen = seen || d == std::this_thread::get_id();
+        if (!seen) job.distinct.push_back(std::this_thread::get_id());
+      }
+      const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+      while (std::chrono::steady_clock::now() < deadline) {
+        {
+          std::lock_guard<std::mutex> lock(job.mutex);
+          if (job.distinct.size() > 1) return;
+        }
+        std::this_thread::sleep_for(std::chrono::microseconds(200));
+      }
+    }
+  };
+  for (size_t threads : {size_t{2}, size_t{4}}) {
+    for (int round = 0; round < 3; ++round) {
+      if (round == 0) pool.setThreads(threads);  // fresh workers
+      if (round == 2) std::this_thread::sleep_for(std::chrono::milliseconds(20));  // asleep
+      WaitingJob job;
+      pool.run(16, threads, &WaitingJob::run, &job);
+      LP_CHECK(job.tasks == 16 && job.distinct.size() > 1 && job.distinct.size() <= threads,
+               "threads %zu round %d: %zu tasks ran on %zu threads", threads, round, job.tasks,
+               job.distinct.size());
+    }
+  }
+  pool.setThreads(4);
+}
+
+// One tensor of a threaded group: float or double, with its unfused twin.
+struct ThreadTensor {
+  bool f64;
+  size_t rows, cols;
+  std::vector<float> f[2][5];   // [run][p, g, buf0, buf1, buf2]
+  std::vector<double> d[2][5];
+  std::vector<float> wantF[5];
+  std::vector<double> wantD[5];
+  std::vector<double> maxNorms;
+};
+
+// Values in [-2, 2) (or [0, 2)), with about one in a thousand special.
+template <typename T>
+std::vector<T> randomValues(Rng& rng, size_t n, bool nonNegative, bool specials) {
+  std::vector<T> x(n);
+  for (size_t i = 0; i < n; ++i) {
+    const uint64_t bits = rng.next();
+    T v = static_cast<T>(static_cast<double>(bits >> 11) * (4.0 / 9007199254740992.0) - 2.0);
+    if (nonNegative && v < T(0)) v = -v;
+    if (specials && (bits & 1023) == 0) v = specialValue<T>(rng);
+    x[i] = v;
+  }
+  return x;
+}
+
+template <typename T>
+T* slotData(std::vector<T>& v) {
+  return v.empty() ? nullptr : v.data();
+}
+
+void testGroupThreads(const lp::KernelTable& table) {
+  lp::ThreadPool pool(4);
+  Rng rng{2024};
+  // Shapes: big and small, float and double, some empty: the group (about
+  // 845K elements, over kParallelMinElements) runs in parallel and mixes
+  // shares of one big tensor with shares of several small ones.
+  const struct {
+    size_t rows, cols;
+    bool f64;
+  } shapes[] = {{64, 5000, false}, {3, 70001, false}, {1000, 1, false},  {0, 5, false},
+                {7, 0, true},      {300, 17, true},   {2, 150000, true}, {1, 33, false},
+                {9, 1000, false}};
+  const size_t count = sizeof shapes / sizeof shapes[0];
+  std::vector<InnerCase> cases;
+  for (const InnerCase& c : innerCases()) {
+    const bool wanted = (c.inner == lp::FusedInner::kSgd && c.momentum == 0.9 && c.nesterov) ||
+                        (c.inner == lp::FusedInner::kAdam && c.amsgrad && c.decoupled) ||
+                        (c.inner == lp::FusedInner::kRmsprop && c.centered && c.momentum > 0) ||
+                        (c.inner == lp::FusedInner::kAdagrad && c.weightDecay != 0);
+    if (wanted) cases.push_back(c);
+  }
+  for (const InnerCase& c : cases) {
+    for (int flags = 0; flags < 4; ++flags) {
+      // Every flag pair with SGD; none and both with the others.
+      if (c.inner != lp::FusedInner::kSgd && (flags == 1 || flags == 2)) continue;
+      GroupCase gc{(flags & 1) != 0, (flags & 2) != 0, 1e-12, 1.5, true, 0.01, flags == 3, 20.0};
+      const lp::FusedGroup group = parsedGroup(gc, c);
+      char ctx[384];
+      std::snprintf(ctx, sizeof ctx, "group step on threads (%s) normalize=%d project=%d %s",
+                    table.name, gc.normalize, gc.project, c.describe().c_str());
+      gContext = ctx;
+      std::vector<ThreadTensor> ts(count);
+      for (size_t i = 0; i < count; ++i) {
+        ThreadTensor& t = ts[i];
+        t.f64 = shapes[i].f64;
+        t.rows = shapes[i].rows;
+        t.cols = shapes[i].cols;
+        const size_t n = t.rows * t.cols;
+        for (int s = 0; s < 5; ++s) {
+          const bool nonNegative = s >= 3;
+          if (t.f64) {
+            t.wantD[s] = randomValues<double>(rng, n, nonNegative, s < 2);
+            t.d[0][s] = t.d[1][s] = t.wantD[s];
+          } else {
+            t.wantF[s] = randomValues<float>(rng, n, nonNegative, s < 2);
+            t.f[0][s] = t.f[1][s] = t.wantF[s];
+          }
+        }
+        if (i % 2 == 0) {  // per-row radii on every other tensor
+          for (size_t r = 0; r < t.rows; ++r) t.maxNorms.push_back(rng.uniform() * 40.0);
+        }
+      }
+      for (int step = 1; step <= kSteps; ++step) {
+        double s0 = 0, s1 = 0;
+        c.stepScalars(step, &s0, &s1);
+        std::vector<lp::GroupTensor> group1(count), group4(count);
+        for (size_t i = 0; i < count; ++i) {
+          ThreadTensor& t = ts[i];
+          const size_t n = t.rows * t.cols;
+          // The same new gradient on all three sides.
+          if (t.f64) {
+            std::vector<double> g = randomValues<double>(rng, n, false, true);
+            t.d[0][1] = t.d[1][1] = t.wantD[1] = g;
+          } else {
+            std::vector<float> g = randomValues<float>(rng, n, false, true);
+            t.f[0][1] = t.f[1][1] = t.wantF[1] = g;
+          }
+          const double* radii = t.maxNorms.empty() ? nullptr : t.maxNorms.data();
+          for (int run = 0; run < 2; ++run) {
+            lp::GroupTensor& gt = run == 0 ? group1[i] : group4[i];
+            void* a[5];
+            for (int s = 0; s < 5; ++s) {
+              a[s] = t.f64 ? static_cast<void*>(slotData(t.d[run][s]))
+                           : static_cast<void*>(slotData(t.f[run][s]));
+            }
+            gt = lp::GroupTensor{t.f64,
+                                 a[0],
+                                 a[1],
+                                 {c.needs(0) ? a[2] : nullptr, c.needs(1) ? a[3] : nullptr,
+                                  c.needs(2) ? a[4] : nullptr},
+                                 radii,
+                                 t.rows,
+                                 t.cols,
+                                 s0,
+                                 s1};
+          }
+          if (t.f64) {
+            double* bufs[3] = {slotData(t.wantD[2]), slotData(t.wantD[3]), slotData(t.wantD[4])};
+            unfusedStep(table.f64, gc, c, slotData(t.wantD[0]), slotData(t.wantD[1]), bufs, radii,
+                        t.rows, t.cols, s0, s1);
+          } else {
+            float* bufs[3] = {slotData(t.wantF[2]), slotData(t.wantF[3]), slotData(t.wantF[4])};
+            unfusedStep(table.f32, gc, c, slotData(t.wantF[0]), slotData(t.wantF[1]), bufs, radii,
+                        t.rows, t.cols, s0, s1);
+          }
+        }
+        lp::runGroupStep(table, group, group1.data(), count, &pool, 1);
+        lp::runGroupStep(table, group, group4.data(), count, &pool, 4);
+        for (size_t i = 0; i < count; ++i) {
+          ThreadTensor& t = ts[i];
+          for (int s = 0; s < 5; ++s) {
+            char what[96];
+            std::snprintf(what, sizeof what, "tensor %zu array %d step %d (1 thread vs unfused)", i,
+                          s, step);
+            if (t.f64) {
+              expectSame(t.d[0][s].data(), t.wantD[s].data(), t.wantD[s].size(), what);
+            } else {
+              expectSame(t.f[0][s].data(), t.wantF[s].data(), t.wantF[s].size(), what);
+            }
+            std::snprintf(what, sizeof what, "tensor %zu array %d step %d (4 threads vs 1)", i, s,
+                          step);
+            // Exact bits, NaN payloads included: the same code ran on each element.
+            const size_t bytes = t.rows * t.cols * (t.f64 ? sizeof(double) : sizeof(float));
+            const void* one = t.f64 ? static_cast<const void*>(t.d[0][s].data())
+                                    : static_cast<const void*>(t.f[0][s].data());
+            const void* four = t.f64 ? static_cast<const void*>(t.d[1][s].data())
+                                     : static_cast<const void*>(t.f[1][s].data());
+            const bool same = bytes == 0 || std::memcmp(one, four, bytes) == 0;
+            LP_CHECK(same, "%s differ", what);
+          }
+        }
+      }
+    }
+  }
+}
+
+int testThreads() {
+  testPool();
+  // The best table and the baseline (every table's fused kernel is checked
+  // against its unfused kernels by --isa; this is about the threads).
+  size_t tableCount = 0;
+  const lp::KernelTable* const* tables = lp::compiledKernelTables(&tableCount);
+  const lp::KernelTable& best = lp::bestKernelTable();
+  const lp::KernelTable& baseline = *tables[tableCount - 1];
+  testGroupThreads(best);
+  std::string tested = best.name;
+  if (&baseline != &best) {
+    testGroupThreads(baseline);
+    tested += std::string(", ") + baseline.name;
+  }
+  if (gFailures != 0) {
+    std::fprintf(stderr, "FAIL: threads: %d check(s) failed\n", gFailures);
+    return 1;
+  }
+  std::printf("OK: thread pool; group steps on 1 and 4 threads agree bit for bit (%s)\n",
+              tested.c_str());
+  return 0;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
   if (argc == 3 && std::strcmp(argv[1], "--isa") == 0) return testTable(argv[2]);
   if (argc == 2 && std::strcmp(argv[1], "--dispatch") == 0) return testDispatch();
-  std::fprintf(stderr, "usage: %s --isa <name> | --dispatch\n", argv[0]);
+  if (argc == 2 && std::strcmp(argv[1], "--spec") == 0) return testSpec();
+  if (argc == 2 && std::strcmp(argv[1], "--threads") == 0) return testThreads();
+  if (argc == 2 && std::strcmp(argv[1], "--selection") == 0) return testSelectionKernels();
+  std::fprintf(stderr, "usage: %s --isa <name> | --dispatch | --spec | --threads | --selection\n",
+               argv[0]);
   return 2;
 }

@@ -11,6 +11,7 @@
 // LP_OPTIM_FORCE_ISA=<isa> forces an instruction set (scalar, avx2, avx512,
 // neon for native; wasm-simd128, wasm for WebAssembly) and with it its backend.
 import * as fs from 'fs';
+import * as os from 'os';
 import * as path from 'path';
 import { show } from '../errors';
 import { NativeAddon, NativeBackend } from './native';
@@ -129,6 +130,8 @@ function requestFromEnv(): { backend?: BackendName; isa?: string } {
 }
 
 const loaded = new Map<BackendName, KernelBackend>();
+// Threads for the native backend's group steps (the machine's cores unless set).
+let numThreads = Math.max(1, typeof os.availableParallelism === 'function' ? os.availableParallelism() : os.cpus().length);
 let current: KernelBackend | null = null;
 
 /** Loads one backend by name (cached); throws the list of attempts when it cannot. */
@@ -140,6 +143,7 @@ function loadBackend(name: BackendName): KernelBackend {
   const forced = isa && (name === 'native' ? NATIVE_ISAS : WASM_ISAS).includes(isa) ? isa : undefined;
   const backend = name === 'native' ? loadNative(forced, attempts) : loadWasm(forced, attempts);
   if (!backend) throw loadFailure(`the ${name} backend`, attempts);
+  backend.setNumThreads(numThreads);
   loaded.set(name, backend);
   return backend;
 }
@@ -200,4 +204,21 @@ export function availableBackends(): BackendName[] {
 /** For tests: the kernel object of a named backend. */
 export function backendByName(name: BackendName): KernelBackend {
   return loadBackend(checkedName(name, 'backend name'));
+}
+
+/**
+ * The threads a native group step may use, as torch.set_num_threads: an
+ * integer >= 1 (default: the machine's cores). Steps of groups under 256K
+ * elements use one thread whatever this says; WebAssembly always uses one.
+ */
+export function setNumThreads(n: number): void {
+  if (typeof n !== 'number' || !Number.isInteger(n)) throw new TypeError(`setNumThreads(n): n must be an integer, got ${show(n)}`);
+  if (n < 1 || n > 1024) throw new RangeError(`setNumThreads(n): n must be between 1 and 1024, got ${n}`);
+  numThreads = n;
+  for (const b of loaded.values()) b.setNumThreads(n);
+}
+
+/** The threads a native group step may use. */
+export function getNumThreads(): number {
+  return numThreads;
 }

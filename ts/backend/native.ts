@@ -2,6 +2,7 @@
 // The native backend: the N-API addon (native/binding.cc), zero-copy on the
 // caller's typed arrays. The addon checks every argument again in C++.
 import { DType, FloatArray, dtypeOf } from '../types';
+import { GroupTensor, tensorSpec } from './groupStep';
 import {
   AdagradKernelOptions, AdamKernelOptions, BackendInfo, KernelBackend, RmspropKernelOptions, SgdKernelOptions, StateBuffer,
 } from './types';
@@ -31,12 +32,29 @@ export interface NativeAddon {
     lr: number, alpha: number, eps: number, weightDecay: number, momentum: number, centered: boolean, maximize: boolean,
   ): void;
   adagradStep(p: FloatArray, g: FloatArray, sum: FloatArray, clr: number, weightDecay: number, eps: number, maximize: boolean): void;
+  normalizeRowsL1(g: FloatArray, rows: number, cols: number, divByZeroEps: number): void;
+  signInPlace(g: FloatArray): void;
+  clampInPlace(x: FloatArray, lo: number, hasLo: boolean, hi: number, hasHi: boolean): void;
+  topQRows(g: FloatArray, rows: number, cols: number, keep: number): void;
+  l1LmoRows(g: FloatArray, rows: number, cols: number): void;
+  frankWolfeStep(p: FloatArray, g: FloatArray, alpha: number, lmoScale: number): void;
+  groupStep(spec: Float64Array, tensorSpec: Float64Array, arrays: (FloatArray | null)[]): void;
+  groupStepAsync(spec: Float64Array, tensorSpec: Float64Array, arrays: (FloatArray | null)[], done: (err: Error | null) => void): void;
+  renormRowsL2PerRow(p: FloatArray, rows: number, cols: number, maxNorms: Float64Array): void;
+  setNumThreads(n: number): void;
+  getNumThreads(): number;
+  benchFloor(p: Float32Array, g: Float32Array, scale: number, lr: number, threads: number): void;
+}
+
+/** The flat array list of a group step: p, g, three state buffers and the per-row radii of each tensor. */
+function groupArrays(tensors: GroupTensor[]): (FloatArray | null)[] {
+  return tensors.flatMap((t) => [t.p, t.g, arrayOf(t.buffers[0]), arrayOf(t.buffers[1]), arrayOf(t.buffers[2]), t.maxNorms]);
 }
 
 function arrayOf(buf: StateBuffer): FloatArray;
 function arrayOf(buf: StateBuffer | null): FloatArray | null;
 function arrayOf(buf: StateBuffer | null): FloatArray | null {
-  return buf ? (buf as ArrayStateBuffer).array : null;
+  return buf ? buf.live() : null;
 }
 
 /** State kept in a plain typed array that the addon updates in place. */
@@ -47,6 +65,9 @@ class ArrayStateBuffer implements StateBuffer {
   }
   read(): FloatArray {
     return this.array.slice();
+  }
+  live(): FloatArray {
+    return this.array;
   }
   write(src: FloatArray): void {
     if (dtypeOf(src) !== this.dtype || src.length !== this.length) {
@@ -78,6 +99,24 @@ export class NativeBackend implements KernelBackend {
   sgdStep(p: FloatArray, g: FloatArray, buf: StateBuffer | null, o: SgdKernelOptions, bufferInitialized: boolean): void {
     this.addon.sgdStep(p, g, arrayOf(buf), o.lr, o.momentum, o.dampening, o.weightDecay, o.nesterov, o.maximize, bufferInitialized);
   }
+  normalizeRowsL1(g: FloatArray, rows: number, cols: number, divByZeroEps: number): void {
+    this.addon.normalizeRowsL1(g, rows, cols, divByZeroEps);
+  }
+  signInPlace(g: FloatArray): void {
+    this.addon.signInPlace(g);
+  }
+  clampInPlace(x: FloatArray, lo: number, hasLo: boolean, hi: number, hasHi: boolean): void {
+    this.addon.clampInPlace(x, lo, hasLo, hi, hasHi);
+  }
+  topQRows(g: FloatArray, rows: number, cols: number, keep: number): void {
+    this.addon.topQRows(g, rows, cols, keep);
+  }
+  l1LmoRows(g: FloatArray, rows: number, cols: number): void {
+    this.addon.l1LmoRows(g, rows, cols);
+  }
+  frankWolfeStep(p: FloatArray, g: FloatArray, alpha: number, lmoScale: number): void {
+    this.addon.frankWolfeStep(p, g, alpha, lmoScale);
+  }
   adamStep(p: FloatArray, g: FloatArray, m: StateBuffer, v: StateBuffer, vmax: StateBuffer | null, o: AdamKernelOptions): void {
     this.addon.adamStep(
       p, g, arrayOf(m), arrayOf(v), arrayOf(vmax), o.lr, o.beta1, o.beta2, o.eps, o.weightDecay,
@@ -89,6 +128,25 @@ export class NativeBackend implements KernelBackend {
   }
   adagradStep(p: FloatArray, g: FloatArray, sum: StateBuffer, o: AdagradKernelOptions): void {
     this.addon.adagradStep(p, g, arrayOf(sum), o.clr, o.weightDecay, o.eps, o.maximize);
+  }
+  groupStep(spec: Float64Array, tensors: GroupTensor[]): void {
+    this.addon.groupStep(spec, tensorSpec(tensors), groupArrays(tensors));
+  }
+  groupStepAsync(spec: Float64Array, tensors: GroupTensor[]): Promise<void> {
+    return new Promise((resolve, reject) => {
+      // The addon checks the arguments synchronously (and throws), then runs off the JavaScript thread.
+      this.addon.groupStepAsync(spec, tensorSpec(tensors), groupArrays(tensors), (err) => (err ? reject(err) : resolve()));
+    });
+  }
+  renormRowsL2PerRow(p: FloatArray, rows: number, cols: number, maxNorms: Float64Array): void {
+    this.addon.renormRowsL2PerRow(p, rows, cols, maxNorms);
+  }
+  setNumThreads(n: number): void {
+    this.addon.setNumThreads(n);
+  }
+  /** The benchmark's memory-bandwidth floor (g *= scale; p -= lr * g), on `threads` threads. */
+  benchFloor(p: Float32Array, g: Float32Array, scale: number, lr: number, threads: number): void {
+    this.addon.benchFloor(p, g, scale, lr, threads);
   }
   allocState(dtype: DType, length: number): StateBuffer {
     return new ArrayStateBuffer(dtype, length);

@@ -4,14 +4,17 @@
 // results are rounded with Math.fround after every operation). They are the
 // test oracle: both backends must match them bit for bit.
 import { FloatArray } from '../types';
+import { GroupKernels, GroupTensor, sequentialGroupStep } from './groupStep';
 import { AdagradKernelOptions, AdamKernelOptions, RmspropKernelOptions, SgdKernelOptions } from './types';
 
 /** Lanes of the fixed-order reduction; see native/kernels/kernels.h. */
 export const REDUCTION_LANES = 16;
 
 /** Rounds a double to the array's element type. */
+const identity = (x: number) => x;
+
 export function rounderFor(a: FloatArray): (x: number) => number {
-  return a instanceof Float32Array ? Math.fround : (x: number) => x;
+  return a instanceof Float32Array ? Math.fround : identity;
 }
 
 /**
@@ -20,9 +23,19 @@ export function rounderFor(a: FloatArray): (x: number) => number {
  * vectorised norm does; it is what makes the seed's float32 example print
  * 0.800000011920929), then the lanes are added pairwise.
  */
+// Scratch lanes, reused: the reference also runs small steps, where allocation would dominate.
+const LANES_F32 = new Float32Array(REDUCTION_LANES);
+const LANES_F64 = new Float64Array(REDUCTION_LANES);
+
+function lanesFor(x: FloatArray): FloatArray {
+  const lanes = x instanceof Float32Array ? LANES_F32 : LANES_F64;
+  lanes.fill(0);
+  return lanes;
+}
+
 export function rowNormL2(x: FloatArray, start: number, n: number): number {
   const r = rounderFor(x);
-  const lanes = x instanceof Float32Array ? new Float32Array(REDUCTION_LANES) : new Float64Array(REDUCTION_LANES);
+  const lanes = lanesFor(x);
   for (let j = 0; j < n; j++) {
     const v = x[start + j];
     lanes[j % REDUCTION_LANES] += r(v * v);
@@ -57,6 +70,10 @@ export function renormRowsL2(p: FloatArray, rows: number, cols: number, maxNorm:
     const f = r(m / r(n + tiny));
     for (let j = i * cols; j < (i + 1) * cols; j++) p[j] = p[j] * f;
   }
+}
+
+export function renormRowsL2PerRow(p: FloatArray, rows: number, cols: number, maxNorms: Float64Array): void {
+  for (let i = 0; i < rows; i++) renormRowsL2(p.subarray(i * cols, (i + 1) * cols), 1, cols, maxNorms[i]);
 }
 
 export function scaleBias(g: FloatArray, scale: number, applyScale: boolean, bias: number, applyBias: boolean): void {
@@ -165,4 +182,101 @@ export function adagradStep(p: FloatArray, g: FloatArray, sum: FloatArray, o: Ad
     const std = r(r(Math.sqrt(sum[i])) + eps);
     p[i] = r(p[i] + r(r(negClr * d) / std));
   }
+}
+
+/** The L1 norm of x[start, start + n), in 16 lanes of the array's type like rowNormL2. */
+export function rowNormL1(x: FloatArray, start: number, n: number): number {
+  const lanes = lanesFor(x);
+  for (let j = 0; j < n; j++) lanes[j % REDUCTION_LANES] += Math.abs(x[start + j]);
+  for (let h = REDUCTION_LANES / 2; h >= 1; h >>= 1) {
+    for (let i = 0; i < h; i++) lanes[i] += lanes[i + h];
+  }
+  return lanes[0];
+}
+
+export function normalizeRowsL1(g: FloatArray, rows: number, cols: number, divByZeroEps: number): void {
+  const eps = rounderFor(g)(divByZeroEps);
+  for (let i = 0; i < rows; i++) {
+    const n = rowNormL1(g, i * cols, cols);
+    const d = n < eps ? eps : n;
+    for (let j = i * cols; j < (i + 1) * cols; j++) g[j] = g[j] / d;
+  }
+}
+
+export function signInPlace(g: FloatArray): void {
+  for (let i = 0; i < g.length; i++) g[i] = (g[i] > 0 ? 1 : 0) - (g[i] < 0 ? 1 : 0);
+}
+
+export function clampInPlace(x: FloatArray, lo: number, hasLo: boolean, hi: number, hasHi: boolean): void {
+  const r = rounderFor(x);
+  const l = r(lo);
+  const h = r(hi);
+  for (let i = 0; i < x.length; i++) {
+    let v = x[i];
+    if (hasLo && v < l) v = l;
+    if (hasHi && v > h) v = h;
+    x[i] = v;
+  }
+}
+
+/** |a| ranks above |b|: larger magnitude first, NaN largest (as torch.topk), then the lower index. */
+function magnitudeOrder(g: FloatArray, start: number): (a: number, b: number) => number {
+  return (a, b) => {
+    const x = Math.abs(g[start + a]);
+    const y = Math.abs(g[start + b]);
+    if (x !== y) {
+      if (Number.isNaN(x)) return Number.isNaN(y) ? a - b : -1;
+      if (Number.isNaN(y)) return 1;
+      return y - x;
+    }
+    return a - b;
+  };
+}
+
+export function topQRows(g: FloatArray, rows: number, cols: number, keep: number): void {
+  for (let i = 0; i < rows; i++) {
+    const start = i * cols;
+    const order = Array.from({ length: cols }, (_, j) => j).sort(magnitudeOrder(g, start));
+    for (let k = keep; k < cols; k++) g[start + order[k]] = 0;
+  }
+}
+
+export function l1LmoRows(g: FloatArray, rows: number, cols: number): void {
+  if (cols === 0) return;
+  for (let i = 0; i < rows; i++) {
+    const start = i * cols;
+    let best = 0;
+    const better = magnitudeOrder(g, start);
+    for (let j = 1; j < cols; j++) if (better(j, best) < 0) best = j;
+    const v = g[start + best];
+    const sign = (v > 0 ? 1 : 0) - (v < 0 ? 1 : 0);
+    // torch zeroes with grad.mul_(0): NaN stays NaN and a negative entry becomes -0.
+    for (let j = start; j < start + cols; j++) g[j] = g[j] * 0;
+    g[start + best] = sign;
+  }
+}
+
+export function frankWolfeStep(p: FloatArray, g: FloatArray, alpha: number, lmoScale: number): void {
+  const r = rounderFor(p);
+  const keep = r(1 - alpha);
+  const w = r(-(alpha * lmoScale));
+  for (let i = 0; i < p.length; i++) p[i] = r(r(p[i] * keep) + r(w * g[i]));
+}
+
+/** The reference kernels behind the backend interface (state buffers read in place). */
+export const referenceKernels: GroupKernels = {
+  normalizeRowsL2,
+  scaleBias,
+  renormRowsL2,
+  renormRowsL2PerRow,
+  sgdStep: (p, g, buf, o, init) => sgdStep(p, g, buf && buf.live(), o, init),
+  adamStep: (p, g, m, v, vmax, o) => adamStep(p, g, m.live(), v.live(), vmax && vmax.live(), o),
+  rmspropStep: (p, g, sq, ga, buf, o) => rmspropStep(p, g, sq.live(), ga && ga.live(), buf && buf.live(), o),
+  adagradStep: (p, g, sum, o) => adagradStep(p, g, sum.live(), o),
+  frankWolfeStep,
+};
+
+/** The group step in plain TypeScript: the oracle of the fused kernels, and the path of small steps. */
+export function groupStep(spec: Float64Array, tensors: GroupTensor[]): void {
+  sequentialGroupStep(referenceKernels, spec, tensors);
 }

@@ -2,6 +2,7 @@
 // The one interface every kernel backend (native addon, WebAssembly)
 // implements. Optimizers only ever talk to this interface.
 import { DType, FloatArray } from '../types';
+import { GroupTensor } from './groupStep';
 
 export type BackendName = 'native' | 'wasm';
 
@@ -64,6 +65,11 @@ export interface StateBuffer {
   read(): FloatArray;
   /** Overwrites the contents (same dtype and length), for loadStateDict(). */
   write(src: FloatArray): void;
+  /**
+   * The contents in place, for the plain-TypeScript path of small steps. In
+   * WebAssembly memory this view dies at the next allocation: use it at once.
+   */
+  live(): FloatArray;
 }
 
 export interface BackendInfo {
@@ -88,12 +94,35 @@ export interface KernelBackend {
   scaleBias(g: FloatArray, scale: number, applyScale: boolean, bias: number, applyBias: boolean): void;
   /** One torch.optim.SGD update of p from g; buf is the momentum buffer (null without momentum). */
   sgdStep(p: FloatArray, g: FloatArray, buf: StateBuffer | null, o: SgdKernelOptions, bufferInitialized: boolean): void;
+  /** g_r /= max(||g_r||_1, divByZeroEps). */
+  normalizeRowsL1(g: FloatArray, rows: number, cols: number, divByZeroEps: number): void;
+  /** torch.sign in place: 1, -1, or +0 (for 0, -0 and NaN). */
+  signInPlace(g: FloatArray): void;
+  /** torch.clamp in place (either bound may be absent; NaN stays NaN). */
+  clampInPlace(x: FloatArray, lo: number, hasLo: boolean, hi: number, hasHi: boolean): void;
+  /** Per row, keeps the `keep` entries of largest magnitude (ties: lower index first) and zeroes the rest. */
+  topQRows(g: FloatArray, rows: number, cols: number, keep: number): void;
+  /** L1FrankWolfe's linear minimisation oracle per row: sign at the entry of largest magnitude, 0 elsewhere. */
+  l1LmoRows(g: FloatArray, rows: number, cols: number): void;
+  /** One FrankWolfe update: p = p * (1 - alpha) - (alpha * lmoScale) * g. */
+  frankWolfeStep(p: FloatArray, g: FloatArray, alpha: number, lmoScale: number): void;
   /** One Adam/AdamW update; maxExpAvgSq only with amsgrad. */
   adamStep(p: FloatArray, g: FloatArray, expAvg: StateBuffer, expAvgSq: StateBuffer, maxExpAvgSq: StateBuffer | null, o: AdamKernelOptions): void;
   /** One RMSprop update; gradAvg only when centered, momentumBuffer only with momentum > 0. */
   rmspropStep(p: FloatArray, g: FloatArray, squareAvg: StateBuffer, gradAvg: StateBuffer | null, momentumBuffer: StateBuffer | null, o: RmspropKernelOptions): void;
   /** One Adagrad update. */
   adagradStep(p: FloatArray, g: FloatArray, sum: StateBuffer, o: AdagradKernelOptions): void;
+  /**
+   * One fused step over a param group's tensors with gradients (see
+   * groupStep.ts); spec and tensorSpec come from groupSpec() and tensorSpec().
+   */
+  groupStep(spec: Float64Array, tensors: GroupTensor[]): void;
+  /** The same off the JavaScript thread where the backend can (native); resolves when done. */
+  groupStepAsync(spec: Float64Array, tensors: GroupTensor[]): Promise<void>;
+  /** renormRowsL2 with one radius per row. */
+  renormRowsL2PerRow(p: FloatArray, rows: number, cols: number, maxNorms: Float64Array): void;
+  /** Threads a group step may use (1 for WebAssembly). */
+  setNumThreads(n: number): void;
   /** A zero-filled state buffer. */
   allocState(dtype: DType, length: number): StateBuffer;
 }

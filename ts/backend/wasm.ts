@@ -8,6 +8,7 @@
 // the memory detaches every view of the old buffer.
 import * as fs from 'fs';
 import { DType, FloatArray, dtypeOf } from '../types';
+import { GroupTensor, tensorSpec } from './groupStep';
 import {
   AdagradKernelOptions, AdamKernelOptions, BackendInfo, KernelBackend, RmspropKernelOptions, SgdKernelOptions, StateBuffer,
 } from './types';
@@ -31,6 +32,10 @@ const WASM_ERRORS: Record<number, string> = {
   4: 'a momentum buffer is required when momentum != 0',
   5: 'a non-empty array is at address 0',
   6: 'arrays overlap',
+  7: 'the group spec is malformed',
+  8: 'the tensor spec is malformed',
+  9: 'a per-row radius is negative or not finite',
+  10: 'the module is out of memory',
 };
 
 function elementBytes(dtype: DType): number {
@@ -51,6 +56,9 @@ class WasmStateBuffer implements StateBuffer {
       throw new RangeError(`state buffer needs ${this.dtype}[${this.length}], got ${dtypeOf(src)}[${src.length}]`);
     }
     this.backend.view(this.dtype, this.ptr, this.length).set(src);
+  }
+  live(): FloatArray {
+    return this.backend.view(this.dtype, this.ptr, this.length);
   }
 }
 
@@ -107,16 +115,20 @@ export class WasmBackend implements KernelBackend {
    * Copies the arrays into the heap, runs the kernel on their addresses, and
    * copies back those marked as outputs. Memory is freed whatever happens.
    */
-  private run(name: string, arrays: { a: FloatArray; out: boolean }[], call: (fn: KernelFn, ptrs: number[]) => number): void {
+  private run(
+    name: string,
+    arrays: { a: FloatArray | Uint32Array; out: boolean }[],
+    call: (fn: KernelFn, ptrs: number[]) => number,
+  ): void {
     const fn = this.kernel(name);
     const ptrs: number[] = [];
     try {
       for (const { a } of arrays) ptrs.push(this.malloc(a.byteLength));
-      arrays.forEach(({ a }, i) => this.view(dtypeOf(a), ptrs[i], a.length).set(a));
+      arrays.forEach(({ a }, i) => new Uint8Array(this.exports.memory.buffer, ptrs[i], a.byteLength).set(new Uint8Array(a.buffer, a.byteOffset, a.byteLength)));
       const rc = call(fn, ptrs);
       if (rc !== 0) throw new RangeError(`WebAssembly kernel ${name} refused its arguments: ${WASM_ERRORS[rc] ?? `code ${rc}`}`);
       arrays.forEach(({ a, out }, i) => {
-        if (out) a.set(this.view(dtypeOf(a), ptrs[i], a.length));
+        if (out) new Uint8Array(a.buffer, a.byteOffset, a.byteLength).set(new Uint8Array(this.exports.memory.buffer, ptrs[i], a.byteLength));
       });
     } finally {
       for (const p of ptrs) this.exports.free(p);
@@ -140,6 +152,25 @@ export class WasmBackend implements KernelBackend {
     this.run(`lp_sgd_step_${suffix(dtypeOf(p))}`, [{ a: p, out: true }, { a: g, out: false }], (fn, [pp, pg]) =>
       fn(pp, pg, addressOf(buf), p.length, o.lr, o.momentum, o.dampening, o.weightDecay, o.nesterov ? 1 : 0, o.maximize ? 1 : 0, bufferInitialized ? 1 : 0));
   }
+  normalizeRowsL1(g: FloatArray, rows: number, cols: number, divByZeroEps: number): void {
+    this.run(`lp_normalize_rows_l1_${suffix(dtypeOf(g))}`, [{ a: g, out: true }], (fn, [pg]) => fn(pg, rows, cols, divByZeroEps));
+  }
+  signInPlace(g: FloatArray): void {
+    this.run(`lp_sign_${suffix(dtypeOf(g))}`, [{ a: g, out: true }], (fn, [pg]) => fn(pg, g.length));
+  }
+  clampInPlace(x: FloatArray, lo: number, hasLo: boolean, hi: number, hasHi: boolean): void {
+    this.run(`lp_clamp_${suffix(dtypeOf(x))}`, [{ a: x, out: true }], (fn, [px]) => fn(px, x.length, lo, hasLo ? 1 : 0, hi, hasHi ? 1 : 0));
+  }
+  topQRows(g: FloatArray, rows: number, cols: number, keep: number): void {
+    this.run(`lp_top_q_rows_${suffix(dtypeOf(g))}`, [{ a: g, out: true }], (fn, [pg]) => fn(pg, rows, cols, keep));
+  }
+  l1LmoRows(g: FloatArray, rows: number, cols: number): void {
+    this.run(`lp_l1_lmo_rows_${suffix(dtypeOf(g))}`, [{ a: g, out: true }], (fn, [pg]) => fn(pg, rows, cols));
+  }
+  frankWolfeStep(p: FloatArray, g: FloatArray, alpha: number, lmoScale: number): void {
+    this.run(`lp_frank_wolfe_step_${suffix(dtypeOf(p))}`, [{ a: p, out: true }, { a: g, out: false }], (fn, [pp, pg]) =>
+      fn(pp, pg, p.length, alpha, lmoScale));
+  }
   adamStep(p: FloatArray, g: FloatArray, m: StateBuffer, v: StateBuffer, vmax: StateBuffer | null, o: AdamKernelOptions): void {
     this.run(`lp_adam_step_${suffix(dtypeOf(p))}`, [{ a: p, out: true }, { a: g, out: false }], (fn, [pp, pg]) =>
       fn(pp, pg, addressOf(m), addressOf(v), addressOf(vmax), p.length, o.lr, o.beta1, o.beta2, o.eps, o.weightDecay,
@@ -154,6 +185,54 @@ export class WasmBackend implements KernelBackend {
     this.run(`lp_adagrad_step_${suffix(dtypeOf(p))}`, [{ a: p, out: true }, { a: g, out: false }], (fn, [pp, pg]) =>
       fn(pp, pg, addressOf(sum), p.length, o.clr, o.weightDecay, o.eps, o.maximize ? 1 : 0));
   }
+  renormRowsL2PerRow(p: FloatArray, rows: number, cols: number, maxNorms: Float64Array): void {
+    this.run(`lp_renorm_rows_l2_per_row_${suffix(dtypeOf(p))}`, [{ a: p, out: true }, { a: maxNorms, out: false }], (fn, [pp, pm]) =>
+      fn(pp, rows, cols, pm));
+  }
+
+  /**
+   * One group step: the group's parameters, gradients and radii are copied in
+   * and out; its state buffers are already in the module's memory.
+   */
+  groupStep(spec: Float64Array, tensors: GroupTensor[]): void {
+    if (tensors.length === 0) return;
+    const dtype = dtypeOf(tensors[0].p);
+    const arrays: { a: FloatArray | Float64Array | Uint32Array; out: boolean }[] = [
+      { a: spec, out: false },
+      { a: tensorSpec(tensors), out: false },
+    ];
+    for (const t of tensors) {
+      arrays.push({ a: t.p, out: true }, { a: t.g, out: true });
+      if (t.maxNorms) arrays.push({ a: t.maxNorms, out: false });
+    }
+    const addresses = new Uint32Array(tensors.length * 6);
+    arrays.push({ a: addresses, out: false });
+    this.run(`lp_group_step_${suffix(dtype)}`, arrays, (fn, ptrs) => {
+      // Fill the address table in the heap itself (the last array copied in): p, g, three buffers, radii.
+      const table = new Uint32Array(this.exports.memory.buffer, ptrs[ptrs.length - 1], tensors.length * 6);
+      let k = 2;
+      tensors.forEach((t, i) => {
+        table.set([ptrs[k++], ptrs[k++], addressOf(t.buffers[0]), addressOf(t.buffers[1]), addressOf(t.buffers[2]), t.maxNorms ? ptrs[k++] : 0], i * 6);
+      });
+      return fn(ptrs[0], ptrs[1], tensors.length, ptrs[ptrs.length - 1]);
+    });
+  }
+
+  /** WebAssembly runs on the JavaScript thread: the step is synchronous, the promise resolved. */
+  groupStepAsync(spec: Float64Array, tensors: GroupTensor[]): Promise<void> {
+    try {
+      this.groupStep(spec, tensors);
+      return Promise.resolve();
+    } catch (err) {
+      return Promise.reject(err);
+    }
+  }
+
+  /** WebAssembly is single-threaded here (as in tfjs and sharp under Node). */
+  setNumThreads(n: number): void {
+    void n;
+  }
+
   allocState(dtype: DType, length: number): StateBuffer {
     const bytes = length * elementBytes(dtype);
     const ptr = this.malloc(bytes);

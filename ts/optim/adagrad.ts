@@ -5,8 +5,10 @@
 import { checkBoolean, checkNumber } from '../errors';
 import { StateBuffer } from '../backend/types';
 import { Tensor } from '../tensor';
-import { FloatArray } from '../types';
-import { INTERNAL, InternalOptions, Optimizer, ParamGroup, ParamState, Params, optionsWithDefaults } from './optimizer';
+import { InnerKind, InnerSpec } from '../backend/groupStep';
+import {
+  INTERNAL, InternalOptions, Optimizer, ParamGroup, ParamState, Params, TensorStepState, optionsWithDefaults,
+} from './optimizer';
 
 export interface AdagradOptions {
   lr?: number;
@@ -53,15 +55,15 @@ export class Adagrad extends Optimizer {
     Optimizer.checkStateKeys('Adagrad', entry, ['step', 'sum'], where);
   }
 
-  protected override updateParam(p: Tensor, grad: FloatArray, g: ParamGroup, s: ParamState): void {
+  override innerSpec(g: ParamGroup): InnerSpec {
+    return { kind: InnerKind.Adagrad, options: [g.weightDecay as number, g.eps as number, g.maximize ? 1 : 0] };
+  }
+
+  override prepareTensor(p: Tensor, g: ParamGroup, s: ParamState): TensorStepState {
     this.initState(p, g, s);
     const step = (s.step as number) + 1;
     s.step = step;
-    this.backend.adagradStep(p.data, grad, s.sum as StateBuffer, {
-      clr: (g.lr as number) / (1 + (step - 1) * (g.lrDecay as number)),
-      weightDecay: g.weightDecay as number,
-      eps: g.eps as number,
-      maximize: g.maximize as boolean,
-    });
+    const clr = (g.lr as number) / (1 + (step - 1) * (g.lrDecay as number));
+    return { buffers: [s.sum as StateBuffer, null, null], s0: clr, s1: 0 };
   }
 }

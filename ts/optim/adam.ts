@@ -3,8 +3,10 @@
 // parameter. The bias corrections are computed here, once per step, in double.
 import { checkBoolean, checkNumber, show } from '../errors';
 import { Tensor } from '../tensor';
-import { FloatArray } from '../types';
-import { INTERNAL, InternalOptions, Optimizer, ParamGroup, ParamState, Params, optionsWithDefaults } from './optimizer';
+import { InnerKind, InnerSpec } from '../backend/groupStep';
+import {
+  INTERNAL, InternalOptions, Optimizer, ParamGroup, ParamState, Params, TensorStepState, optionsWithDefaults,
+} from './optimizer';
 
 export interface AdamOptions {
   lr?: number;
@@ -53,27 +55,21 @@ export class Adam extends Optimizer {
     Optimizer.checkStateKeys(this.constructor.name, entry, ['step', 'expAvg', 'expAvgSq', 'maxExpAvgSq'], where);
   }
 
-  protected override updateParam(p: Tensor, grad: FloatArray, g: ParamGroup, s: ParamState): void {
+  override innerSpec(g: ParamGroup): InnerSpec {
+    const [beta1, beta2] = g.betas as [number, number];
+    const flags = [this.decoupledWeightDecay, g.amsgrad, g.maximize].map((b) => (b ? 1 : 0));
+    return { kind: InnerKind.Adam, options: [g.lr as number, beta1, beta2, g.eps as number, g.weightDecay as number, ...flags] };
+  }
+
+  override prepareTensor(p: Tensor, g: ParamGroup, s: ParamState): TensorStepState {
     const [beta1, beta2] = g.betas as [number, number];
     const step = ((s.step as number | undefined) ?? 0) + 1;
     s.step = step;
-    const amsgrad = g.amsgrad as boolean;
-    this.backend.adamStep(
-      p.data, grad, this.bufferOf(p, s, 'expAvg'), this.bufferOf(p, s, 'expAvgSq'),
-      amsgrad ? this.bufferOf(p, s, 'maxExpAvgSq') : null,
-      {
-        lr: g.lr as number,
-        beta1,
-        beta2,
-        eps: g.eps as number,
-        weightDecay: g.weightDecay as number,
-        decoupledWeightDecay: this.decoupledWeightDecay,
-        amsgrad,
-        maximize: g.maximize as boolean,
-        stepSize: (g.lr as number) / (1 - beta1 ** step),
-        biasCorrection2Sqrt: Math.sqrt(1 - beta2 ** step),
-      },
-    );
+    const m = this.bufferOf(p, s, 'expAvg');
+    const v = this.bufferOf(p, s, 'expAvgSq');
+    const vmax = g.amsgrad ? this.bufferOf(p, s, 'maxExpAvgSq') : null;
+    // The bias corrections, once per step, in double (as torch computes them in Python).
+    return { buffers: [m, v, vmax], s0: (g.lr as number) / (1 - beta1 ** step), s1: Math.sqrt(1 - beta2 ** step) };
   }
 }
 

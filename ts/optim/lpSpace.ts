@@ -2,17 +2,18 @@
 // The Lp-space optimizers of rai_toolbox.optim.lp_space: normalise each
 // datum's gradient by its norm, and (for the projected ones) project each
 // datum back into an epsilon-ball after the inner step.
-import { checkNumber } from '../errors';
+import { checkNumber, show } from '../errors';
+import { GroupTransform, NO_TRANSFORM, Projection, Transform } from '../backend/groupStep';
 import { Tensor } from '../tensor';
 import { ParamGroup, REQUIRED } from './optimizer';
 import { ParamTransformingOptimizer } from './paramTransforming';
-import { rowsAndCols } from './rows';
+import { batchShape, rowsAndCols } from './rows';
 
 /** float32's smallest normal number: the reference's default divByZeroEps, also for float64. */
 export const FLOAT32_TINY = 1.1754943508222875e-38;
 
-/** g_row /= max(||g_row||_2, divByZeroEps) for each datum. */
-export class L2NormedGradientOptim extends ParamTransformingOptimizer {
+/** The base of the norm-normalising optimizers: owns divByZeroEps (rai_toolbox's _LpNormOptimizer). */
+export abstract class LpNormedGradientOptim extends ParamTransformingOptimizer {
   static override readonly instanceOptionDefaults: Record<string, unknown> = { divByZeroEps: FLOAT32_TINY };
 
   static override checkInstanceOptions(o: Record<string, unknown>): void {
@@ -23,10 +24,28 @@ export class L2NormedGradientOptim extends ParamTransformingOptimizer {
   get divByZeroEps(): number {
     return this.instanceOptions.divByZeroEps as number;
   }
+}
 
-  protected override preStepTransform(param: Tensor): void {
-    const [rows, cols] = rowsAndCols(param);
+/** g_row /= max(||g_row||_1, divByZeroEps) for each datum. */
+export class L1NormedGradientOptim extends LpNormedGradientOptim {
+  protected override preStepTransform(param: Tensor, group: ParamGroup): void {
+    void group;
+    const [rows, cols] = rowsAndCols(param.shape);
+    this.backend.normalizeRowsL1(param.grad!, rows, cols, this.divByZeroEps);
+  }
+}
+
+/** g_row /= max(||g_row||_2, divByZeroEps) for each datum. */
+export class L2NormedGradientOptim extends LpNormedGradientOptim {
+  protected override preStepTransform(param: Tensor, group: ParamGroup): void {
+    void group;
+    const [rows, cols] = rowsAndCols(param.shape);
     this.backend.normalizeRowsL2(param.grad!, rows, cols, this.divByZeroEps);
+  }
+
+  protected override builtinTransform(g: ParamGroup): GroupTransform | null {
+    if (!this.transformsAreThoseOf(L2NormedGradientOptim, ParamTransformingOptimizer)) return null;
+    return { ...NO_TRANSFORM, transform: Transform.L2Normalize, divByZeroEps: this.divByZeroEps, gradScale: g.gradScale as number, gradBias: g.gradBias as number };
   }
 }
 
@@ -42,11 +61,87 @@ export class L2ProjectedOptim extends L2NormedGradientOptim {
 
   override checkOptions(g: Record<string, unknown>, where: string): void {
     super.checkOptions(g, where);
-    if ('epsilon' in g) checkNumber(`epsilon (${where})`, g.epsilon, { min: 0 });
+    if ('epsilon' in g) checkRadius(g.epsilon, where);
+  }
+
+  protected override checkParamsAgainstOptions(group: ParamGroup, where: string): void {
+    super.checkParamsAgainstOptions(group, where);
+    checkRadiusPerDatum(group, where);
   }
 
   protected override postStepTransform(param: Tensor, group: ParamGroup): void {
-    const [rows, cols] = rowsAndCols(param);
-    this.backend.renormRowsL2(param.data, rows, cols, group.epsilon as number);
+    const [rows, cols] = rowsAndCols(param.shape);
+    const eps = group.epsilon as number | number[];
+    if (Array.isArray(eps)) this.backend.renormRowsL2PerRow(param.data, rows, cols, Float64Array.from(eps));
+    else this.backend.renormRowsL2(param.data, rows, cols, eps);
+  }
+
+  protected override builtinTransform(g: ParamGroup): GroupTransform | null {
+    if (!this.transformsAreThoseOf(L2NormedGradientOptim, L2ProjectedOptim)) return null;
+    const eps = g.epsilon as number | number[];
+    return {
+      ...NO_TRANSFORM, transform: Transform.L2Normalize, project: Projection.L2Renorm, divByZeroEps: this.divByZeroEps,
+      gradScale: g.gradScale as number, gradBias: g.gradBias as number,
+      maxNorm: Array.isArray(eps) ? 0 : eps, maxNorms: Array.isArray(eps) ? Float64Array.from(eps) : null,
+    };
+  }
+}
+
+/**
+ * epsilon: a radius >= 0, or (per-sample epsilon) an array with one radius
+ * per datum under paramNdim.
+ */
+function checkRadius(eps: unknown, where: string): void {
+  if (Array.isArray(eps)) eps.forEach((e, i) => checkNumber(`epsilon[${i}] (${where})`, e, { min: 0 }));
+  else if (ArrayBuffer.isView(eps)) throw new TypeError(`epsilon (${where}) must be a number or an array of numbers, got ${show(eps)} (use Array.from)`);
+  else checkNumber(`epsilon (${where})`, eps, { min: 0 });
+}
+
+/** A per-sample epsilon must have one radius per datum of every parameter of the group. */
+function checkRadiusPerDatum(group: ParamGroup, where: string): void {
+  const eps = group.epsilon;
+  if (!Array.isArray(eps)) return;
+  for (const p of group.params) {
+    const rows = batchShape(p.shape, group.paramNdim as number | null)[0];
+    if (rows !== eps.length) {
+      throw new RangeError(
+        `epsilon (${where}) has ${eps.length} radii, but a parameter of shape [${p.shape.join(', ')}] has ${rows} data under paramNdim=${group.paramNdim}`,
+      );
+    }
+  }
+}
+
+/** The gradient's elementwise sign (1, -1, or 0); paramNdim defaults to null (elementwise anyway). */
+export class SignedGradientOptim extends ParamTransformingOptimizer {
+  static override readonly optionDefaults: Record<string, unknown> = { ...ParamTransformingOptimizer.optionDefaults, paramNdim: null };
+
+  protected override preStepTransform(param: Tensor, group: ParamGroup): void {
+    void group;
+    this.backend.signInPlace(param.grad!);
+  }
+}
+
+/** SignedGradientOptim, then each parameter is clamped to [-epsilon, epsilon] (L-inf PGD). */
+export class LinfProjectedOptim extends SignedGradientOptim {
+  static override readonly optionDefaults: Record<string, unknown> = { ...SignedGradientOptim.optionDefaults, epsilon: REQUIRED };
+
+  override checkOptions(g: Record<string, unknown>, where: string): void {
+    super.checkOptions(g, where);
+    if ('epsilon' in g) checkRadius(g.epsilon, where);
+  }
+
+  protected override checkParamsAgainstOptions(group: ParamGroup, where: string): void {
+    super.checkParamsAgainstOptions(group, where);
+    checkRadiusPerDatum(group, where);
+  }
+
+  protected override postStepTransform(param: Tensor, group: ParamGroup): void {
+    const eps = group.epsilon as number | number[];
+    if (!Array.isArray(eps)) {
+      this.backend.clampInPlace(param.data, -eps, true, eps, true);
+      return;
+    }
+    const [rows, cols] = rowsAndCols(param.shape);
+    for (let r = 0; r < rows; r++) this.backend.clampInPlace(param.data.subarray(r * cols, (r + 1) * cols), -eps[r], true, eps[r], true);
   }
 }

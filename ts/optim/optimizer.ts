@@ -3,10 +3,42 @@
 // the param groups (with their defaults), the per-parameter state, the state
 // dict and the printed form; subclasses add their options and their step.
 import { currentBackend } from '../backend/loader';
+import { GroupTensor, InnerSpec, NO_TRANSFORM, backendFuses, groupSpec, sequentialGroupStep } from '../backend/groupStep';
+import { groupStep as referenceGroupStep } from '../backend/reference';
 import { KernelBackend, StateBuffer } from '../backend/types';
 import { show } from '../errors';
-import { Tensor } from '../tensor';
+import { Tensor, lockTensor, unlockTensor } from '../tensor';
 import { FloatArray, dtypeOf } from '../types';
+
+/**
+ * Whether steps run the fused group kernels (the default) or one kernel per
+ * operation, the reference the fused kernels are tested against.
+ */
+let fusedSteps = true;
+
+/** @internal For tests: switch between fused group steps and one kernel per operation. */
+export function setFusedSteps(on: boolean): void {
+  fusedSteps = on;
+}
+
+/**
+ * Below this many elements a group's step runs in plain TypeScript: the same
+ * bits (the reference kernels), and cheaper than a call into a backend.
+ */
+export const SMALL_STEP_ELEMENTS = 512;
+
+/** One group's step, ready to run. */
+export interface GroupPlan {
+  spec: Float64Array;
+  tensors: GroupTensor[];
+  /** Elements of the tensors with gradients. */
+  elements: number;
+  /** What follows the fused step (the projection of parameters without gradients). */
+  finish?: () => void;
+}
+
+/** What a parameter's kernel needs of its state for one step. */
+export type TensorStepState = Pick<GroupTensor, 'buffers' | 's0' | 's1'>;
 
 /** Marks an option that has no default: leaving it out is an error. */
 export const REQUIRED: unique symbol = Symbol('required option');
@@ -210,8 +242,18 @@ export abstract class Optimizer {
     return group;
   }
 
+  /** Throws while a stepAsync() of this optimizer (or of one sharing its tensors) is running. */
+  protected ensureIdle(what: string): void {
+    for (const g of this.paramGroups) {
+      for (const p of g.params) {
+        if (p.busy) throw new Error(`cannot ${what} while a stepAsync() of this optimizer is running; await it first`);
+      }
+    }
+  }
+
   /** Adds a group (like torch's add_param_group); its parameters start with fresh state. */
   addParamGroup(group: ParamGroupInput): void {
+    this.ensureIdle('addParamGroup');
     this.paramGroups.push(this.prepareGroup(group, []));
   }
 
@@ -228,25 +270,101 @@ export abstract class Optimizer {
 
   /**
    * One optimization step: calls the closure (which may set gradients and
-   * returns the loss), checks everything, then updates each parameter that
-   * has a gradient. Returns the closure's value.
+   * returns the loss), checks everything, then runs each group's step.
+   * Returns the closure's value.
    */
   step<T = undefined>(closure?: () => T): T | undefined {
+    this.ensureIdle('step');
     const loss = closure ? closure() : undefined;
     this.checkBeforeStep();
+    for (const g of this.paramGroups) this.stepGroup(g);
+    return loss;
+  }
+
+  /**
+   * step() with the heavy work off the JavaScript thread (native backend), so
+   * a server's event loop keeps answering. Until the promise settles, every
+   * call that would change this optimizer or read or write its tensors
+   * (step, zeroGrad, loadStateDict, tensor.data, tensor.grad...) throws.
+   */
+  async stepAsync<T = undefined>(closure?: () => T): Promise<T | undefined> {
+    this.ensureIdle('stepAsync');
+    const loss = closure ? closure() : undefined;
+    this.checkBeforeStep();
+    const offThread: GroupPlan[] = [];
     for (const g of this.paramGroups) {
-      for (const p of g.params) if (p.grad) this.updateParam(p, p.grad, g, this.stateOf(p));
+      const plan = this.planGroup(g);
+      // Custom transforms run in JavaScript, and small steps cost less here than a thread hop.
+      if (plan === null || !fusedSteps || !backendFuses(plan.spec) || plan.elements < SMALL_STEP_ELEMENTS) this.runPlanSync(plan, g);
+      else offThread.push(plan);
+    }
+    const tensors = this.paramGroups.flatMap((g) => g.params);
+    for (const t of tensors) lockTensor(t);
+    try {
+      for (const plan of offThread) {
+        await this.backend.groupStepAsync(plan.spec, plan.tensors);
+        plan.finish?.();
+      }
+    } finally {
+      for (const t of tensors) unlockTensor(t);
     }
     return loss;
   }
 
-  /** The optimizer's own rule for one parameter (its options come from `group`). */
-  protected updateParam(p: Tensor, grad: FloatArray, group: ParamGroup, state: ParamState): void {
+  /** @internal Runs one group's step: its plan, or (null plan) the custom path of a subclass. */
+  stepGroup(g: ParamGroup): void {
+    this.runPlanSync(this.planGroup(g), g);
+  }
+
+  private runPlanSync(plan: GroupPlan | null, g?: ParamGroup): void {
+    if (plan === null) {
+      this.customGroupStep(g);
+      return;
+    }
+    if (!fusedSteps || (!backendFuses(plan.spec) && plan.elements >= SMALL_STEP_ELEMENTS)) sequentialGroupStep(this.backend, plan.spec, plan.tensors);
+    else if (plan.elements < SMALL_STEP_ELEMENTS) referenceGroupStep(plan.spec, plan.tensors);
+    else this.backend.groupStep(plan.spec, plan.tensors);
+    plan.finish?.();
+  }
+
+  /** A step that cannot be planned as a group step (a custom transform); subclasses that return null plans implement it. */
+  protected customGroupStep(g: ParamGroup | undefined): void {
+    void g;
+    throw new TypeError(`${this.constructor.name} has no custom step`);
+  }
+
+  /**
+   * @internal What one group's step does, as a fused group step: the
+   * tensors with gradients (their state prepared for this step) and the
+   * spec. Null when the step needs the custom path.
+   */
+  planGroup(g: ParamGroup): GroupPlan | null {
+    const tensors: GroupTensor[] = [];
+    let elements = 0;
+    for (const p of g.params) {
+      const grad = p.grad;
+      if (!grad) continue;
+      tensors.push({ p: p.data, g: grad, rows: 1, cols: p.numel, maxNorms: null, ...this.prepareTensor(p, g, this.stateOf(p)) });
+      elements += p.numel;
+    }
+    return { spec: groupSpec(NO_TRANSFORM, this.innerSpec(g)), tensors, elements };
+  }
+
+  /** @internal This optimizer's update as the inner part of a group step. */
+  innerSpec(g: ParamGroup): InnerSpec {
+    void g;
+    throw new TypeError(`${this.constructor.name} cannot run as an inner optimizer`);
+  }
+
+  /**
+   * @internal Gets one parameter's state ready for a step (advancing its
+   * counters, allocating buffers): the buffers and scalars its kernel takes.
+   */
+  prepareTensor(p: Tensor, g: ParamGroup, state: ParamState): TensorStepState {
     void p;
-    void grad;
-    void group;
+    void g;
     void state;
-    throw new TypeError(`${this.constructor.name} does not update parameters itself`);
+    throw new TypeError(`${this.constructor.name} cannot run as an inner optimizer`);
   }
 
   /** The state buffer `key` of a parameter, allocated (zero-filled) on first use. */
@@ -268,6 +386,7 @@ export abstract class Optimizer {
 
   /** Sets every gradient to null (default) or fills it with zeros. */
   zeroGrad(options: { setToNone?: boolean } = {}): void {
+    this.ensureIdle('zeroGrad');
     const setToNone = options.setToNone ?? true;
     if (typeof setToNone !== 'boolean') throw new TypeError(`setToNone must be a boolean, got ${show(setToNone)}`);
     for (const g of this.paramGroups) {
@@ -301,6 +420,7 @@ export abstract class Optimizer {
 
   /** The state and the groups' options, parameters replaced by their indices (PyTorch's layout). */
   stateDict(): StateDict {
+    this.ensureIdle('stateDict');
     const index = new Map<Tensor, number>();
     const paramGroups = this.paramGroups.map((g) => {
       const out: Record<string, unknown> & { params: number[] } = { params: [] };
@@ -334,6 +454,7 @@ export abstract class Optimizer {
    * parameters. Everything is checked first; on any error nothing changes.
    */
   loadStateDict(sd: StateDict): void {
+    this.ensureIdle('loadStateDict');
     if (!isPlainObject(sd)) throw new TypeError(`loadStateDict expects a state dict object, got ${show(sd)}`);
     const { state, paramGroups } = sd as unknown as Record<string, unknown>;
     if (!Array.isArray(paramGroups)) throw new TypeError(`state dict: paramGroups must be an array, got ${show(paramGroups)}`);

@@ -4,8 +4,11 @@
 // after. The wrapper and the inner optimizer share one list of param groups
 // and one state map. Subclasses override preStepTransform / postStepTransform.
 import { checkNumber, checkParamNdimType, show } from '../errors';
+import { GroupTensor, GroupTransform, NO_TRANSFORM, Projection, groupSpec } from '../backend/groupStep';
 import { Tensor } from '../tensor';
+import { FloatArray } from '../types';
 import {
+  GroupPlan,
   INTERNAL,
   Optimizer,
   OptimizerClass,
@@ -15,7 +18,7 @@ import {
   isOptimizerClass,
 } from './optimizer';
 import { Partial, isPartial, partial } from './partial';
-import { checkParamNdimFor, rowView } from './rows';
+import { batchShape, checkParamNdimFor, rowView, rowsAndCols } from './rows';
 import { SGD } from './sgd';
 
 export type InnerOptArg = OptimizerClass | Partial | Optimizer;
@@ -63,7 +66,7 @@ function parseOptions(cls: TransformingClass, options: ParamTransformingOptions)
   let innerInstance: Optimizer | null = null;
   let presets: Record<string, unknown> = {};
   if (isOptimizerClass(InnerOpt)) innerClass = InnerOpt;
-  else if (isPartial(InnerOpt)) {
+  else if (isPartial(InnerOpt) && isOptimizerClass(InnerOpt.cls)) {
     innerClass = InnerOpt.cls;
     presets = { ...InnerOpt.options };
   } else if (InnerOpt instanceof Optimizer) innerInstance = InnerOpt;
@@ -72,7 +75,10 @@ function parseOptions(cls: TransformingClass, options: ParamTransformingOptions)
   }
   const groupKeys = cls.optionDefaults;
   const instanceKeys = cls.instanceOptionDefaults;
-  const innerKeys = innerClass ? Object.keys(innerClass.optionDefaults) : [...innerInstance!.acceptedKeys()];
+  // An inner class's options: its group options and its instance options (FrankWolfe's useDefaultLrSchedule).
+  const innerKeys = innerClass
+    ? [...Object.keys(innerClass.optionDefaults), ...Object.keys((innerClass as { instanceOptionDefaults?: object }).instanceOptionDefaults ?? {})]
+    : [...innerInstance!.acceptedKeys()];
   const groupDefaults: Record<string, unknown> = { ...(defaults ?? {}) };
   const instanceOptions: Record<string, unknown> = { ...instanceKeys };
   const innerOptions: Record<string, unknown> = { ...presets };
@@ -90,8 +96,9 @@ function parseOptions(cls: TransformingClass, options: ParamTransformingOptions)
       throw new RangeError(`${name}: unknown option ${k} (${show(v)}); it accepts ${known.sort().join(', ')}`);
     }
   }
+  const innerGroupKeys = innerClass ? Object.keys(innerClass.optionDefaults) : innerKeys;
   for (const k of Object.keys(groupDefaults)) {
-    if (!(k in groupKeys) && !innerKeys.includes(k)) {
+    if (!(k in groupKeys) && !innerGroupKeys.includes(k)) {
       throw new RangeError(`${name}: unknown option defaults.${k} (${show(groupDefaults[k])})`);
     }
   }
@@ -192,39 +199,73 @@ export class ParamTransformingOptimizer extends Optimizer {
     void group;
   }
 
-  private applyPreStepTransform(): void {
-    for (const g of this.paramGroups) {
-      for (const p of g.params) {
-        const grad = p.grad;
-        if (!grad) continue;
-        const view = rowView(p, g.paramNdim as number | null);
-        this.preStepTransform(view, g);
-        if (view.grad !== grad) {
-          throw new Error(
-            `${this.constructor.name}.preStepTransform did not modify the gradient in place: assigning param.grad replaces the array; write into param.grad instead`,
-          );
-        }
-        const scale = g.gradScale as number;
-        const bias = g.gradBias as number;
-        if (scale !== 1 || bias !== 0) this.backend.scaleBias(grad, scale, scale !== 1, bias, bias !== 0);
+  /**
+   * The built-in transforms of this class as a fused group step, or null
+   * when a subclass writes its own (the custom path then runs them in
+   * JavaScript). The base class transforms nothing but gradScale/gradBias.
+   */
+  protected builtinTransform(g: ParamGroup): GroupTransform | null {
+    if (!this.transformsAreThoseOf(ParamTransformingOptimizer, ParamTransformingOptimizer)) return null;
+    return { ...NO_TRANSFORM, gradScale: g.gradScale as number, gradBias: g.gradBias as number };
+  }
+
+  /** Whether this optimizer's transforms are still those of the given classes (not a subclass's own). */
+  protected transformsAreThoseOf(preOwner: { prototype: object }, postOwner: { prototype: object }): boolean {
+    const pre = (preOwner.prototype as Record<string, unknown>).preStepTransform;
+    const post = (postOwner.prototype as Record<string, unknown>).postStepTransform;
+    return this.preStepTransform === pre && this.postStepTransform === post;
+  }
+
+  /** @internal The transform, the inner update and the projection of a group as one fused step. */
+  override planGroup(g: ParamGroup): GroupPlan | null {
+    const transform = this.builtinTransform(g);
+    if (!transform) return null;
+    const paramNdim = g.paramNdim as number | null;
+    const tensors: GroupTensor[] = [];
+    const withoutGrad: { data: FloatArray; rows: number; cols: number }[] = [];
+    let elements = 0;
+    for (const p of g.params) {
+      const [rows, cols] = rowsAndCols(batchShape(p.shape, paramNdim));
+      const grad = p.grad;
+      if (!grad) {
+        withoutGrad.push({ data: p.data, rows, cols });
+        continue;
       }
+      const state = this.innerOpt.prepareTensor(p, g, this.stateOf(p));
+      tensors.push({ p: p.data, g: grad, rows, cols, maxNorms: transform.maxNorms, ...state });
+      elements += p.numel;
     }
+    const plan: GroupPlan = { spec: groupSpec(transform, this.innerOpt.innerSpec(g)), tensors, elements };
+    if (transform.project === Projection.L2Renorm && withoutGrad.length) {
+      // A parameter without a gradient is not stepped, but it is projected.
+      plan.finish = () => {
+        for (const t of withoutGrad) {
+          if (transform.maxNorms) this.backend.renormRowsL2PerRow(t.data, t.rows, t.cols, transform.maxNorms);
+          else this.backend.renormRowsL2(t.data, t.rows, t.cols, transform.maxNorm);
+        }
+      };
+    }
+    return plan;
   }
 
-  private applyPostStepTransform(): void {
-    for (const g of this.paramGroups) {
-      for (const p of g.params) this.postStepTransform(rowView(p, g.paramNdim as number | null), g);
+  /** A group whose transforms are written in JavaScript: pre-step transform, inner step, post-step transform. */
+  protected override customGroupStep(g: ParamGroup): void {
+    for (const p of g.params) {
+      const grad = p.grad;
+      if (!grad) continue;
+      const view = rowView(p, g.paramNdim as number | null);
+      this.preStepTransform(view, g);
+      if (view.grad !== grad) {
+        throw new Error(
+          `${this.constructor.name}.preStepTransform did not modify the gradient in place: assigning param.grad replaces the array; write into param.grad instead`,
+        );
+      }
+      const scale = g.gradScale as number;
+      const bias = g.gradBias as number;
+      if (scale !== 1 || bias !== 0) this.backend.scaleBias(grad, scale, scale !== 1, bias, bias !== 0);
     }
-  }
-
-  /** Pre-step transform, the inner optimizer's step, post-step transform; returns the closure's value. */
-  override step<T = undefined>(closure?: () => T): T | undefined {
-    const loss = closure ? closure() : undefined;
-    this.checkBeforeStep();
-    this.applyPreStepTransform();
-    this.innerOpt.step();
-    this.applyPostStepTransform();
-    return loss;
+    this.innerOpt.stepGroup(g);
+    for (const p of g.params) this.postStepTransform(rowView(p, g.paramNdim as number | null), g);
   }
 
   override describe(): string {

@@ -1,8 +1,9 @@
 // SPDX-License-Identifier: MIT
-// partial(Class, options): an optimizer class with preset options, like
-// functools.partial in the reference (options given later win).
+// partial(Class, options): a class with preset options, like functools.partial
+// in the reference (options given later win): an optimizer class for InnerOpt
+// or a chain, a perturbation model's class for an attack.
 import { show } from '../errors';
-import { OptimizerClass, isOptimizerClass } from './optimizer';
+import { OptimizerClass } from './optimizer';
 
 const PARTIAL: unique symbol = Symbol('lp-optim partial');
 
@@ -12,12 +13,12 @@ export interface Partial {
   readonly [PARTIAL]: true;
 }
 
-export function partial(cls: OptimizerClass, options: Record<string, unknown> = {}): Partial {
-  if (!isOptimizerClass(cls)) throw new TypeError(`partial(cls, options): cls must be an optimizer class, got ${show(cls)}`);
+export function partial(cls: OptimizerClass | (new (...args: never[]) => unknown), options: Record<string, unknown> = {}): Partial {
+  if (typeof cls !== 'function' || !cls.prototype) throw new TypeError(`partial(cls, options): cls must be a class, got ${show(cls)}`);
   if (typeof options !== 'object' || options === null || Array.isArray(options)) {
     throw new TypeError(`partial(cls, options): options must be an object, got ${show(options)}`);
   }
-  return Object.freeze({ cls, options: Object.freeze({ ...options }), [PARTIAL]: true as const });
+  return Object.freeze({ cls: cls as OptimizerClass, options: Object.freeze({ ...options }), [PARTIAL]: true as const });
 }
 
 export function isPartial(x: unknown): x is Partial {

@@ -3,8 +3,10 @@
 // one fused pass per parameter.
 import { checkBoolean, checkNumber } from '../errors';
 import { Tensor } from '../tensor';
-import { FloatArray } from '../types';
-import { INTERNAL, InternalOptions, Optimizer, ParamGroup, ParamState, Params, optionsWithDefaults } from './optimizer';
+import { InnerKind, InnerSpec } from '../backend/groupStep';
+import {
+  INTERNAL, InternalOptions, Optimizer, ParamGroup, ParamState, Params, TensorStepState, optionsWithDefaults,
+} from './optimizer';
 
 export interface RMSpropOptions {
   lr?: number;
@@ -44,23 +46,16 @@ export class RMSprop extends Optimizer {
     Optimizer.checkStateKeys('RMSprop', entry, ['step', 'squareAvg', 'momentumBuffer', 'gradAvg'], where);
   }
 
-  protected override updateParam(p: Tensor, grad: FloatArray, g: ParamGroup, s: ParamState): void {
+  override innerSpec(g: ParamGroup): InnerSpec {
+    const o = [g.lr, g.alpha, g.eps, g.weightDecay, g.momentum, g.centered ? 1 : 0, g.maximize ? 1 : 0] as number[];
+    return { kind: InnerKind.RMSprop, options: o };
+  }
+
+  override prepareTensor(p: Tensor, g: ParamGroup, s: ParamState): TensorStepState {
     s.step = ((s.step as number | undefined) ?? 0) + 1;
-    const momentum = g.momentum as number;
-    const centered = g.centered as boolean;
-    this.backend.rmspropStep(
-      p.data, grad, this.bufferOf(p, s, 'squareAvg'),
-      centered ? this.bufferOf(p, s, 'gradAvg') : null,
-      momentum > 0 ? this.bufferOf(p, s, 'momentumBuffer') : null,
-      {
-        lr: g.lr as number,
-        alpha: g.alpha as number,
-        eps: g.eps as number,
-        weightDecay: g.weightDecay as number,
-        momentum,
-        centered,
-        maximize: g.maximize as boolean,
-      },
-    );
+    const squareAvg = this.bufferOf(p, s, 'squareAvg');
+    const gradAvg = g.centered ? this.bufferOf(p, s, 'gradAvg') : null;
+    const momentumBuffer = (g.momentum as number) > 0 ? this.bufferOf(p, s, 'momentumBuffer') : null;
+    return { buffers: [squareAvg, gradAvg, momentumBuffer], s0: 0, s1: 0 };
   }
 }

@@ -35,9 +35,9 @@ export function rowView(p: Tensor, paramNdim: number | null): Tensor {
   return Tensor.view(p.data, batchShape(p.shape, paramNdim), p.grad);
 }
 
-/** (rows, cols) of a row view. */
-export function rowsAndCols(view: Tensor): [number, number] {
-  const rows = view.shape[0];
-  const cols = view.shape.slice(1).reduce((a, b) => a * b, 1);
-  return [rows, cols];
+/** (rows, cols) of a batch shape (N, d0, d1, ...). */
+export function rowsAndCols(shape: readonly number[]): [number, number] {
+  let cols = 1;
+  for (let i = 1; i < shape.length; i++) cols *= shape[i];
+  return [shape[0], cols];
 }

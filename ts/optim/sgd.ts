@@ -4,8 +4,10 @@
 import { checkBoolean, checkNumber } from '../errors';
 import { StateBuffer } from '../backend/types';
 import { Tensor } from '../tensor';
-import { FloatArray } from '../types';
-import { INTERNAL, InternalOptions, Optimizer, ParamGroup, ParamState, Params, REQUIRED, optionsWithDefaults } from './optimizer';
+import { InnerKind, InnerSpec } from '../backend/groupStep';
+import {
+  INTERNAL, InternalOptions, Optimizer, ParamGroup, ParamState, Params, REQUIRED, TensorStepState, optionsWithDefaults,
+} from './optimizer';
 
 export interface SGDOptions {
   lr?: number;
@@ -47,20 +49,17 @@ export class SGD extends Optimizer {
     Optimizer.checkStateKeys('SGD', entry, ['momentumBuffer'], where);
   }
 
-  protected override updateParam(p: Tensor, grad: FloatArray, g: ParamGroup, s: ParamState): void {
-    const o = {
-      lr: g.lr as number,
-      momentum: g.momentum as number,
-      dampening: g.dampening as number,
-      weightDecay: g.weightDecay as number,
-      nesterov: g.nesterov as boolean,
-      maximize: g.maximize as boolean,
-    };
+  override innerSpec(g: ParamGroup): InnerSpec {
+    const o = [g.lr, g.momentum, g.dampening, g.weightDecay, g.nesterov ? 1 : 0, g.maximize ? 1 : 0] as number[];
+    return { kind: InnerKind.SGD, options: o };
+  }
+
+  override prepareTensor(p: Tensor, g: ParamGroup, s: ParamState): TensorStepState {
     let buf = (s.momentumBuffer as StateBuffer | null | undefined) ?? null;
     const bufferInitialized = buf !== null;
-    if (o.momentum !== 0 && !buf) buf = this.backend.allocState(p.dtype, p.numel);
-    this.backend.sgdStep(p.data, grad, o.momentum !== 0 ? buf : null, o, bufferInitialized);
+    if (g.momentum !== 0 && !buf) buf = this.backend.allocState(p.dtype, p.numel);
     // Like torch, a buffer survives steps taken with momentum 0.
     s.momentumBuffer = buf;
+    return { buffers: [g.momentum !== 0 ? buf : null, null, null], s0: bufferInitialized ? 1 : 0, s1: 0 };
   }
 }

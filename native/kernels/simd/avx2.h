@@ -37,6 +37,13 @@ struct Vec<float> {
         _mm256_or_ps(_mm256_cmp_ps(a, b, _CMP_LT_OQ), _mm256_cmp_ps(b, b, _CMP_UNORD_Q));
     return _mm256_blendv_ps(a, b, takeB);
   }
+  // Comparisons give a lane mask (false where either operand is NaN);
+  // select(m, a, b) is m ? a : b lane by lane.
+  using Mask = __m256;
+  static inline Mask lt(Reg a, Reg b) { return _mm256_cmp_ps(a, b, _CMP_LT_OQ); }
+  static inline Reg select(Mask m, Reg a, Reg b) { return _mm256_blendv_ps(b, a, m); }
+  // Clear the sign bit, exactly like scalar fabs (also for 0 and NaN).
+  static inline Reg abs(Reg a) { return _mm256_andnot_ps(_mm256_set1_ps(-0.0f), a); }
 };
 
 template <>
@@ -58,6 +65,10 @@ struct Vec<double> {
         _mm256_or_pd(_mm256_cmp_pd(a, b, _CMP_LT_OQ), _mm256_cmp_pd(b, b, _CMP_UNORD_Q));
     return _mm256_blendv_pd(a, b, takeB);
   }
+  using Mask = __m256d;
+  static inline Mask lt(Reg a, Reg b) { return _mm256_cmp_pd(a, b, _CMP_LT_OQ); }
+  static inline Reg select(Mask m, Reg a, Reg b) { return _mm256_blendv_pd(b, a, m); }
+  static inline Reg abs(Reg a) { return _mm256_andnot_pd(_mm256_set1_pd(-0.0), a); }
 };
 
 }  // namespace avx2

@@ -41,6 +41,13 @@ struct Vec<float> {
                                                    _mm512_cmp_ps_mask(b, b, _CMP_UNORD_Q));
     return _mm512_mask_blend_ps(takeB, a, b);
   }
+  // Comparisons give a lane mask (false where either operand is NaN);
+  // select(m, a, b) is m ? a : b lane by lane.
+  using Mask = __mmask16;
+  static inline Mask lt(Reg a, Reg b) { return _mm512_cmp_ps_mask(a, b, _CMP_LT_OQ); }
+  static inline Reg select(Mask m, Reg a, Reg b) { return _mm512_mask_blend_ps(m, b, a); }
+  // Clear the sign bit (AVX-512DQ), exactly like scalar fabs.
+  static inline Reg abs(Reg a) { return _mm512_andnot_ps(_mm512_set1_ps(-0.0f), a); }
 };
 
 template <>
@@ -64,6 +71,10 @@ struct Vec<double> {
                                                  _mm512_cmp_pd_mask(b, b, _CMP_UNORD_Q));
     return _mm512_mask_blend_pd(takeB, a, b);
   }
+  using Mask = __mmask8;
+  static inline Mask lt(Reg a, Reg b) { return _mm512_cmp_pd_mask(a, b, _CMP_LT_OQ); }
+  static inline Reg select(Mask m, Reg a, Reg b) { return _mm512_mask_blend_pd(m, b, a); }
+  static inline Reg abs(Reg a) { return _mm512_andnot_pd(_mm512_set1_pd(-0.0), a); }
 };
 
 }  // namespace avx512

@@ -35,6 +35,13 @@ struct Vec<float> {
     const Reg ltPick = vbslq_f32(vcltq_f32(a, b), b, a);  // a < b ? b : a
     return vbslq_f32(vceqq_f32(b, b), ltPick, b);         // b is NaN: b
   }
+  // Comparisons give a lane mask (false where either operand is NaN);
+  // select(m, a, b) is m ? a : b lane by lane.
+  using Mask = uint32x4_t;
+  static inline Mask lt(Reg a, Reg b) { return vcltq_f32(a, b); }
+  static inline Reg select(Mask m, Reg a, Reg b) { return vbslq_f32(m, a, b); }
+  // Clears the sign bit (fabs), exactly like scalar fabs.
+  static inline Reg abs(Reg a) { return vabsq_f32(a); }
 };
 
 template <>
@@ -55,6 +62,10 @@ struct Vec<double> {
     const Reg ltPick = vbslq_f64(vcltq_f64(a, b), b, a);
     return vbslq_f64(vceqq_f64(b, b), ltPick, b);
   }
+  using Mask = uint64x2_t;
+  static inline Mask lt(Reg a, Reg b) { return vcltq_f64(a, b); }
+  static inline Reg select(Mask m, Reg a, Reg b) { return vbslq_f64(m, a, b); }
+  static inline Reg abs(Reg a) { return vabsq_f64(a); }
 };
 
 }  // namespace neon

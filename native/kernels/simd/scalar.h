@@ -16,12 +16,17 @@ namespace lp {
 namespace scalar {
 
 // Correctly rounded square roots in float and in double.
+// Magnitudes (the sign bit cleared, also for 0 and NaN) likewise.
 #if defined(_MSC_VER) && !defined(__clang__)
 inline float sqrtOf(float x) { return ::sqrtf(x); }
 inline double sqrtOf(double x) { return ::sqrt(x); }
+inline float absOf(float x) { return ::fabsf(x); }
+inline double absOf(double x) { return ::fabs(x); }
 #else
 inline float sqrtOf(float x) { return __builtin_sqrtf(x); }
 inline double sqrtOf(double x) { return __builtin_sqrt(x); }
+inline float absOf(float x) { return __builtin_fabsf(x); }
+inline double absOf(double x) { return __builtin_fabs(x); }
 #endif
 
 template <typename T>
@@ -40,6 +45,11 @@ struct Vec {
   static inline Reg sqrt(Reg a) { return sqrtOf(a); }
   // NaN-propagating (a NaN in either operand is the result), like torch.maximum.
   static inline Reg max(Reg a, Reg b) { return (a < b || b != b) ? b : a; }
+  // A comparison (false when either operand is NaN) and m ? a : b.
+  using Mask = bool;
+  static inline Mask lt(Reg a, Reg b) { return a < b; }
+  static inline Reg select(Mask m, Reg a, Reg b) { return m ? a : b; }
+  static inline Reg abs(Reg a) { return absOf(a); }
 };
 
 }  // namespace scalar

@@ -34,6 +34,13 @@ struct Vec<float> {
     const Reg takeB = wasm_v128_or(wasm_f32x4_lt(a, b), wasm_f32x4_ne(b, b));
     return wasm_v128_bitselect(b, a, takeB);
   }
+  // Comparisons give a lane mask (false where either operand is NaN);
+  // select(m, a, b) is m ? a : b lane by lane.
+  using Mask = v128_t;
+  static inline Mask lt(Reg a, Reg b) { return wasm_f32x4_lt(a, b); }
+  static inline Reg select(Mask m, Reg a, Reg b) { return wasm_v128_bitselect(a, b, m); }
+  // Clears the sign bit, exactly like scalar fabs.
+  static inline Reg abs(Reg a) { return wasm_f32x4_abs(a); }
 };
 
 template <>
@@ -54,6 +61,10 @@ struct Vec<double> {
     const Reg takeB = wasm_v128_or(wasm_f64x2_lt(a, b), wasm_f64x2_ne(b, b));
     return wasm_v128_bitselect(b, a, takeB);
   }
+  using Mask = v128_t;
+  static inline Mask lt(Reg a, Reg b) { return wasm_f64x2_lt(a, b); }
+  static inline Reg select(Mask m, Reg a, Reg b) { return wasm_v128_bitselect(a, b, m); }
+  static inline Reg abs(Reg a) { return wasm_f64x2_abs(a); }
 };
 
 }  // namespace wasm_simd128

@@ -1,0 +1,93 @@
+// SPDX-License-Identifier: MIT
+// The fused group step's driver: cuts a group into row ranges and runs them
+// (see group_step.h).
+#include "group_step.h"
+
+#include <vector>
+
+namespace lp {
+namespace {
+
+// Rows [rowBegin, rowEnd) of one tensor.
+struct RowRange {
+  size_t tensor;
+  size_t rowBegin;
+  size_t rowEnd;
+};
+
+void runRows(const KernelTable& table, const FusedGroup& group, const GroupTensor& t,
+             size_t rowBegin, size_t rowEnd) {
+  if (t.f64) {
+    const FusedTensor<double> typed{static_cast<double*>(t.p),      static_cast<double*>(t.g),
+                                    static_cast<double*>(t.buf[0]), static_cast<double*>(t.buf[1]),
+                                    static_cast<double*>(t.buf[2]), t.maxNorms,
+                                    t.rows,                         t.cols,
+                                    t.s0,                           t.s1};
+    table.f64.fusedStepRows(group, typed, rowBegin, rowEnd);
+  } else {
+    const FusedTensor<float> typed{static_cast<float*>(t.p),      static_cast<float*>(t.g),
+                                   static_cast<float*>(t.buf[0]), static_cast<float*>(t.buf[1]),
+                                   static_cast<float*>(t.buf[2]), t.maxNorms,
+                                   t.rows,                        t.cols,
+                                   t.s0,                          t.s1};
+    table.f32.fusedStepRows(group, typed, rowBegin, rowEnd);
+  }
+}
+
+// A parallel step: task i runs ranges [taskEnds[i - 1], taskEnds[i]).
+struct ParallelStep {
+  const KernelTable* table;
+  const FusedGroup* group;
+  const GroupTensor* tensors;
+  std::vector<RowRange> ranges;
+  std::vector<size_t> taskEnds;
+
+  static void runTask(void* context, size_t task) {
+    const ParallelStep& step = *static_cast<const ParallelStep*>(context);
+    const size_t begin = task == 0 ? 0 : step.taskEnds[task - 1];
+    for (size_t i = begin; i < step.taskEnds[task]; ++i) {
+      const RowRange& r = step.ranges[i];
+      runRows(*step.table, *step.group, step.tensors[r.tensor], r.rowBegin, r.rowEnd);
+    }
+  }
+};
+
+}  // namespace
+
+void runGroupStep(const KernelTable& table, const FusedGroup& group, const GroupTensor* tensors,
+                  size_t count, ThreadPool* pool, size_t threads) {
+  size_t total = 0;
+  for (size_t i = 0; i < count; ++i) total += tensors[i].rows * tensors[i].cols;
+  if (pool == nullptr || threads <= 1 || total < kParallelMinElements) {
+    for (size_t i = 0; i < count; ++i) runRows(table, group, tensors[i], 0, tensors[i].rows);
+    return;
+  }
+
+  // Shares of at least kMinTaskElements, about kTasksPerThread per thread; a
+  // share is whole rows of one tensor, or several small tensors.
+  const size_t wanted = threads * kTasksPerThread;
+  size_t target = (total + wanted - 1) / wanted;
+  if (target < kMinTaskElements) target = kMinTaskElements;
+  ParallelStep step{&table, &group, tensors, {}, {}};
+  step.ranges.reserve(count + wanted);
+  step.taskEnds.reserve(count + wanted);
+  size_t pending = 0;  // elements of the task being filled
+  for (size_t i = 0; i < count; ++i) {
+    const GroupTensor& t = tensors[i];
+    if (t.rows == 0 || t.cols == 0) continue;
+    const size_t rowsPerRange = (target + t.cols - 1) / t.cols;
+    for (size_t rowBegin = 0; rowBegin < t.rows; rowBegin += rowsPerRange) {
+      const size_t rowEnd = t.rows - rowBegin > rowsPerRange ? rowBegin + rowsPerRange : t.rows;
+      step.ranges.push_back(RowRange{i, rowBegin, rowEnd});
+      pending += (rowEnd - rowBegin) * t.cols;
+      if (pending >= target) {
+        step.taskEnds.push_back(step.ranges.size());
+        pending = 0;
+      }
+    }
+  }
+  if (pending != 0) step.taskEnds.push_back(step.ranges.size());
+  pool->run(step.taskEnds.size(), threads, &ParallelStep::runTask, &step);
+}
+
+}  // namespace lp

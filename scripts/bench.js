@@ -1,0 +1,266 @@
+#!/usr/bin/env node
+// SPDX-License-Identifier: MIT
+// `npm run bench`: time per optimizer step of lp-optim on the workloads of the
+// speed issue, beside the memory-bandwidth floor measured in the same run, a
+// plain-JavaScript loop, and PyTorch (when /usr/bin/python3 has torch).
+// Prints a table and writes BENCHMARKS.md and BENCHMARKS.svg. A benchmark, not
+// a test: these machines are shared and noisy, so compare within one run.
+'use strict';
+const { spawnSync } = require('child_process');
+const fs = require('fs');
+const os = require('os');
+const path = require('path');
+const lp = require('..');
+
+const root = path.join(__dirname, '..');
+const quick = process.argv.includes('--quick'); // fewer repetitions, for a smoke run
+const cores = Math.max(1, typeof os.availableParallelism === 'function' ? os.availableParallelism() : os.cpus().length);
+
+// ResNet-18's 62 parameter tensors (11.7M elements).
+function resnet18Shapes() {
+  const shapes = [[64, 3, 7, 7], [64], [64]];
+  const block = (cin, cout, down) => {
+    shapes.push([cout, cin, 3, 3], [cout], [cout], [cout, cout, 3, 3], [cout], [cout]);
+    if (down) shapes.push([cout, cin, 1, 1], [cout], [cout]);
+  };
+  block(64, 64, false);
+  block(64, 64, false);
+  for (const [cin, cout] of [[64, 128], [128, 256], [256, 512]]) {
+    block(cin, cout, true);
+    block(cout, cout, false);
+  }
+  shapes.push([1000, 512], [1000]);
+  return shapes;
+}
+
+const WORKLOADS = [
+  { key: 'seed', name: "one 2-element tensor, SGD (the seed's example)", shapes: [[2]], inner: 'SGD', paramNdim: null, bytes: 16, reps: quick ? 2000 : 20000 },
+  { key: 'cifar', name: 'CIFAR batch, 256x3x32x32, SGD', shapes: [[256, 3, 32, 32]], inner: 'SGD', bytes: 16, reps: quick ? 5 : 40 },
+  { key: 'imagenet', name: 'ImageNet batch, 64x3x224x224, SGD', shapes: [[64, 3, 224, 224]], inner: 'SGD', bytes: 16, reps: quick ? 3 : 15 },
+  { key: 'resnet-sgd', name: "ResNet-18's 62 tensors (11.7M), SGD momentum 0.9", shapes: resnet18Shapes(), inner: 'SGDm', bytes: 24, reps: quick ? 3 : 15 },
+  { key: 'resnet-adam', name: "ResNet-18's 62 tensors, Adam", shapes: resnet18Shapes(), inner: 'Adam', bytes: 32, reps: quick ? 3 : 15 },
+];
+
+const numel = (shape) => shape.reduce((a, b) => a * b, 1);
+const median = (xs) => {
+  const s = xs.slice().sort((a, b) => a - b);
+  return s[s.length >> 1];
+};
+
+/** Median milliseconds per call of fn over `reps` timed calls after warm-up; batches tiny calls. */
+function timeIt(fn, reps) {
+  const batch = reps > 1000 ? 1000 : 1;
+  for (let i = 0; i < Math.min(3 * batch, 3000); i++) fn();
+  const samples = [];
+  for (let r = 0; r < Math.max(1, reps / batch); r++) {
+    const t0 = process.hrtime.bigint();
+    for (let i = 0; i < batch; i++) fn();
+    samples.push(Number(process.hrtime.bigint() - t0) / 1e6 / batch);
+  }
+  return median(samples);
+}
+
+function makeTensors(w) {
+  return w.shapes.map((shape) => {
+    const n = numel(shape);
+    const data = new Float32Array(n);
+    const grad = new Float32Array(n);
+    for (let i = 0; i < n; i++) {
+      data[i] = ((i * 2654435761) % 1000) / 1000 - 0.5;
+      grad[i] = ((i * 40503) % 977) / 977 - 0.5;
+    }
+    const t = new lp.Tensor(data, shape);
+    t.grad = grad;
+    return t;
+  });
+}
+
+function makeOptimizer(w, tensors) {
+  const common = { epsilon: 1, lr: 0.01, paramNdim: w.paramNdim === undefined ? -1 : w.paramNdim };
+  if (w.inner === 'SGD') return new lp.L2ProjectedOptim(tensors, common);
+  if (w.inner === 'SGDm') return new lp.L2ProjectedOptim(tensors, { ...common, momentum: 0.9 });
+  return new lp.L2ProjectedOptim(tensors, { ...common, InnerOpt: lp.Adam });
+}
+
+function timeLpOptim(w, backend, threads) {
+  lp.setBackend(backend);
+  lp.setNumThreads(threads);
+  const tensors = makeTensors(w);
+  const opt = makeOptimizer(w, tensors);
+  return timeIt(() => opt.step(), w.reps);
+}
+
+/** A hand-written JavaScript step (normalise, SGD, project), as a user without lp-optim would write it. */
+function timePlainJs(w) {
+  if (w.inner !== 'SGD') return null;
+  const tensors = makeTensors(w).map((t) => ({ p: t.data, g: t.grad, rows: w.paramNdim === null ? 1 : t.shape[0] }));
+  const lr = 0.01;
+  const eps = 1;
+  const step = () => {
+    for (const { p, g, rows } of tensors) {
+      const cols = p.length / rows;
+      for (let r = 0; r < rows; r++) {
+        let s = 0;
+        for (let j = r * cols; j < (r + 1) * cols; j++) s += g[j] * g[j];
+        const n = Math.max(Math.sqrt(s), 1.1754943508222875e-38);
+        let q = 0;
+        for (let j = r * cols; j < (r + 1) * cols; j++) {
+          g[j] /= n;
+          p[j] -= lr * g[j];
+          q += p[j] * p[j];
+        }
+        const pn = Math.sqrt(q);
+        if (pn > eps) {
+          const f = eps / (pn + 1e-7);
+          for (let j = r * cols; j < (r + 1) * cols; j++) p[j] *= f;
+        }
+      }
+    }
+  };
+  return timeIt(step, w.reps);
+}
+
+/** The floor: the in-place pattern g *= s; p -= lr * g over the workload's elements, scaled to its bytes per element. */
+function timeFloor(w, native, threads) {
+  const n = w.shapes.reduce((a, s) => a + numel(s), 0);
+  const p = new Float32Array(n).fill(0.5);
+  const g = new Float32Array(n).fill(0.25);
+  lp.setNumThreads(threads);
+  return (timeIt(() => native.benchFloor(p, g, 1.0000001, 1e-9, threads), w.reps) * w.bytes) / 16;
+}
+
+function timeTorch() {
+  const python = '/usr/bin/python3';
+  const probe = spawnSync(python, ['-c', 'import torch; print(torch.__version__)'], { encoding: 'utf8' });
+  if (probe.status !== 0) return { skipped: `PyTorch not found (${python} cannot import torch; apt-get install python3-torch)` };
+  const r = spawnSync(python, [path.join(__dirname, 'bench_torch.py'), JSON.stringify({ workloads: WORKLOADS, quick, cores })], {
+    encoding: 'utf8',
+    maxBuffer: 1 << 24,
+  });
+  if (r.status !== 0) return { skipped: `PyTorch run failed: ${r.stderr.split('\n').slice(-3).join(' ')}` };
+  return { version: probe.stdout.trim(), results: JSON.parse(r.stdout) };
+}
+
+async function chartSvg(rows, columns) {
+  let vega;
+  let vegaLite;
+  try {
+    vega = await import('vega');
+    vegaLite = await import('vega-lite');
+  } catch {
+    return null;
+  }
+  const values = [];
+  for (const row of rows) {
+    for (const c of columns) if (row[c.key] != null) values.push({ workload: row.short, variant: c.label, ms: row[c.key] });
+  }
+  const spec = {
+    $schema: 'https://vega.github.io/schema/vega-lite/v5.json',
+    title: 'lp-optim: median time per optimizer step (log scale, lower is better)',
+    data: { values },
+    mark: 'bar',
+    width: 110,
+    height: 260,
+    encoding: {
+      column: { field: 'workload', type: 'nominal', title: null, sort: rows.map((r) => r.short) },
+      x: { field: 'variant', type: 'nominal', title: null, sort: columns.map((c) => c.label), axis: { labels: false, ticks: false } },
+      y: { field: 'ms', type: 'quantitative', title: 'ms per step', scale: { type: 'log' } },
+      color: { field: 'variant', type: 'nominal', sort: columns.map((c) => c.label), title: null },
+    },
+  };
+  const view = new vega.View(vega.parse(vegaLite.compile(spec).spec), { renderer: 'none' });
+  return view.toSVG();
+}
+
+async function main() {
+  const native = (() => {
+    try {
+      lp.setBackend('native');
+      return require('node-gyp-build')(root);
+    } catch {
+      return null;
+    }
+  })();
+  const info = native ? (lp.setBackend('native'), lp.backendInfo()) : null;
+  console.log(`lp-optim ${lp.backendInfo().version}: ${os.cpus()[0].model}, ${cores} cores, Node ${process.version}${info ? `, native ISA ${info.isa}` : ''}`);
+  const torch = timeTorch();
+  const rows = [];
+  for (const w of WORKLOADS) {
+    process.stdout.write(`  ${w.name} ...`);
+    const row = { name: w.name, short: w.key };
+    if (native) {
+      row.floor1 = timeFloor(w, native, 1);
+      row.floorN = timeFloor(w, native, cores);
+      row.native1 = timeLpOptim(w, 'native', 1);
+      row.nativeN = timeLpOptim(w, 'native', cores);
+    }
+    row.wasm = timeLpOptim(w, 'wasm', 1);
+    row.js = timePlainJs(w);
+    if (torch.results) {
+      row.torch1 = torch.results[w.key]['1'];
+      row.torchN = torch.results[w.key][String(cores)];
+    }
+    rows.push(row);
+    process.stdout.write(' done\n');
+  }
+  lp.setNumThreads(cores);
+
+  const columns = [
+    { key: 'native1', label: 'lp-optim native, 1 thread', floor: 'floor1' },
+    { key: 'nativeN', label: `lp-optim native, ${cores} threads`, floor: 'floorN' },
+    { key: 'wasm', label: 'lp-optim WebAssembly', floor: 'floor1' },
+    { key: 'js', label: 'plain JavaScript loop', floor: 'floor1' },
+    { key: 'torch1', label: 'PyTorch, 1 thread', floor: 'floor1' },
+    { key: 'torchN', label: `PyTorch, ${cores} threads`, floor: 'floorN' },
+    { key: 'floor1', label: 'memory floor, 1 thread' },
+    { key: 'floorN', label: `memory floor, ${cores} threads` },
+  ];
+  const fmt = (ms) => (ms == null ? '-' : ms < 0.01 ? `${(ms * 1000).toFixed(2)} us` : `${ms.toFixed(ms < 1 ? 3 : 2)} ms`);
+  const cell = (row, c) => {
+    const v = row[c.key];
+    if (v == null) return '-';
+    const f = c.floor && row[c.floor] && row.short !== 'seed' ? ` (${(v / row[c.floor]).toFixed(2)}x)` : '';
+    return `${fmt(v)}${f}`;
+  };
+  const header = `| workload (float32, paramNdim -1) | ${columns.map((c) => c.label).join(' | ')} |`;
+  const lines = [header, `| --- |${columns.map(() => ' ---: |').join('')}`];
+  for (const row of rows) lines.push(`| ${row.name} | ${columns.map((c) => cell(row, c)).join(' | ')} |`);
+  const ratios = [];
+  for (const row of rows) {
+    if (row.torch1 && row.native1) ratios.push(`- ${row.name}: native is ${(row.torch1 / row.native1).toFixed(1)}x faster than PyTorch with 1 thread, ${(row.torchN / row.nativeN).toFixed(1)}x with ${cores}.`);
+    if (row.wasm && row.native1) ratios.push(`- ${row.name}: WebAssembly takes ${(row.wasm / row.native1).toFixed(2)}x the native single-thread time.`);
+    if (row.native1 && row.nativeN && row.short !== 'seed') ratios.push(`- ${row.name}: ${cores} threads are ${(row.native1 / row.nativeN).toFixed(2)}x faster than 1.`);
+  }
+  const table = lines.join('\n');
+  console.log(`\n${table}\n\n${ratios.join('\n')}`);
+  if (torch.skipped) console.log(`\nPyTorch skipped: ${torch.skipped}`);
+
+  const svg = await chartSvg(rows, columns.filter((c) => rows.some((r) => r[c.key] != null)));
+  if (svg) fs.writeFileSync(path.join(root, 'BENCHMARKS.svg'), svg);
+  const md = [
+    '# lp-optim benchmarks',
+    '',
+    `Written by \`npm run bench\` (scripts/bench.js) on ${new Date().toISOString().slice(0, 10)}: ${os.cpus()[0].model}, ${cores} cores,`,
+    `Node ${process.version}${info ? `, native ISA ${info.isa}` : ''}${torch.version ? `, PyTorch ${torch.version}` : ''}. Medians of the time per`,
+    'step, and in brackets the multiple of the memory-bandwidth floor for the same thread count: the floor is the',
+    "in-place pattern `g *= s; p -= lr * g` over the workload's elements (16 bytes per element), measured in the",
+    'same run and scaled to the optimizer\'s bytes per element (24 for SGD with momentum, 32 for Adam). These',
+    'machines are shared: absolute times drift by 30% or more between runs; compare within one run.',
+    '',
+    table,
+    '',
+    ...ratios,
+    '',
+    torch.skipped ? `PyTorch: skipped (${torch.skipped}).` : 'PyTorch: the same steps written with torch ops and torch.optim (scripts/bench_torch.py).',
+    '',
+    svg ? '![time per step](BENCHMARKS.svg)' : '(No chart: the vega and vega-lite packages are not installed.)',
+    '',
+  ].join('\n');
+  fs.writeFileSync(path.join(root, 'BENCHMARKS.md'), md);
+  console.log('\nwrote BENCHMARKS.md' + (svg ? ' and BENCHMARKS.svg' : ''));
+}
+
+main().catch((err) => {
+  console.error(err);
+  process.exit(1);
+});

@@ -1,0 +1,211 @@
+// SPDX-License-Identifier: MIT
+// The attack solver against the reference's attack cases (attack.json:
+// rai_toolbox's gradient_ascent on a linear Fashion-MNIST classifier), then
+// each feature beyond the reference: data range, per-sample epsilon, early
+// stop, progress, restarts, and uniform ball initialisations.
+import * as lp from '../ts';
+import {
+  AdditivePerturbation, Generator, L2ProjectedOptim, LinfProjectedOptim, SGD, Tensor, backendInfo, gradientAscent, partial,
+  randomRestart, uniformLikeL1NBall_, uniformLikeL2NBall_, uniformLikeLinfNBall_,
+} from '../ts';
+import { AttackCase, attackFixture, linearLossAndGrad, predictions } from './attackModel';
+import { mismatches } from './helpers';
+
+const where = `${backendInfo().backend} (${backendInfo().isa})`;
+const { data: fixtureData } = attackFixture;
+const N = fixtureData.shape[0];
+const D = fixtureData.values.length / N;
+
+function dataTensor(dtype: 'float32' | 'float64'): Tensor {
+  const values = dtype === 'float64' ? Float64Array.from(fixtureData.values) : Float32Array.from(fixtureData.values);
+  return new Tensor(values, [...fixtureData.shape]);
+}
+
+function runCase(c: AttackCase) {
+  const classes = lp as unknown as Record<string, lp.OptimizerClass>;
+  const options: Record<string, unknown> = { ...c.options };
+  if (c.optimizer !== 'SGD') options.InnerOpt = classes[c.innerOpt];
+  const pmodelOptions: Record<string, unknown> = { deltaNdim: c.deltaNdim };
+  if (c.init) pmodelOptions.init = c.init;
+  const lossAndGrad = linearLossAndGrad(fixtureData.labels, c.targeted);
+  const result = gradientAscent({
+    lossAndGrad,
+    data: dataTensor(c.dtype),
+    target: c.target,
+    optimizer: classes[c.optimizer],
+    steps: c.steps,
+    perturbationModel: partial(AdditivePerturbation, pmodelOptions),
+    targeted: c.targeted,
+    useBest: c.useBest,
+    reduction: c.reduction,
+    ...options,
+  });
+  return { result, calls: lossAndGrad.calls };
+}
+
+describe(`attack golden cases on ${where}`, () => {
+  for (const c of attackFixture.cases) {
+    test(`${c.name} (${c.optimizer}${c.optimizer === 'SGD' ? '' : `[${c.innerOpt}]`}, ${c.dtype})`, () => {
+      const { result } = runCase(c);
+      const [rtol, atol] = c.dtype === 'float64' ? [1e-9, 1e-9] : [1e-4, 1e-5];
+      expect(result.xAdv.shape).toEqual(fixtureData.shape);
+      expect(result.xAdv.dtype).toBe(c.dtype);
+      const bad = mismatches(result.xAdv.data, c.expected.xAdv, rtol, atol);
+      // L-inf: sign() turns a rounding difference near zero into a whole step for that element.
+      const allowed = c.optimizer === 'LinfProjectedOptim' ? 8 : 0;
+      expect(bad.length).toBeLessThanOrEqual(allowed);
+      expect(mismatches(result.losses, c.expected.losses, c.optimizer === 'LinfProjectedOptim' ? 1e-3 : rtol, atol)).toEqual([]);
+      const preds = predictions(result.xAdv.data, N);
+      const fooled = preds.filter((p, i) => p !== fixtureData.labels[i]).length / N;
+      expect(fooled).toBeCloseTo(c.fooledFraction, 10);
+    });
+  }
+});
+
+describe(`attack features on ${where}`, () => {
+  const base = () => ({
+    data: dataTensor('float64'),
+    target: fixtureData.labels,
+    optimizer: L2ProjectedOptim,
+    lr: 0.5,
+    epsilon: 2,
+    steps: 10,
+  });
+
+  test('dataRange: data + delta stays in [lo, hi] after every step, and the Lp bound still holds', () => {
+    const seen: number[][] = [];
+    const lossAndGrad = linearLossAndGrad(fixtureData.labels, false);
+    const checked = (x: Tensor, t: unknown) => {
+      seen.push([Math.min(...x.data), Math.max(...x.data)]);
+      return lossAndGrad(x, t);
+    };
+    const r = gradientAscent({ ...base(), lossAndGrad: checked, dataRange: [0, 1] });
+    for (const [lo, hi] of seen) {
+      expect(lo).toBeGreaterThanOrEqual(0);
+      expect(hi).toBeLessThanOrEqual(1);
+    }
+    const x0 = dataTensor('float64').data;
+    for (let i = 0; i < N; i++) {
+      let s = 0;
+      for (let j = 0; j < D; j++) s += (r.xAdv.data[i * D + j] - x0[i * D + j]) ** 2;
+      expect(Math.sqrt(s)).toBeLessThanOrEqual(2 + 1e-9);
+    }
+    expect(() => gradientAscent({ ...base(), lossAndGrad, dataRange: [1, 0] })).toThrow(RangeError);
+  });
+
+  test('per-sample epsilon: each datum stays in its own radius; a wrong length is a RangeError', () => {
+    const radii = [0.1, 0.5, 1, 1.5, 2, 2.5, 3, 0];
+    const r = gradientAscent({ ...base(), lossAndGrad: linearLossAndGrad(fixtureData.labels, false), epsilon: radii });
+    const x0 = dataTensor('float64').data;
+    for (let i = 0; i < N; i++) {
+      let s = 0;
+      for (let j = 0; j < D; j++) s += (r.xAdv.data[i * D + j] - x0[i * D + j]) ** 2;
+      expect(Math.sqrt(s)).toBeLessThanOrEqual(radii[i] * (1 + 1e-9) + 1e-12);
+      if (radii[i] > 0) expect(Math.sqrt(s)).toBeGreaterThan(radii[i] * 0.99);
+    }
+    const linf = gradientAscent({ ...base(), optimizer: LinfProjectedOptim, paramNdim: -1, lr: 0.05, lossAndGrad: linearLossAndGrad(fixtureData.labels, false), epsilon: radii });
+    for (let i = 0; i < N; i++) {
+      for (let j = 0; j < D; j++) expect(Math.abs(linf.xAdv.data[i * D + j] - x0[i * D + j])).toBeLessThanOrEqual(radii[i] + 1e-12);
+    }
+    expect(() => gradientAscent({ ...base(), lossAndGrad: linearLossAndGrad(fixtureData.labels, false), epsilon: [1, 2] })).toThrow(RangeError);
+  });
+
+  test('earlyStop: fewer model calls, no success lost, frozen samples, stepsTaken per sample', () => {
+    const full = linearLossAndGrad(fixtureData.labels, false);
+    const a = gradientAscent({ ...base(), lossAndGrad: full, steps: 30, epsilon: 4 });
+    const early = linearLossAndGrad(fixtureData.labels, false);
+    const b = gradientAscent({ ...base(), lossAndGrad: early, steps: 30, epsilon: 4, earlyStop: true });
+    expect(early.calls).toBeLessThan(full.calls);
+    expect(full.calls).toBe(31);
+    for (let i = 0; i < N; i++) if (a.success![i]) expect(b.success![i]).toBe(1);
+    expect(b.stepsTaken).toHaveLength(N);
+    for (let i = 0; i < N; i++) {
+      expect(b.stepsTaken![i]).toBeGreaterThanOrEqual(0);
+      expect(b.stepsTaken![i]).toBeLessThanOrEqual(30);
+    }
+    // A sample that succeeds at once (stepsTaken 0) keeps its clean point.
+    const x0 = dataTensor('float64').data;
+    for (let i = 0; i < N; i++) {
+      if (b.stepsTaken![i] === 0) expect(Array.from(b.xAdv.data.subarray(i * D, (i + 1) * D))).toEqual(Array.from(x0.subarray(i * D, (i + 1) * D)));
+    }
+  });
+
+  test('onStep reports every step with the mean loss and the success rate', () => {
+    const infos: lp.StepInfo[] = [];
+    gradientAscent({ ...base(), lossAndGrad: linearLossAndGrad(fixtureData.labels, false), steps: 5, onStep: (i) => infos.push(i) });
+    expect(infos.map((i) => i.step)).toEqual([1, 2, 3, 4, 5]);
+    for (const i of infos) {
+      expect(i.steps).toBe(5);
+      expect(Number.isFinite(i.meanLoss)).toBe(true);
+      expect(i.successRate).toBeGreaterThanOrEqual(0);
+      expect(i.successRate).toBeLessThanOrEqual(1);
+    }
+    expect(infos[4].meanLoss).toBeGreaterThan(infos[0].meanLoss); // an untargeted attack raises the loss
+  });
+
+  test('randomRestart keeps each sample\'s best and never loses one', () => {
+    const gen = new Generator(3);
+    const pm = partial(AdditivePerturbation, { init: (d: Tensor) => uniformLikeL2NBall_(d, { epsilon: 2, generator: gen }) });
+    const runs: Float64Array[] = [];
+    const solver = (o: lp.GradientAscentOptions) => {
+      const r = gradientAscent(o);
+      runs.push(Float64Array.from(r.losses));
+      return r;
+    };
+    const r = randomRestart(solver, 4)({ ...base(), steps: 3, perturbationModel: pm, lossAndGrad: linearLossAndGrad(fixtureData.labels, false) });
+    expect(runs).toHaveLength(4);
+    for (let i = 0; i < N; i++) expect(r.losses[i]).toBe(Math.max(...runs.map((l) => l[i])));
+    expect(runs[0]).not.toEqual(runs[1]); // each restart draws a new init
+    expect(() => randomRestart(solver, 0)).toThrow(RangeError);
+  });
+
+  test('an optimizer instance needs a perturbation-model instance; bad options are clear errors', () => {
+    const lossAndGrad = linearLossAndGrad(fixtureData.labels, false);
+    const pm = new AdditivePerturbation(dataTensor('float64'));
+    const opt = new SGD(pm.parameters(), { lr: 0.1 });
+    expect(() => gradientAscent({ lossAndGrad, data: dataTensor('float64'), target: fixtureData.labels, optimizer: opt, steps: 1 })).toThrow(/perturbation-model instance/);
+    expect(gradientAscent({ lossAndGrad, data: dataTensor('float64'), target: fixtureData.labels, optimizer: opt, steps: 1, perturbationModel: pm }).losses).toHaveLength(N);
+    expect(() => gradientAscent({ ...base(), lossAndGrad, reduction: 'max' as never })).toThrow(RangeError);
+    expect(() => gradientAscent({ ...base(), lossAndGrad, steps: -1 })).toThrow(RangeError);
+    expect(() => gradientAscent({ ...base(), lossAndGrad: () => ({ losses: [1], grad: [] }) })).toThrow(/losses for a batch of 8/);
+  });
+});
+
+describe('uniform ball initialisations', () => {
+  /** Kolmogorov-Smirnov statistic of samples against U(0, 1). */
+  function ks(u: number[]): number {
+    const s = u.slice().sort((a, b) => a - b);
+    return Math.max(...s.map((v, i) => Math.max((i + 1) / s.length - v, v - i / s.length)));
+  }
+
+  test.each([
+    ['L1', uniformLikeL1NBall_, (row: number[]) => row.reduce((a, v) => a + Math.abs(v), 0)],
+    ['L2', uniformLikeL2NBall_, (row: number[]) => Math.hypot(...row)],
+    ['Linf', uniformLikeLinfNBall_, (row: number[]) => Math.max(...row.map(Math.abs))],
+  ] as const)('%s: uniform in the ball (radius^D is U(0, 1)), and seeds reproduce', (name, init, norm) => {
+    const rows = 2000;
+    const dim = 3;
+    const eps = 1.5;
+    const t = new Tensor(new Float64Array(rows * dim), [rows, dim]);
+    init(t, { epsilon: eps, paramNdim: name === 'Linf' ? null : -1, generator: new Generator(11) });
+    const stat: number[] = [];
+    for (let r = 0; r < rows; r++) {
+      const row = Array.from(t.data.subarray(r * dim, (r + 1) * dim));
+      const rad = norm(row) / eps;
+      expect(rad).toBeLessThanOrEqual(1);
+      stat.push(name === 'Linf' ? (row[0] / eps + 1) / 2 : rad ** dim);
+    }
+    // The 0.1% critical value of the KS statistic for n = 2000 is 1.95 / sqrt(n) = 0.0436.
+    expect(ks(stat)).toBeLessThan(0.0436);
+    const again = new Tensor(new Float64Array(rows * dim), [rows, dim]);
+    init(again, { epsilon: eps, paramNdim: name === 'Linf' ? null : -1, generator: new Generator(11) });
+    expect(Array.from(again.data)).toEqual(Array.from(t.data));
+  });
+
+  test('bad arguments', () => {
+    const t = new Tensor(new Float32Array(6), [2, 3]);
+    expect(() => uniformLikeL2NBall_(t, { epsilon: 0 })).toThrow(RangeError);
+    expect(() => uniformLikeL1NBall_(t, { paramNdim: 3 })).toThrow(RangeError);
+    expect(() => uniformLikeLinfNBall_(t, { generator: 5 as never })).toThrow(TypeError);
+  });
+});

@@ -1,0 +1,130 @@
+// SPDX-License-Identifier: MIT
+// The rest of the family beyond the golden cases: validation as in the
+// reference, the chain's printed form, L1FrankWolfe on multi-dimensional data
+// (where the port deliberately differs from the reference), top-q's seeded
+// draws, and a user's own transform.
+import {
+  ChainedParamTransformingOptimizer, ClampedGradientOptimizer, ClampedParameterOptimizer, FrankWolfe, Generator, L1FrankWolfe,
+  L1qNormedGradientOptim, L2FrankWolfe, L2NormedGradientOptim, LinfFrankWolfe, LinfProjectedOptim, ParamGroup,
+  ParamTransformingOptimizer, SGD, SignedGradientOptim, Tensor, TopQGradientOptimizer, backendInfo, partial,
+} from '../ts';
+import { pythonRound } from '../ts/optim/misc';
+import { MaxNormedGradientOptim } from '../examples/maxNormedGradient';
+import { expectClose } from './helpers';
+
+const where = `${backendInfo().backend} (${backendInfo().isa})`;
+const t = (data: number[], shape?: number[]) => new Tensor(Float32Array.from(data), shape);
+
+describe(`the optimizer family on ${where}`, () => {
+  test("the reference's defaults: paramNdim null for sign and clamps, -1 elsewhere", () => {
+    expect(new SignedGradientOptim([t([1])], { lr: 1 }).paramGroups[0].paramNdim).toBeNull();
+    expect(new LinfProjectedOptim([t([1])], { lr: 1, epsilon: 1 }).paramGroups[0].paramNdim).toBeNull();
+    expect(new ClampedGradientOptimizer([t([1])], { lr: 1, clampMax: 1 }).paramGroups[0]).toMatchObject({ paramNdim: null, clampMin: null, clampMax: 1 });
+    expect(new TopQGradientOptimizer([t([1])], { lr: 1, q: 0.5 }).paramGroups[0]).toMatchObject({ paramNdim: -1, q: 0.5, dq: 0 });
+    expect(new L2FrankWolfe([t([1])], { epsilon: 2 }).paramGroups[0]).toMatchObject({ lr: 2, lmoScalingFactor: 2, paramNdim: -1 });
+  });
+
+  test('validation as in the reference', () => {
+    expect(() => new TopQGradientOptimizer([t([1])], { lr: 1, q: 1.5 })).toThrow(/q .*\[0, 1\].*1\.5/);
+    expect(() => new TopQGradientOptimizer([t([1])], { lr: 1, q: -0.1 })).toThrow(RangeError);
+    expect(() => new TopQGradientOptimizer([t([1])], { lr: 1 })).toThrow(/missing required option q/);
+    expect(() => new TopQGradientOptimizer([t([1])], { lr: 1, q: 0.5, dq: 2 })).toThrow(/dq/);
+    expect(() => new TopQGradientOptimizer([t([1])], { lr: 1, q: 0.5, generator: 42 })).toThrow(TypeError);
+    expect(() => new ClampedGradientOptimizer([t([1])], { lr: 1 })).toThrow(/clampMin or clampMax must be given/);
+    expect(() => new ClampedParameterOptimizer([t([1])], { lr: 1, clampMin: 2, clampMax: 1 })).toThrow(/clampMin .* <= clampMax/);
+    expect(() => new ClampedParameterOptimizer([t([1])], { lr: 1, clampMin: '0' })).toThrow(TypeError);
+    expect(() => new L1FrankWolfe([t([1])], { epsilon: 1, lr: 1.5, useDefaultLrSchedule: false })).toThrow(/lr .*\[0, 1\] when useDefaultLrSchedule is false/);
+    expect(() => new FrankWolfe([t([1])], { lr: 1.5, useDefaultLrSchedule: false })).toThrow(RangeError);
+    expect(new FrankWolfe([t([1])], { lr: 1.5 }).paramGroups[0].lr).toBe(1.5); // the default schedule allows lr > 1
+    expect(() => new L2FrankWolfe([t([1])], { lr: 0.5 })).toThrow(/missing required option epsilon/);
+    expect(() => new LinfFrankWolfe([t([1])], { epsilon: 1, InnerOpt: SGD } as never)).toThrow(/unknown option InnerOpt/);
+    expect(() => new LinfProjectedOptim([t([1])], { lr: 1, epsilon: -1 })).toThrow(RangeError);
+  });
+
+  test("the chain applies its links left to right and prints like the reference's repr", () => {
+    const x = t([0.5, -3, 2, 1], [1, 4]);
+    const opt = new ChainedParamTransformingOptimizer([x], {
+      chain: [partial(TopQGradientOptimizer, { q: 0.5 }), partial(ClampedGradientOptimizer, { clampMax: 2.8 })],
+      InnerOpt: SGD,
+      lr: 1,
+    });
+    x.grad = Float32Array.from([0.5, -3, 4, 1]);
+    opt.step();
+    // top-q keeps the 2 largest magnitudes (-3, 4), then the clamp caps 4 at 2.8.
+    expectClose(x.grad!, [0, -3, 2.8, 0], 1e-7, 0, 'chained gradient');
+    expect(opt.paramGroups[0]).toMatchObject({ q: 0.5, clampMax: 2.8, clampMin: null, paramNdim: -1 });
+    expect(opt.toString().split('\n')[0]).toBe('ClampedGradientOptimizer ○ TopQGradientOptimizer [SGD](');
+    expect(String(new L1qNormedGradientOptim([t([1, 2])], { q: 0.3, lr: 1 })).split('\n')[0]).toBe(
+      'L1NormedGradientOptim ○ SignedGradientOptim ○ TopQGradientOptimizer [SGD](',
+    );
+    expect(() => new ChainedParamTransformingOptimizer([t([1])], { chain: [SGD as never], lr: 1 })).toThrow(/chain\[0\] must be a ParamTransformingOptimizer/);
+    expect(() => new ChainedParamTransformingOptimizer([t([1])], { chain: [partial(SGD, {}) as never], lr: 1 })).toThrow(TypeError);
+  });
+
+  test('L1FrankWolfe flattens each datum (the reference does not): a hand-computed 2x2x3 case', () => {
+    const x = new Tensor(new Float64Array(12), [2, 2, 3]);
+    const opt = new L1FrankWolfe([x], { epsilon: 3, lr: 0.5, useDefaultLrSchedule: false });
+    // Datum 0's largest magnitude is -7 at flat index 4; datum 1's is 6 at flat index 0 of its 6.
+    x.grad = Float64Array.from([1, 2, -3, 0, -7, 5, 6, 0, 0, -1, 2, -5.5]);
+    opt.step();
+    expect(Array.from(x.grad!)).toEqual([0, 0, -0, 0, -1, 0, 1, 0, 0, -0, 0, -0]);
+    // p = (1 - 0.5) * 0 - (0.5 * 3) * lmo
+    expect(Array.from(x.data)).toEqual([0, 0, 0, 0, 1.5, 0, -1.5, 0, 0, 0, 0, 0]);
+  });
+
+  test("top-q's random q (dq > 0) comes from the generator: the same seed gives the same steps", () => {
+    const run = (seed: number) => {
+      const x = new Tensor(Float32Array.from({ length: 40 }, (_, i) => i), [2, 20]);
+      const opt = new TopQGradientOptimizer([x], { lr: 1, q: 0.5, dq: 0.4, generator: new Generator(seed) });
+      const kept: number[] = [];
+      for (let k = 0; k < 5; k++) {
+        x.grad = Float32Array.from({ length: 40 }, (_, i) => Math.sin(i + k));
+        opt.step();
+        kept.push(x.grad.filter((v) => v !== 0).length);
+      }
+      return kept;
+    };
+    expect(run(7)).toEqual(run(7));
+    expect(run(7)).not.toEqual(run(8));
+    for (const n of run(7)) expect(n % 2).toBe(0); // both rows keep the same count: one q per parameter per step
+  });
+
+  test("Python's round for top-q's count: halves to even", () => {
+    expect([0.5, 1.5, 2.5, 3.5, 2.4999, 2.5001].map(pythonRound)).toEqual([0, 2, 2, 4, 2, 3]);
+  });
+
+  test('a custom transform written in TypeScript (examples/maxNormedGradient.ts) gets rows per paramNdim', () => {
+    const x = t([0, 0, 0, 0, 0, 0], [2, 3]);
+    const opt = new MaxNormedGradientOptim([x], { lr: 1 });
+    x.grad = Float32Array.from([1, -4, 2, 0.5, 0.25, -0.125]);
+    opt.step();
+    expectClose(x.grad!, [0.25, -1, 0.5, 1, 0.5, -0.25], 1e-7, 0, 'grad divided by each row\'s max');
+    expectClose(x.data, [-0.25, 1, -0.5, -1, -0.5, 0.25], 1e-7, 0, 'SGD step');
+    const whole = new MaxNormedGradientOptim([t([0, 0, 0, 0], [2, 2])], { lr: 1, paramNdim: null });
+    const seen: number[][] = [];
+    class Spy extends ParamTransformingOptimizer {
+      protected override preStepTransform(param: Tensor): void {
+        seen.push([...param.shape]);
+      }
+    }
+    const y = new Tensor(new Float32Array(24), [2, 3, 4]);
+    const spy = new Spy([y], { lr: 1, paramNdim: 1 });
+    y.grad = new Float32Array(24);
+    spy.step();
+    expect(seen).toEqual([[6, 4]]);
+    expect(whole.paramGroups[0].paramNdim).toBeNull();
+  });
+
+  test('a transform that replaces the gradient array instead of writing into it is an error', () => {
+    class Replacing extends L2NormedGradientOptim {
+      protected override preStepTransform(param: Tensor, group: ParamGroup): void {
+        void group;
+        param.grad = new Float32Array(param.grad!.length);
+      }
+    }
+    const x = t([1, 2]);
+    const opt = new Replacing([x], { lr: 1 });
+    x.grad = Float32Array.from([1, 1]);
+    expect(() => opt.step()).toThrow(/did not modify the gradient in place/);
+  });
+});

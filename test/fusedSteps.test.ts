@@ -1,0 +1,167 @@
+// SPDX-License-Identifier: MIT
+// The fast paths give the same bits as the slow ones: fused group steps equal
+// one kernel per operation, small steps (plain TypeScript) equal the backend,
+// any number of threads equals one; stepAsync equals step and locks its
+// tensors while it runs. (Speed itself is measured by `npm run bench`.)
+import {
+  Adagrad, Adam, AdamW, L2NormedGradientOptim, L2ProjectedOptim, Optimizer, RMSprop, SGD, Tensor, backendInfo,
+  getNumThreads, partial, setNumThreads,
+} from '../ts';
+import { SMALL_STEP_ELEMENTS, setFusedSteps } from '../ts/optim/optimizer';
+import { expectSameBits } from './helpers';
+
+const where = `${backendInfo().backend} (${backendInfo().isa})`;
+
+type Make = (params: Tensor[]) => Optimizer;
+
+const CONFIGS: [string, Make][] = [
+  ['SGD', (p) => new SGD(p, { lr: 0.1, momentum: 0.9, dampening: 0.1, weightDecay: 0.01 })],
+  ['Adam', (p) => new Adam(p, { lr: 0.01, amsgrad: true, maximize: true })],
+  ['L2ProjectedOptim[SGD nesterov]', (p) => new L2ProjectedOptim(p, { lr: 0.3, momentum: 0.9, nesterov: true, epsilon: 2, gradScale: 0.5, gradBias: 0.01 })],
+  ['L2ProjectedOptim[Adam]', (p) => new L2ProjectedOptim(p, { InnerOpt: Adam, lr: 0.05, epsilon: 1.5, weightDecay: 0.1 })],
+  ['L2ProjectedOptim[AdamW]', (p) => new L2ProjectedOptim(p, { InnerOpt: AdamW, lr: 0.05, epsilon: 3, paramNdim: null })],
+  ['L2ProjectedOptim[RMSprop]', (p) => new L2ProjectedOptim(p, { InnerOpt: partial(RMSprop, { centered: true, momentum: 0.5 }), lr: 0.01, epsilon: 1, paramNdim: 0 })],
+  ['L2ProjectedOptim[Adagrad]', (p) => new L2ProjectedOptim(p, { InnerOpt: Adagrad, lr: 0.1, epsilon: 0.7, paramNdim: 1 })],
+  ['L2NormedGradientOptim[Adam]', (p) => new L2NormedGradientOptim(p, { InnerOpt: Adam, lr: 0.01, gradBias: -0.001 })],
+];
+
+/** Parameters of several shapes and both dtypes, one without a gradient at odd steps. */
+function makeParams(scale: number): Tensor[] {
+  const n = Math.max(SMALL_STEP_ELEMENTS, 600) * scale;
+  return [
+    new Tensor(Float32Array.from({ length: 4 * n }, (_, i) => Math.sin(i * 0.37) * 2), [4, 2, n / 2]),
+    new Tensor(Float32Array.from({ length: 3 * 17 }, (_, i) => Math.cos(i)), [3, 17]),
+    new Tensor(Float64Array.from({ length: 2 * n + 3 }, (_, i) => Math.sin(i * 0.11)), [2 * n + 3]),
+  ];
+}
+
+function run(make: Make, steps: number, scale = 1): Tensor[] {
+  const params = makeParams(scale);
+  // Float32 and float64 tensors in one group would need one optimizer per dtype in torch too: split them.
+  const opt32 = make(params.slice(0, 2));
+  const opt64 = make(params.slice(2));
+  for (let k = 0; k < steps; k++) {
+    params.forEach((p, i) => {
+      if (i === 1 && k % 2 === 1) {
+        p.grad = null;
+        return;
+      }
+      const g = p.dtype === 'float64' ? new Float64Array(p.numel) : new Float32Array(p.numel);
+      for (let j = 0; j < g.length; j++) g[j] = Math.sin(j * 0.7 + k) * (j % 5) + (j % 13 === 0 ? 0 : 0.01 * k);
+      p.grad = g;
+    });
+    opt32.step();
+    opt64.step();
+  }
+  return params;
+}
+
+describe(`fused group steps on ${where}`, () => {
+  afterEach(() => setFusedSteps(true));
+
+  test.each(CONFIGS)('%s: fused equals one kernel per operation, bit for bit', (_name, make) => {
+    const fused = run(make, 4);
+    setFusedSteps(false);
+    const unfused = run(make, 4);
+    fused.forEach((p, i) => {
+      expectSameBits(p.data, unfused[i].data, `param ${i}`);
+      if (p.grad) expectSameBits(p.grad, unfused[i].grad!, `grad ${i}`);
+    });
+  });
+
+  test('a small step runs in plain TypeScript and gives the same bits as the backend', () => {
+    const small = () => {
+      const x = new Tensor(new Float32Array([-1, 1, 0.5, 3]), [2, 2]);
+      const opt = new L2ProjectedOptim([x], { InnerOpt: Adam, lr: 0.5, epsilon: 0.8 });
+      for (let k = 0; k < 3; k++) {
+        x.grad = new Float32Array([2, 2 - k, -1, 0.25 * k]);
+        opt.step();
+      }
+      return x;
+    };
+    const js = small();
+    setFusedSteps(false); // one backend kernel per operation
+    const backend = small();
+    expectSameBits(js.data, backend.data, 'small step');
+  });
+
+  test('any number of threads gives the bits of one thread', () => {
+    const before = getNumThreads();
+    try {
+      setNumThreads(1);
+      const one = run(CONFIGS[3][1], 2, 200); // groups above the 256K-element threshold
+      setNumThreads(4);
+      const four = run(CONFIGS[3][1], 2, 200);
+      one.forEach((p, i) => expectSameBits(p.data, four[i].data, `param ${i}`));
+    } finally {
+      setNumThreads(before);
+    }
+  });
+
+  test('setNumThreads checks its argument', () => {
+    expect(() => setNumThreads(0)).toThrow(RangeError);
+    expect(() => setNumThreads(1.5)).toThrow(TypeError);
+    expect(() => setNumThreads('2' as never)).toThrow(TypeError);
+    expect(getNumThreads()).toBeGreaterThanOrEqual(1);
+  });
+});
+
+describe(`stepAsync on ${where}`, () => {
+  const big = () => new Tensor(Float32Array.from({ length: 64 * 4096 }, (_, i) => Math.sin(i)), [64, 4096]);
+  const grad = (n: number) => Float32Array.from({ length: n }, (_, i) => Math.cos(i * 0.3));
+
+  test('gives the same result as step(), and returns the closure value', async () => {
+    const a = big();
+    const b = big();
+    const oa = new L2ProjectedOptim([a], { InnerOpt: Adam, lr: 0.01, epsilon: 20 });
+    const ob = new L2ProjectedOptim([b], { InnerOpt: Adam, lr: 0.01, epsilon: 20 });
+    for (let k = 0; k < 2; k++) {
+      a.grad = grad(a.numel);
+      b.grad = grad(b.numel);
+      oa.step();
+      await expect(ob.stepAsync(() => 7)).resolves.toBe(7);
+    }
+    expectSameBits(b.data, a.data, 'stepAsync vs step');
+  });
+
+  test('while it runs, the optimizer and its tensors refuse to be used', async () => {
+    const x = big();
+    const opt = new L2ProjectedOptim([x], { lr: 0.1, epsilon: 10 });
+    x.grad = grad(x.numel);
+    const pending = opt.stepAsync();
+    expect(x.busy).toBe(true);
+    expect(() => x.data).toThrow(/stepAsync\(\) is running/);
+    expect(() => x.grad).toThrow(/stepAsync\(\) is running/);
+    expect(() => { x.grad = null; }).toThrow(/stepAsync\(\) is running/);
+    expect(() => opt.step()).toThrow(/cannot step while a stepAsync/);
+    expect(() => opt.zeroGrad()).toThrow(/cannot zeroGrad/);
+    expect(() => opt.stateDict()).toThrow(/cannot stateDict/);
+    expect(() => opt.addParamGroup({ params: [big()] })).toThrow(/cannot addParamGroup/);
+    await expect(opt.stepAsync()).rejects.toThrow(/cannot stepAsync/);
+    await pending;
+    expect(x.busy).toBe(false);
+    expect(x.data.length).toBe(64 * 4096);
+    opt.step(); // usable again
+  });
+
+  (backendInfo().backend === 'native' ? test : test.skip)(
+    'native: the step runs off the JavaScript thread (the event loop answers meanwhile); skipped on WebAssembly, which steps on the JavaScript thread by design',
+    async () => {
+      const x = new Tensor(Float32Array.from({ length: 8 << 20 }, (_, i) => (i % 7) - 3), [64, 1 << 17]);
+      const opt = new L2ProjectedOptim([x], { InnerOpt: Adam, lr: 0.01, epsilon: 5 });
+      x.grad = new Float32Array(x.numel).fill(0.5);
+      const events: string[] = [];
+      setImmediate(() => events.push('event loop'));
+      await opt.stepAsync().then(() => events.push('step done'));
+      expect(events).toEqual(['event loop', 'step done']);
+    },
+  );
+
+  test('a failing step unlocks the tensors', async () => {
+    const x = big();
+    const opt = new L2ProjectedOptim([x], { lr: 0.1, epsilon: 10 });
+    (x as unknown as { _grad: Float32Array })._grad = new Float32Array(3);
+    await expect(opt.stepAsync()).rejects.toThrow(RangeError);
+    expect(x.busy).toBe(false);
+  });
+});

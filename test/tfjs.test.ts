@@ -1,0 +1,68 @@
+// SPDX-License-Identifier: MIT
+// The TensorFlow.js adapter: the reference's float32 attack case through a
+// tfjs model of the same linear classifier, and no tensor leaks.
+import * as tf from '@tensorflow/tfjs';
+import { AdditivePerturbation, L2ProjectedOptim, Tensor, backendInfo, gradientAscent, partial, tfjsLossAndGrad } from '../ts';
+import { attackFixture } from './attackModel';
+import { mismatches } from './helpers';
+
+const where = `${backendInfo().backend} (${backendInfo().isa})`;
+
+/** attack.json's linear softmax classifier as a tf.LayersModel (flatten, dense). */
+function linearModel(): tf.LayersModel {
+  const { W, b, classes, inputShape } = attackFixture.model;
+  const d = W.length / classes;
+  const model = tf.sequential();
+  model.add(tf.layers.flatten({ inputShape }));
+  model.add(tf.layers.dense({ units: classes }));
+  const kernel = new Float32Array(d * classes);
+  for (let k = 0; k < classes; k++) for (let j = 0; j < d; j++) kernel[j * classes + k] = W[k * d + j];
+  model.layers[1].setWeights([tf.tensor2d(kernel, [d, classes]), tf.tensor1d(Float32Array.from(b))]);
+  return model;
+}
+
+describe(`tfjsLossAndGrad on ${where}`, () => {
+  beforeAll(async () => {
+    await tf.setBackend('cpu');
+  });
+
+  test("the reference's float32 case (l2-sgd-best-float32), with no tensor leaked", () => {
+    const c = attackFixture.cases.find((k) => k.name === 'l2-sgd-best-float32')!;
+    const model = linearModel();
+    const before = tf.memory().numTensors;
+    const lossAndGrad = tfjsLossAndGrad(tf, model);
+    const r = gradientAscent({
+      lossAndGrad,
+      data: new Tensor(Float32Array.from(attackFixture.data.values), [...attackFixture.data.shape]),
+      target: c.target,
+      optimizer: L2ProjectedOptim,
+      perturbationModel: partial(AdditivePerturbation, {}),
+      steps: c.steps,
+      useBest: c.useBest,
+      ...c.options,
+    });
+    expect(tf.memory().numTensors).toBe(before);
+    // tfjs computes the logits in float32 (the reference in float64): float32 tolerance.
+    expect(mismatches(r.xAdv.data, c.expected.xAdv, 1e-4, 1e-5)).toEqual([]);
+    expect(mismatches(r.losses, c.expected.losses, 1e-4, 1e-5)).toEqual([]);
+    expect(r.success).toHaveLength(8);
+  });
+
+  test('a function model, targeted success, and clear errors', () => {
+    const model = linearModel();
+    const fn = (x: tf.Tensor) => model.apply(x) as tf.Tensor;
+    const lossAndGrad = tfjsLossAndGrad(tf, fn, { targeted: true });
+    const x = new Tensor(Float32Array.from(attackFixture.data.values), [...attackFixture.data.shape]);
+    const before = tf.memory().numTensors;
+    const out = lossAndGrad(x, attackFixture.data.labels);
+    expect(tf.memory().numTensors).toBe(before);
+    expect(out.losses).toHaveLength(8);
+    expect(out.grad).toHaveLength(x.numel);
+    expect(Array.from(out.success!).every((s) => s === 1)).toBe(true); // the clean images are all classified right
+    expect(() => lossAndGrad(x, [1, 2])).toThrow(RangeError);
+    expect(() => lossAndGrad(x, [0, 1, 2, 3, 4, 5, 6, 99])).toThrow(/target\[7\] = 99/);
+    expect(tf.memory().numTensors).toBe(before);
+    expect(() => tfjsLossAndGrad({} as never, model)).toThrow(TypeError);
+    expect(() => tfjsLossAndGrad(tf, 42 as never)).toThrow(TypeError);
+  });
+});

@@ -1,0 +1,261 @@
+// SPDX-License-Identifier: MIT
+// The attack solver of rai_toolbox.perturbations: gradientAscent (projected
+// gradient ascent on a batch, with the reference's useBest bookkeeping) and
+// randomRestart; beyond the reference, a data range enforced inside the
+// loop, early stopping on samples already fooled, and a progress callback.
+import { show } from '../errors';
+import { Optimizer, OptimizerClass, isOptimizerClass } from '../optim/optimizer';
+import { Partial, isPartial } from '../optim/partial';
+import { Tensor } from '../tensor';
+import { FloatArray } from '../types';
+import { AdditivePerturbation, PerturbationModel } from './perturbation';
+
+/** What a model gives the solver at a batch x: per-sample losses, d(sum of losses)/dx, and optionally per-sample success. */
+export interface LossAndGradResult {
+  losses: ArrayLike<number>;
+  grad: ArrayLike<number>;
+  success?: ArrayLike<number | boolean>;
+}
+
+export type LossAndGrad = (x: Tensor, target: unknown) => LossAndGradResult;
+
+export interface StepInfo {
+  /** 1-based step number. */
+  step: number;
+  steps: number;
+  /** Mean of the criterion's losses at the points of this step. */
+  meanLoss: number;
+  /** Share of samples that have succeeded so far (when lossAndGrad reports success), else null. */
+  successRate: number | null;
+}
+
+type PerturbationClass = new (data: Tensor, options?: Record<string, unknown>) => PerturbationModel;
+
+export interface GradientAscentOptions {
+  lossAndGrad: LossAndGrad;
+  data: Tensor;
+  target: unknown;
+  optimizer: OptimizerClass | Partial | Optimizer;
+  steps: number;
+  /** A class (made anew for each run), partial(Class, options), or an instance (its delta carries over). */
+  perturbationModel?: PerturbationClass | Partial | PerturbationModel;
+  targeted?: boolean;
+  useBest?: boolean;
+  reduction?: 'sum' | 'mean';
+  /** [lo, hi]: after every step, data + delta is clamped into the range (after the optimizer's own projection). */
+  dataRange?: [number, number] | null;
+  earlyStop?: boolean;
+  onStep?: (info: StepInfo) => void;
+  /** Anything else is an option of the optimizer. */
+  [optimizerOption: string]: unknown;
+}
+
+export interface GradientAscentResult {
+  xAdv: Tensor;
+  /** The criterion's losses at the returned points (not negated). */
+  losses: FloatArray;
+  /** Per sample, 1 when the returned point succeeded (when lossAndGrad reports success). */
+  success?: Uint8Array;
+  /** Per sample, the optimizer steps taken before the returned point (with earlyStop). */
+  stepsTaken?: Int32Array;
+}
+
+function isPerturbationModel(x: unknown): x is PerturbationModel {
+  return typeof x === 'object' && x !== null && typeof (x as PerturbationModel).parameters === 'function' && typeof (x as PerturbationModel).apply === 'function';
+}
+
+/** Calls lossAndGrad and checks what it returns. */
+function evaluate(lossAndGrad: LossAndGrad, x: Tensor, target: unknown, n: number): { losses: Float64Array; grad: ArrayLike<number>; success: Uint8Array | null } {
+  const r = lossAndGrad(x, target);
+  if (typeof r !== 'object' || r === null) throw new TypeError(`lossAndGrad must return { losses, grad, success? }, got ${show(r)}`);
+  if (!r.losses || r.losses.length !== n) throw new RangeError(`lossAndGrad returned ${r.losses ? r.losses.length : 'no'} losses for a batch of ${n}`);
+  if (!r.grad || r.grad.length !== x.numel) throw new RangeError(`lossAndGrad returned a gradient of length ${r.grad ? r.grad.length : 'none'}, x has ${x.numel} elements`);
+  let success: Uint8Array | null = null;
+  if (r.success !== undefined) {
+    if (r.success.length !== n) throw new RangeError(`lossAndGrad returned ${r.success.length} success flags for a batch of ${n}`);
+    success = Uint8Array.from(r.success as ArrayLike<number>, (v) => (v ? 1 : 0));
+  }
+  return { losses: Float64Array.from(r.losses), grad: r.grad, success };
+}
+
+/**
+ * Projected gradient ascent (descent when targeted) on a perturbation of
+ * `data`, as rai_toolbox.perturbations.gradient_ascent. See SPEC.md, "Attacks".
+ */
+export function gradientAscent(options: GradientAscentOptions): GradientAscentResult {
+  if (typeof options !== 'object' || options === null) throw new TypeError(`gradientAscent expects an options object, got ${show(options)}`);
+  const {
+    lossAndGrad, data, target, optimizer, steps, perturbationModel = AdditivePerturbation, targeted = false, useBest = false,
+    reduction = 'sum', dataRange = null, earlyStop = false, onStep, ...optimizerOptions
+  } = options;
+  if (typeof lossAndGrad !== 'function') throw new TypeError(`lossAndGrad must be a function, got ${show(lossAndGrad)}`);
+  if (!(data instanceof Tensor) || data.ndim < 1) throw new TypeError(`data must be a Tensor of shape [N, ...], got ${show(data)}`);
+  if (!Number.isInteger(steps) || steps < 0) throw new RangeError(`steps must be a non-negative integer, got ${show(steps)}`);
+  for (const [k, v] of Object.entries({ targeted, useBest, earlyStop })) {
+    if (typeof v !== 'boolean') throw new TypeError(`${k} must be a boolean, got ${show(v)}`);
+  }
+  if (reduction !== 'sum' && reduction !== 'mean') throw new RangeError(`reduction must be 'sum' or 'mean', got ${show(reduction)}`);
+  if (onStep !== undefined && typeof onStep !== 'function') throw new TypeError(`onStep must be a function, got ${show(onStep)}`);
+  if (dataRange !== null) {
+    if (!Array.isArray(dataRange) || dataRange.length !== 2 || !dataRange.every((v) => typeof v === 'number' && !Number.isNaN(v))) {
+      throw new TypeError(`dataRange must be [lo, hi], got ${show(dataRange)}`);
+    }
+    if (dataRange[0] > dataRange[1]) throw new RangeError(`dataRange must have lo <= hi, got [${dataRange.join(', ')}]`);
+  }
+
+  // The perturbation model: a class or partial is made for this run; an instance is used as it is.
+  let pmodel: PerturbationModel;
+  const pmodelIsInstance = isPerturbationModel(perturbationModel);
+  if (typeof perturbationModel === 'function') pmodel = new perturbationModel(data);
+  else if (isPartial(perturbationModel)) pmodel = new (perturbationModel.cls as unknown as PerturbationClass)(data, { ...perturbationModel.options });
+  else if (pmodelIsInstance) pmodel = perturbationModel as PerturbationModel;
+  else throw new TypeError(`perturbationModel must be a class, a partial or an instance with parameters() and apply(), got ${show(perturbationModel)}`);
+
+  let optim: Optimizer;
+  if (isOptimizerClass(optimizer)) optim = new optimizer(pmodel.parameters(), optimizerOptions);
+  else if (isPartial(optimizer) && isOptimizerClass(optimizer.cls)) optim = new optimizer.cls(pmodel.parameters(), { ...optimizer.options, ...optimizerOptions });
+  else if (optimizer instanceof Optimizer) {
+    if (!pmodelIsInstance) throw new TypeError('an optimizer instance can only be given together with a perturbation-model instance (as in the reference)');
+    if (Object.keys(optimizerOptions).length) {
+      throw new TypeError(`optimizer options (${Object.keys(optimizerOptions).join(', ')}) were given, but the optimizer is already an instance`);
+    }
+    optim = optimizer;
+  } else {
+    throw new TypeError(`optimizer must be an optimizer class, a partial or an instance, got ${show(optimizer)}`);
+  }
+
+  const [delta] = pmodel.parameters();
+  if (!(delta instanceof Tensor)) throw new TypeError('the perturbation model must have one Tensor parameter (delta)');
+  const n = data.shape[0];
+  const perSample = delta.numel === data.numel;
+  const broadcast = !perSample;
+  if (dataRange && broadcast) throw new RangeError('dataRange needs one perturbation per sample (deltaNdim null); a broadcast perturbation cannot keep every sample in range');
+  if (earlyStop && broadcast) throw new RangeError('earlyStop needs one perturbation per sample (deltaNdim null)');
+  const sampleSize = n === 0 ? 0 : data.numel / n;
+  const sign = targeted ? 1 : -1;
+  const scale = reduction === 'mean' ? 1 / n : 1;
+
+  // useBest keeps, per sample, the lowest sign * loss and the point that produced it.
+  let bestScore: Float64Array | null = null;
+  let bestLoss: Float64Array | null = null;
+  let bestX: FloatArray | null = null;
+  let bestSuccess: Uint8Array | null = null;
+  const keepBest = (x: Tensor, losses: Float64Array, success: Uint8Array | null) => {
+    if (!bestScore) {
+      bestScore = losses.map((l) => sign * l);
+      bestLoss = losses.slice();
+      bestX = x.data.slice();
+      bestSuccess = success ? success.slice() : null;
+      return;
+    }
+    for (let i = 0; i < n; i++) {
+      const score = sign * losses[i];
+      if (score < bestScore[i]) {
+        bestScore[i] = score;
+        bestLoss![i] = losses[i];
+        bestX!.set(x.data.subarray(i * sampleSize, (i + 1) * sampleSize), i * sampleSize);
+        if (bestSuccess && success) bestSuccess[i] = success[i];
+      }
+    }
+  };
+
+  const done = new Uint8Array(n); // earlyStop: samples that have succeeded and are frozen
+  const stepsTaken = new Int32Array(n).fill(steps);
+  let finalEval: { x: Tensor; losses: Float64Array; success: Uint8Array | null } | null = null;
+  for (let k = 0; k < steps; k++) {
+    const x = pmodel.apply(data);
+    const { losses, grad, success } = evaluate(lossAndGrad, x, target, n);
+    if (earlyStop) {
+      if (!success) throw new TypeError('earlyStop needs lossAndGrad to return success flags');
+      for (let i = 0; i < n; i++) {
+        if (success[i] && !done[i]) {
+          done[i] = 1;
+          stepsTaken[i] = k;
+        }
+      }
+      if (done.every((v) => v === 1)) {
+        // Every sample has succeeded at x: nothing more to compute.
+        finalEval = { x, losses, success };
+        break;
+      }
+    }
+    const g = delta.dtype === 'float64' ? new Float64Array(delta.numel) : new Float32Array(delta.numel);
+    for (let i = 0; i < grad.length; i++) g[broadcast ? i % delta.numel : i] += sign * grad[i] * scale;
+    if (earlyStop) for (let i = 0; i < n; i++) if (done[i]) g.fill(0, i * sampleSize, (i + 1) * sampleSize);
+    const frozen = earlyStop ? delta.data.slice() : null;
+    delta.grad = g;
+    optim.step();
+    if (frozen) {
+      for (let i = 0; i < n; i++) if (done[i]) delta.data.set(frozen.subarray(i * sampleSize, (i + 1) * sampleSize), i * sampleSize);
+    }
+    if (dataRange) {
+      const [lo, hi] = dataRange;
+      const d = delta.data;
+      const x0 = data.data;
+      for (let i = 0; i < d.length; i++) {
+        const v = x0[i] + d[i];
+        if (v < lo) d[i] = lo - x0[i];
+        else if (v > hi) d[i] = hi - x0[i];
+      }
+    }
+    if (useBest) keepBest(x, losses, success);
+    if (onStep) {
+      const meanLoss = losses.reduce((a, b) => a + b, 0) / Math.max(n, 1);
+      const rate = earlyStop ? done.reduce((a, b) => a + b, 0) / Math.max(n, 1) : success ? success.reduce((a, b) => a + b, 0) / Math.max(n, 1) : null;
+      onStep({ step: k + 1, steps, meanLoss, successRate: rate });
+    }
+  }
+  optim.zeroGrad();
+  if (!finalEval) {
+    const x = pmodel.apply(data);
+    const { losses, success } = evaluate(lossAndGrad, x, target, n);
+    finalEval = { x, losses, success };
+  }
+  let { x: xAdv, losses, success } = finalEval;
+  if (useBest) {
+    keepBest(xAdv, losses, success);
+    xAdv = new Tensor(bestX!, [...data.shape]);
+    losses = bestLoss!;
+    success = bestSuccess;
+  }
+  const result: GradientAscentResult = {
+    xAdv,
+    losses: data.dtype === 'float64' ? Float64Array.from(losses) : Float32Array.from(losses),
+  };
+  if (success) result.success = success;
+  if (earlyStop) result.stepsTaken = stepsTaken;
+  return result;
+}
+
+export type Solver = (options: GradientAscentOptions) => GradientAscentResult;
+
+/**
+ * Runs the solver `repeats` times with the same options and keeps, per
+ * sample, the returned point with the highest loss (lowest when targeted).
+ */
+export function randomRestart(solver: Solver, repeats: number): Solver {
+  if (typeof solver !== 'function') throw new TypeError(`randomRestart: solver must be a function, got ${show(solver)}`);
+  if (!Number.isInteger(repeats) || repeats < 1) throw new RangeError(`randomRestart: repeats must be an integer >= 1, got ${show(repeats)}`);
+  return (options) => {
+    const targeted = options?.targeted ?? false;
+    let best: GradientAscentResult | null = null;
+    for (let r = 0; r < repeats; r++) {
+      const res = solver(options);
+      if (!best) {
+        best = { ...res, xAdv: new Tensor(res.xAdv.data.slice(), [...res.xAdv.shape]), losses: res.losses.slice() };
+        continue;
+      }
+      const n = best.losses.length;
+      const size = n === 0 ? 0 : best.xAdv.numel / n;
+      for (let i = 0; i < n; i++) {
+        const better = targeted ? res.losses[i] < best.losses[i] : res.losses[i] > best.losses[i];
+        if (!better) continue;
+        best.losses[i] = res.losses[i];
+        best.xAdv.data.set(res.xAdv.data.subarray(i * size, (i + 1) * size), i * size);
+        if (best.success && res.success) best.success[i] = res.success[i];
+        if (best.stepsTaken && res.stepsTaken) best.stepsTaken[i] = res.stepsTaken[i];
+      }
+    }
+    return best!;
+  };
+}

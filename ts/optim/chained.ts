@@ -1,0 +1,106 @@
+// SPDX-License-Identifier: MIT
+// ChainedParamTransformingOptimizer: several transforming optimizers applied
+// one after the other (left to right) around one inner optimizer, and
+// L1qNormedGradientOptim, the chain top-q -> sign -> L1 normalisation.
+import { show } from '../errors';
+import { Tensor } from '../tensor';
+import { ParamGroup, Params, REQUIRED, isOptimizerClass } from './optimizer';
+import { ParamTransformingOptimizer, ParamTransformingOptions } from './paramTransforming';
+import { Partial, isPartial, partial } from './partial';
+import { L1NormedGradientOptim, SignedGradientOptim } from './lpSpace';
+import { TopQGradientOptimizer, defaultGenerator } from './misc';
+import { Generator } from '../random';
+
+type TransformingClass = new (params: Params | null, options?: ParamTransformingOptions) => ParamTransformingOptimizer;
+export type ChainLink = TransformingClass | Partial;
+
+/** The transforms of a link, reachable from the chain (they are protected on the link's class). */
+interface Transforms {
+  preStepTransform(param: Tensor, group: ParamGroup): void;
+  postStepTransform(param: Tensor, group: ParamGroup): void;
+}
+
+function isTransformingClass(x: unknown): x is TransformingClass {
+  return isOptimizerClass(x) && (x === ParamTransformingOptimizer || x.prototype instanceof ParamTransformingOptimizer);
+}
+
+export interface ChainedOptions extends ParamTransformingOptions {
+  /** Transforming optimizer classes or partial(Class, options), applied left to right. */
+  chain?: ChainLink[];
+}
+
+export class ChainedParamTransformingOptimizer extends ParamTransformingOptimizer {
+  /** The links, each a transforming optimizer sharing this one's inner optimizer and groups. */
+  readonly chain: readonly ParamTransformingOptimizer[];
+
+  constructor(params: Params | null, options: ChainedOptions = {}) {
+    const { chain = [], ...rest } = options ?? {};
+    if (!Array.isArray(chain)) throw new TypeError(`chain must be an array of transforming optimizer classes or partials, got ${show(chain)}`);
+    chain.forEach((link, i) => {
+      const cls = isPartial(link) ? link.cls : link;
+      if (!isTransformingClass(cls)) {
+        throw new TypeError(`chain[${i}] must be a ParamTransformingOptimizer class or a partial of one, got ${show(isPartial(link) ? link.cls : link)}`);
+      }
+    });
+    super(params, rest);
+    // Each link adopts the shared groups, its options becoming their defaults
+    // (the chain's `defaults` still win, as in the reference's setdefault).
+    this.chain = chain.map((link) => {
+      const [cls, opts] = isPartial(link) ? [link.cls as unknown as TransformingClass, link.options] : [link, {}];
+      return new cls(null, { ...opts, InnerOpt: this.innerOpt, defaults: this.defaults });
+    });
+  }
+
+  override acceptedKeys(): Set<string> {
+    const keys = super.acceptedKeys();
+    for (const link of this.chain ?? []) for (const k of link.acceptedKeys()) keys.add(k);
+    return keys;
+  }
+
+  override checkOptions(g: Record<string, unknown>, where: string): void {
+    super.checkOptions(g, where);
+    for (const link of this.chain ?? []) link.checkOptions(g, where);
+  }
+
+  override fillGroup(group: ParamGroup, where = 'param group'): void {
+    super.fillGroup(group, where);
+    for (const link of this.chain ?? []) link.fillGroup(group, where);
+  }
+
+  protected override preStepTransform(param: Tensor, group: ParamGroup): void {
+    for (const link of this.chain) (link as unknown as Transforms).preStepTransform(param, group);
+  }
+
+  protected override postStepTransform(param: Tensor, group: ParamGroup): void {
+    for (const link of this.chain) (link as unknown as Transforms).postStepTransform(param, group);
+  }
+
+  /** As the reference's repr: the links composed right to left, "C ○ B ○ A [SGD](". */
+  protected override displayName(): string {
+    const names = this.chain.map((l) => l.constructor.name).reverse().join(' ○ ');
+    return `${names} [${this.innerOpt.constructor.name}](`;
+  }
+}
+
+export interface L1qNormedOptions extends ParamTransformingOptions {
+  q?: number;
+  dq?: number;
+  divByZeroEps?: number;
+  generator?: Generator;
+}
+
+/** Top-q sparsification, then the sign, then L1 normalisation of each datum's gradient. */
+export class L1qNormedGradientOptim extends ChainedParamTransformingOptimizer {
+  constructor(params: Params | null, options: L1qNormedOptions = {}) {
+    const { q = REQUIRED, dq = 0, divByZeroEps, generator = defaultGenerator, ...rest } = options ?? {};
+    if (q === REQUIRED) throw new TypeError(`${new.target.name}: missing required option q`);
+    super(params, {
+      ...rest,
+      chain: [
+        partial(TopQGradientOptimizer, { q, dq, generator }),
+        SignedGradientOptim,
+        partial(L1NormedGradientOptim, divByZeroEps === undefined ? {} : { divByZeroEps }),
+      ],
+    });
+  }
+}
