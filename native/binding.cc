@@ -112,7 +112,7 @@ struct Args {
   const char* function;
 
   Napi::Env env() const { return info.Env(); }
-  std::string where(const char* name) const { return std::string(function) + ": " + name; }
+  std::string where(const std::string& name) const { return std::string(function) + ": " + name; }
 };
 
 // A float typed array, viewed in place.
@@ -127,24 +127,30 @@ struct FloatArray {
   uintptr_t end() const { return begin() + length * elementSize(); }
 };
 
+// The float typed array in `value` (an argument, or an element of an array
+// argument): false, without throwing, when it is not one.
+bool floatArrayOf(Napi::Env env, Napi::Value value, FloatArray* out) {
+  if (!value.IsTypedArray()) return false;
+  napi_typedarray_type type;
+  size_t length = 0;
+  void* data = nullptr;
+  napi_value buffer;
+  size_t byteOffset = 0;
+  // data already points at element 0 (the array's byteOffset is applied).
+  if (napi_get_typedarray_info(env, value, &type, &length, &data, &buffer, &byteOffset) != napi_ok ||
+      (type != napi_float32_array && type != napi_float64_array)) {
+    return false;
+  }
+  out->type = type;
+  out->length = length;
+  out->data = data;
+  return true;
+}
+
+// A float typed array argument.
 bool readFloatArray(const Args& a, size_t index, const char* name, FloatArray* out) {
   const Napi::Value value = a.info[index];
-  if (value.IsTypedArray()) {
-    napi_typedarray_type type;
-    size_t length = 0;
-    void* data = nullptr;
-    napi_value buffer;
-    size_t byteOffset = 0;
-    // data already points at element 0 (the array's byteOffset is applied).
-    const napi_status status =
-        napi_get_typedarray_info(a.env(), value, &type, &length, &data, &buffer, &byteOffset);
-    if (status == napi_ok && (type == napi_float32_array || type == napi_float64_array)) {
-      out->type = type;
-      out->length = length;
-      out->data = data;
-      return true;
-    }
-  }
+  if (floatArrayOf(a.env(), value, out)) return true;
   throwTypeError(a.env(), a.where(name) + " must be a Float32Array or Float64Array, got " +
                               describe(value));
   return false;
@@ -162,12 +168,30 @@ bool readFloatArrayLike(const Args& a, size_t index, const char* name, const Flo
   return false;
 }
 
+// array.length must equal `expected`, which the message names ("p.length",
+// "rows * cols", "rows"); the message is only built when the check fails.
 bool requireLength(const Args& a, const char* name, const FloatArray& array, size_t expected,
-                   const std::string& expectedText) {
+                   const char* expectedName) {
   if (array.length == expected) return true;
-  throwRangeError(a.env(), a.where(name) + ".length must be " + expectedText + ", got " +
+  throwRangeError(a.env(), a.where(name) + ".length must be " + expectedName + " = " +
+                               std::to_string(expected) + ", got " +
                                std::to_string(array.length));
   return false;
+}
+
+// An array and its name, for the checks that go over several arrays.
+struct NamedArray {
+  const FloatArray& array;
+  const char* name;
+};
+
+// Each of these arrays must have p's length (checked in the order given).
+bool requireLengthsOfP(const Args& a, const FloatArray& p,
+                       std::initializer_list<NamedArray> arrays) {
+  for (const NamedArray& x : arrays) {
+    if (!requireLength(a, x.name, x.array, p.length, "p.length")) return false;
+  }
+  return true;
 }
 
 bool readNumber(const Args& a, size_t index, const char* name, double* out) {
@@ -226,18 +250,12 @@ bool overlaps(const FloatArray& x, const FloatArray& y) {
 bool requireDisjoint(const Args& a, const FloatArray& x, const char* xName, const FloatArray& y,
                      const char* yName) {
   if (!overlaps(x, y)) return true;
-  throwRangeError(a.env(), std::string(a.function) + ": " + xName + " and " + yName +
-                               " must not share memory");
+  throwRangeError(a.env(), a.where(xName) + " and " + yName + " must not share memory");
   return false;
 }
 
 // Every pair of these arrays must be disjoint (an absent optional array is
 // empty and overlaps nothing).
-struct NamedArray {
-  const FloatArray& array;
-  const char* name;
-};
-
 bool requireAllDisjoint(const Args& a, std::initializer_list<NamedArray> arrays) {
   for (auto x = arrays.begin(); x != arrays.end(); ++x) {
     for (auto y = x + 1; y != arrays.end(); ++y) {
@@ -267,7 +285,7 @@ bool readOptionalLikeP(const Args& a, size_t index, const char* name, const Floa
                        bool given, FloatArray* out) {
   if (!given) return true;
   return readFloatArrayLike(a, index, name, p, "p", out) &&
-         requireLength(a, name, *out, p.length, "p.length = " + std::to_string(p.length));
+         requireLength(a, name, *out, p.length, "p.length");
 }
 
 template <typename T>
@@ -275,23 +293,25 @@ T* elements(const FloatArray& array) {
   return static_cast<T*>(array.data);
 }
 
-// A float typed array given as a value (an element of an array argument):
-// false, without throwing, when it is not one.
-bool floatArrayOf(Napi::Env env, Napi::Value value, FloatArray* out) {
-  if (!value.IsTypedArray()) return false;
-  napi_typedarray_type type;
-  size_t length = 0;
-  void* data = nullptr;
-  napi_value buffer;
-  size_t byteOffset = 0;
-  if (napi_get_typedarray_info(env, value, &type, &length, &data, &buffer, &byteOffset) != napi_ok ||
-      (type != napi_float32_array && type != napi_float64_array)) {
-    return false;
+// ---- the float32/float64 dispatch ----
+
+// view(array): the array's data as T* (T = float or double).
+template <typename T>
+struct ElementsAs {
+  T* operator()(const FloatArray& array) const { return elements<T>(array); }
+};
+
+// The one place that picks the element type: runs body(kernels, view) with the
+// table's float kernels and ElementsAs<float> for a Float32Array, the double
+// ones and ElementsAs<double> for a Float64Array. Every array passed through
+// view must have the dtype of `array` (the argument checks ensure it).
+template <typename Body>
+void withKernels(const lp::KernelTable& table, const FloatArray& array, Body&& body) {
+  if (array.type == napi_float32_array) {
+    body(table.f32, ElementsAs<float>{});
+  } else {
+    body(table.f64, ElementsAs<double>{});
   }
-  out->type = type;
-  out->length = length;
-  out->data = data;
-  return true;
 }
 
 // A Float64Array argument (a spec, or per-row radii).
@@ -308,7 +328,7 @@ bool requireValidMaxNorms(const Args& a, const std::string& name, const FloatArr
   for (size_t r = 0; r < maxNorms.length; ++r) {
     const double value = values[r];  // read once: the memory may be shared
     if (!lp::validMaxNorm(value)) {
-      throwRangeError(a.env(), std::string(a.function) + ": " + name + "[" + std::to_string(r) +
+      throwRangeError(a.env(), a.where(name) + "[" + std::to_string(r) +
                                    "] must be finite and >= 0, got " + formatNumber(value));
       return false;
     }
@@ -392,8 +412,8 @@ bool readGroupStep(const Args& a, GroupStepArgs* out) {
                                  "), got " + std::to_string(specLength));
       }
     } else {
-      throwRangeError(env, std::string(a.function) + ": spec[" + std::to_string(problem.index) +
-                               "] (" + problem.name + ") " + problem.rule + ", got " +
+      throwRangeError(env, a.where("spec[" + std::to_string(problem.index) + "]") + " (" +
+                               problem.name + ") " + problem.rule + ", got " +
                                formatNumber(specCopy[problem.index]));
     }
     return false;
@@ -436,13 +456,13 @@ bool readGroupStep(const Args& a, GroupStepArgs* out) {
     lp::TensorShape shape{};
     if (!lp::parseTensorRecord(group, record, SIZE_MAX, &shape, &problem)) {
       if (problem.kind == lp::SpecProblem::kTooLarge) {
-        throwRangeError(env, std::string(a.function) + ": tensor " + std::to_string(t) +
+        throwRangeError(env, a.where("tensor " + std::to_string(t)) +
                                  ": rows * cols overflows: rows " + formatNumber(record[0]) +
                                  ", cols " + formatNumber(record[1]));
       } else {
-        throwRangeError(env, std::string(a.function) + ": tensorSpec[" +
-                                 std::to_string(t * lp::kTensorSpecStride + problem.index) +
-                                 "] (tensor " + std::to_string(t) + " " + problem.name + ") " +
+        const size_t entry = t * lp::kTensorSpecStride + problem.index;
+        throwRangeError(env, a.where("tensorSpec[" + std::to_string(entry) + "]") + " (tensor " +
+                                 std::to_string(t) + " " + problem.name + ") " +
                                  problem.rule + ", got " + formatNumber(record[problem.index]));
       }
       return false;
@@ -463,12 +483,12 @@ bool readGroupStep(const Args& a, GroupStepArgs* out) {
       const bool isFloat = floatArrayOf(env, value, &array);
       if (slot == lp::kSlotMaxNorms) {
         if (!isFloat || array.type != napi_float64_array) {
-          throwTypeError(env, std::string(a.function) + ": " + arrayLabel(t, slot, needs) +
+          throwTypeError(env, a.where(arrayLabel(t, slot, needs)) +
                                   " must be a Float64Array or null, got " + describe(value));
           return false;
         }
         if (array.length != shape.rows) {
-          throwRangeError(env, std::string(a.function) + ": " + arrayLabel(t, slot, needs) +
+          throwRangeError(env, a.where(arrayLabel(t, slot, needs)) +
                                    ".length must be rows = " + std::to_string(shape.rows) +
                                    ", got " + std::to_string(array.length));
           return false;
@@ -482,7 +502,7 @@ bool readGroupStep(const Args& a, GroupStepArgs* out) {
       }
       if (slot == lp::kSlotP) {
         if (!isFloat) {
-          throwTypeError(env, std::string(a.function) + ": " + arrayLabel(t, slot, needs) +
+          throwTypeError(env, a.where(arrayLabel(t, slot, needs)) +
                                   " must be a Float32Array or Float64Array, got " + describe(value));
           return false;
         }
@@ -495,13 +515,13 @@ bool readGroupStep(const Args& a, GroupStepArgs* out) {
         if (isBuffer && needed && needs.when[slot - lp::kSlotBuf0] != nullptr) {
           when = std::string(" when ") + needs.when[slot - lp::kSlotBuf0];
         }
-        throwTypeError(env, std::string(a.function) + ": " + arrayLabel(t, slot, needs) +
+        throwTypeError(env, a.where(arrayLabel(t, slot, needs)) +
                                 " must be a " + p.typeName() + " like p" + when + ", got " +
                                 describe(value));
         return false;
       }
       if (array.length != shape.count) {
-        throwRangeError(env, std::string(a.function) + ": " + arrayLabel(t, slot, needs) +
+        throwRangeError(env, a.where(arrayLabel(t, slot, needs)) +
                                  ".length must be rows * cols = " + std::to_string(shape.count) +
                                  ", got " + std::to_string(array.length));
         return false;
@@ -518,8 +538,8 @@ bool readGroupStep(const Args& a, GroupStepArgs* out) {
 
   lp::MemorySpan first{}, second{};
   if (lp::findOverlap(written.data(), written.size(), read.data(), read.size(), &first, &second)) {
-    throwRangeError(env, std::string(a.function) + ": " +
-                             arrayLabel(first.tensor, static_cast<int>(first.slot), needs) + " and " +
+    throwRangeError(env, a.where(arrayLabel(first.tensor, static_cast<int>(first.slot), needs)) +
+                             " and " +
                              arrayLabel(second.tensor, static_cast<int>(second.slot), needs) +
                              " must not share memory");
     return false;
@@ -669,17 +689,14 @@ class LpOptimAddon : public Napi::Addon<LpOptimAddon> {
     size_t rows = 0, cols = 0, count = 0;
     if (!readFloatArray(a, 0, "x", &x) || !readShape(a, 1, &rows, &cols, &count) ||
         !readFloatArrayLike(a, 3, "out", x, "x", &out) ||
-        !requireLength(a, "x", x, count, "rows * cols = " + std::to_string(count)) ||
-        !requireLength(a, "out", out, rows, "rows = " + std::to_string(rows)) ||
-        !requireDisjoint(a, x, "x", out, "out")) {
+        !requireLength(a, "x", x, count, "rows * cols") ||
+        !requireLength(a, "out", out, rows, "rows") || !requireDisjoint(a, x, "x", out, "out")) {
       return info.Env().Undefined();
     }
     if (rows != 0) {
-      if (x.type == napi_float32_array) {
-        table_->f32.rowNormsL2(elements<float>(x), rows, cols, elements<float>(out));
-      } else {
-        table_->f64.rowNormsL2(elements<double>(x), rows, cols, elements<double>(out));
-      }
+      withKernels(*table_, x, [&](const auto& kernels, auto view) {
+        kernels.rowNormsL2(view(x), rows, cols, view(out));
+      });
     }
     return info.Env().Undefined();
   }
@@ -692,15 +709,13 @@ class LpOptimAddon : public Napi::Addon<LpOptimAddon> {
     double eps = 0;
     if (!readFloatArray(a, 0, "g", &g) || !readShape(a, 1, &rows, &cols, &count) ||
         !readNumber(a, 3, "divByZeroEps", &eps) ||
-        !requireLength(a, "g", g, count, "rows * cols = " + std::to_string(count))) {
+        !requireLength(a, "g", g, count, "rows * cols")) {
       return info.Env().Undefined();
     }
     if (count != 0) {
-      if (g.type == napi_float32_array) {
-        table_->f32.normalizeRowsL2(elements<float>(g), rows, cols, eps);
-      } else {
-        table_->f64.normalizeRowsL2(elements<double>(g), rows, cols, eps);
-      }
+      withKernels(*table_, g, [&](const auto& kernels, auto view) {
+        kernels.normalizeRowsL2(view(g), rows, cols, eps);
+      });
     }
     return info.Env().Undefined();
   }
@@ -713,15 +728,13 @@ class LpOptimAddon : public Napi::Addon<LpOptimAddon> {
     double maxNorm = 0;
     if (!readFloatArray(a, 0, "p", &p) || !readShape(a, 1, &rows, &cols, &count) ||
         !readNumber(a, 3, "maxNorm", &maxNorm) ||
-        !requireLength(a, "p", p, count, "rows * cols = " + std::to_string(count))) {
+        !requireLength(a, "p", p, count, "rows * cols")) {
       return info.Env().Undefined();
     }
     if (count != 0) {
-      if (p.type == napi_float32_array) {
-        table_->f32.renormRowsL2(elements<float>(p), rows, cols, maxNorm);
-      } else {
-        table_->f64.renormRowsL2(elements<double>(p), rows, cols, maxNorm);
-      }
+      withKernels(*table_, p, [&](const auto& kernels, auto view) {
+        kernels.renormRowsL2(view(p), rows, cols, maxNorm);
+      });
     }
     return info.Env().Undefined();
   }
@@ -738,17 +751,15 @@ class LpOptimAddon : public Napi::Addon<LpOptimAddon> {
       return info.Env().Undefined();
     }
     if (g.length != 0) {
-      if (g.type == napi_float32_array) {
-        table_->f32.scaleBias(elements<float>(g), g.length, scale, applyScale, bias, applyBias);
-      } else {
-        table_->f64.scaleBias(elements<double>(g), g.length, scale, applyScale, bias, applyBias);
-      }
+      withKernels(*table_, g, [&](const auto& kernels, auto view) {
+        kernels.scaleBias(view(g), g.length, scale, applyScale, bias, applyBias);
+      });
     }
     return info.Env().Undefined();
   }
 
   // sgdStep(p, g, buf, lr, momentum, dampening, weightDecay, nesterov,
-  //         maximize, bufferInitialized)
+  //         maximize, bufferInitialized); buf may be null unless momentum != 0
   Napi::Value SgdStep(const Napi::CallbackInfo& info) {
     const Args a{info, "sgdStep"};
     Napi::Env env = info.Env();
@@ -767,34 +778,18 @@ class LpOptimAddon : public Napi::Addon<LpOptimAddon> {
       return env.Undefined();
     }
     const bool usesBuf = o.momentum != 0.0;  // the kernel's own test
-    const Napi::Value bufValue = info[2];
-    const bool bufGiven = !bufValue.IsNull() && !bufValue.IsUndefined();
-    if (usesBuf && !bufGiven) {
-      throwTypeError(env, "sgdStep: buf must be a " + std::string(p.typeName()) +
-                              " like p when momentum != 0, got " + describe(bufValue));
-      return env.Undefined();
-    }
-    const std::string lengthText = "p.length = " + std::to_string(p.length);
-    if (!requireLength(a, "g", g, p.length, lengthText)) return env.Undefined();
-    if (bufGiven && (!readFloatArrayLike(a, 2, "buf", p, "p", &buf) ||
-                     !requireLength(a, "buf", buf, p.length, lengthText))) {
-      return env.Undefined();
-    }
-    if (!requireDisjoint(a, p, "p", g, "g") ||
-        (bufGiven && (!requireDisjoint(a, p, "p", buf, "buf") ||
-                      !requireDisjoint(a, g, "g", buf, "buf")))) {
+    bool bufGiven = false;
+    if (!readPresence(a, 2, "buf", p, usesBuf, "momentum != 0", &bufGiven) ||
+        !requireLengthsOfP(a, p, {{g, "g"}}) ||
+        !readOptionalLikeP(a, 2, "buf", p, bufGiven, &buf) ||
+        !requireAllDisjoint(a, {{p, "p"}, {g, "g"}, {buf, "buf"}})) {
       return env.Undefined();
     }
     if (p.length != 0) {
-      if (p.type == napi_float32_array) {
-        table_->f32.sgdStep(elements<float>(p), elements<float>(g),
-                            usesBuf ? elements<float>(buf) : nullptr, p.length, o,
-                            bufferInitialized);
-      } else {
-        table_->f64.sgdStep(elements<double>(p), elements<double>(g),
-                            usesBuf ? elements<double>(buf) : nullptr, p.length, o,
-                            bufferInitialized);
-      }
+      withKernels(*table_, p, [&](const auto& kernels, auto view) {
+        kernels.sgdStep(view(p), view(g), usesBuf ? view(buf) : nullptr, p.length, o,
+                        bufferInitialized);
+      });
     }
     return env.Undefined();
   }
@@ -823,13 +818,8 @@ class LpOptimAddon : public Napi::Addon<LpOptimAddon> {
       return env.Undefined();
     }
     bool maxGiven = false;
-    if (!readPresence(a, 4, "maxExpAvgSq", p, o.amsgrad, "amsgrad is true", &maxGiven)) {
-      return env.Undefined();
-    }
-    const std::string lengthText = "p.length = " + std::to_string(p.length);
-    if (!requireLength(a, "g", g, p.length, lengthText) ||
-        !requireLength(a, "expAvg", expAvg, p.length, lengthText) ||
-        !requireLength(a, "expAvgSq", expAvgSq, p.length, lengthText) ||
+    if (!readPresence(a, 4, "maxExpAvgSq", p, o.amsgrad, "amsgrad is true", &maxGiven) ||
+        !requireLengthsOfP(a, p, {{g, "g"}, {expAvg, "expAvg"}, {expAvgSq, "expAvgSq"}}) ||
         !readOptionalLikeP(a, 4, "maxExpAvgSq", p, maxGiven, &maxExpAvgSq) ||
         !requireAllDisjoint(a, {{p, "p"},
                                 {g, "g"},
@@ -839,15 +829,10 @@ class LpOptimAddon : public Napi::Addon<LpOptimAddon> {
       return env.Undefined();
     }
     if (p.length != 0) {
-      if (p.type == napi_float32_array) {
-        table_->f32.adamStep(elements<float>(p), elements<float>(g), elements<float>(expAvg),
-                             elements<float>(expAvgSq),
-                             o.amsgrad ? elements<float>(maxExpAvgSq) : nullptr, p.length, o);
-      } else {
-        table_->f64.adamStep(elements<double>(p), elements<double>(g), elements<double>(expAvg),
-                             elements<double>(expAvgSq),
-                             o.amsgrad ? elements<double>(maxExpAvgSq) : nullptr, p.length, o);
-      }
+      withKernels(*table_, p, [&](const auto& kernels, auto view) {
+        kernels.adamStep(view(p), view(g), view(expAvg), view(expAvgSq),
+                         o.amsgrad ? view(maxExpAvgSq) : nullptr, p.length, o);
+      });
     }
     return env.Undefined();
   }
@@ -875,12 +860,8 @@ class LpOptimAddon : public Napi::Addon<LpOptimAddon> {
     const bool usesBuffer = o.momentum > 0.0;  // the kernel's own test
     bool gradAvgGiven = false, bufferGiven = false;
     if (!readPresence(a, 3, "gradAvg", p, o.centered, "centered is true", &gradAvgGiven) ||
-        !readPresence(a, 4, "momentumBuffer", p, usesBuffer, "momentum > 0", &bufferGiven)) {
-      return env.Undefined();
-    }
-    const std::string lengthText = "p.length = " + std::to_string(p.length);
-    if (!requireLength(a, "g", g, p.length, lengthText) ||
-        !requireLength(a, "squareAvg", squareAvg, p.length, lengthText) ||
+        !readPresence(a, 4, "momentumBuffer", p, usesBuffer, "momentum > 0", &bufferGiven) ||
+        !requireLengthsOfP(a, p, {{g, "g"}, {squareAvg, "squareAvg"}}) ||
         !readOptionalLikeP(a, 3, "gradAvg", p, gradAvgGiven, &gradAvg) ||
         !readOptionalLikeP(a, 4, "momentumBuffer", p, bufferGiven, &momentumBuffer) ||
         !requireAllDisjoint(a, {{p, "p"},
@@ -891,18 +872,11 @@ class LpOptimAddon : public Napi::Addon<LpOptimAddon> {
       return env.Undefined();
     }
     if (p.length != 0) {
-      if (p.type == napi_float32_array) {
-        table_->f32.rmspropStep(elements<float>(p), elements<float>(g), elements<float>(squareAvg),
-                                o.centered ? elements<float>(gradAvg) : nullptr,
-                                usesBuffer ? elements<float>(momentumBuffer) : nullptr, p.length,
-                                o);
-      } else {
-        table_->f64.rmspropStep(elements<double>(p), elements<double>(g),
-                                elements<double>(squareAvg),
-                                o.centered ? elements<double>(gradAvg) : nullptr,
-                                usesBuffer ? elements<double>(momentumBuffer) : nullptr, p.length,
-                                o);
-      }
+      withKernels(*table_, p, [&](const auto& kernels, auto view) {
+        kernels.rmspropStep(view(p), view(g), view(squareAvg),
+                            o.centered ? view(gradAvg) : nullptr,
+                            usesBuffer ? view(momentumBuffer) : nullptr, p.length, o);
+      });
     }
     return env.Undefined();
   }
@@ -916,23 +890,15 @@ class LpOptimAddon : public Napi::Addon<LpOptimAddon> {
     if (!readFloatArray(a, 0, "p", &p) || !readFloatArrayLike(a, 1, "g", p, "p", &g) ||
         !readFloatArrayLike(a, 2, "sum", p, "p", &sum) || !readNumber(a, 3, "clr", &o.clr) ||
         !readNumber(a, 4, "weightDecay", &o.weightDecay) || !readNumber(a, 5, "eps", &o.eps) ||
-        !readBool(a, 6, "maximize", &o.maximize)) {
-      return env.Undefined();
-    }
-    const std::string lengthText = "p.length = " + std::to_string(p.length);
-    if (!requireLength(a, "g", g, p.length, lengthText) ||
-        !requireLength(a, "sum", sum, p.length, lengthText) ||
+        !readBool(a, 6, "maximize", &o.maximize) ||
+        !requireLengthsOfP(a, p, {{g, "g"}, {sum, "sum"}}) ||
         !requireAllDisjoint(a, {{p, "p"}, {g, "g"}, {sum, "sum"}})) {
       return env.Undefined();
     }
     if (p.length != 0) {
-      if (p.type == napi_float32_array) {
-        table_->f32.adagradStep(elements<float>(p), elements<float>(g), elements<float>(sum),
-                                p.length, o);
-      } else {
-        table_->f64.adagradStep(elements<double>(p), elements<double>(g), elements<double>(sum),
-                                p.length, o);
-      }
+      withKernels(*table_, p, [&](const auto& kernels, auto view) {
+        kernels.adagradStep(view(p), view(g), view(sum), p.length, o);
+      });
     }
     return env.Undefined();
   }
@@ -945,18 +911,17 @@ class LpOptimAddon : public Napi::Addon<LpOptimAddon> {
     size_t rows = 0, cols = 0, count = 0;
     if (!readFloatArray(a, 0, "p", &p) || !readShape(a, 1, &rows, &cols, &count) ||
         !readFloat64Array(a, 3, "maxNorms", &maxNorms) ||
-        !requireLength(a, "p", p, count, "rows * cols = " + std::to_string(count)) ||
-        !requireLength(a, "maxNorms", maxNorms, rows, "rows = " + std::to_string(rows)) ||
+        !requireLength(a, "p", p, count, "rows * cols") ||
+        !requireLength(a, "maxNorms", maxNorms, rows, "rows") ||
         !requireValidMaxNorms(a, "maxNorms", maxNorms) ||
         !requireDisjoint(a, p, "p", maxNorms, "maxNorms")) {
       return info.Env().Undefined();
     }
     if (count != 0) {
-      if (p.type == napi_float32_array) {
-        table_->f32.renormRowsL2PerRow(elements<float>(p), rows, cols, elements<double>(maxNorms));
-      } else {
-        table_->f64.renormRowsL2PerRow(elements<double>(p), rows, cols, elements<double>(maxNorms));
-      }
+      // maxNorms is a Float64Array for either dtype of p.
+      withKernels(*table_, p, [&](const auto& kernels, auto view) {
+        kernels.renormRowsL2PerRow(view(p), rows, cols, elements<double>(maxNorms));
+      });
     }
     return info.Env().Undefined();
   }
@@ -969,15 +934,13 @@ class LpOptimAddon : public Napi::Addon<LpOptimAddon> {
     double eps = 0;
     if (!readFloatArray(a, 0, "g", &g) || !readShape(a, 1, &rows, &cols, &count) ||
         !readNumber(a, 3, "divByZeroEps", &eps) ||
-        !requireLength(a, "g", g, count, "rows * cols = " + std::to_string(count))) {
+        !requireLength(a, "g", g, count, "rows * cols")) {
       return info.Env().Undefined();
     }
     if (count != 0) {
-      if (g.type == napi_float32_array) {
-        table_->f32.normalizeRowsL1(elements<float>(g), rows, cols, eps);
-      } else {
-        table_->f64.normalizeRowsL1(elements<double>(g), rows, cols, eps);
-      }
+      withKernels(*table_, g, [&](const auto& kernels, auto view) {
+        kernels.normalizeRowsL1(view(g), rows, cols, eps);
+      });
     }
     return info.Env().Undefined();
   }
@@ -988,11 +951,9 @@ class LpOptimAddon : public Napi::Addon<LpOptimAddon> {
     FloatArray g;
     if (!readFloatArray(a, 0, "g", &g)) return info.Env().Undefined();
     if (g.length != 0) {
-      if (g.type == napi_float32_array) {
-        table_->f32.signInPlace(elements<float>(g), g.length);
-      } else {
-        table_->f64.signInPlace(elements<double>(g), g.length);
-      }
+      withKernels(*table_, g, [&](const auto& kernels, auto view) {
+        kernels.signInPlace(view(g), g.length);
+      });
     }
     return info.Env().Undefined();
   }
@@ -1009,14 +970,15 @@ class LpOptimAddon : public Napi::Addon<LpOptimAddon> {
       return info.Env().Undefined();
     }
     if (x.length != 0) {
-      if (x.type == napi_float32_array) {
-        table_->f32.clampInPlace(elements<float>(x), x.length, lo, hasLo, hi, hasHi);
-      } else {
-        table_->f64.clampInPlace(elements<double>(x), x.length, lo, hasLo, hi, hasHi);
-      }
+      withKernels(*table_, x, [&](const auto& kernels, auto view) {
+        kernels.clampInPlace(view(x), x.length, lo, hasLo, hi, hasHi);
+      });
     }
     return info.Env().Undefined();
   }
+
+  // The selection kernels below (lp::topQRows, lp::l1LmoRows) are the same on
+  // every ISA: they take only the element type from withKernels, not the table.
 
   // topQRows(g, rows, cols, keep): per row, the keep entries of largest |g|
   // stay and the rest become +0 (keep may exceed cols: all stay)
@@ -1025,16 +987,13 @@ class LpOptimAddon : public Napi::Addon<LpOptimAddon> {
     FloatArray g;
     size_t rows = 0, cols = 0, count = 0, keep = 0;
     if (!readFloatArray(a, 0, "g", &g) || !readShape(a, 1, &rows, &cols, &count) ||
-        !readCount(a, 3, "keep", &keep) ||
-        !requireLength(a, "g", g, count, "rows * cols = " + std::to_string(count))) {
+        !readCount(a, 3, "keep", &keep) || !requireLength(a, "g", g, count, "rows * cols")) {
       return info.Env().Undefined();
     }
     if (count != 0) {
-      if (g.type == napi_float32_array) {
-        lp::topQRows(elements<float>(g), rows, cols, keep);
-      } else {
-        lp::topQRows(elements<double>(g), rows, cols, keep);
-      }
+      withKernels(*table_, g, [&](const auto& /*kernels*/, auto view) {
+        lp::topQRows(view(g), rows, cols, keep);
+      });
     }
     return info.Env().Undefined();
   }
@@ -1046,15 +1005,13 @@ class LpOptimAddon : public Napi::Addon<LpOptimAddon> {
     FloatArray g;
     size_t rows = 0, cols = 0, count = 0;
     if (!readFloatArray(a, 0, "g", &g) || !readShape(a, 1, &rows, &cols, &count) ||
-        !requireLength(a, "g", g, count, "rows * cols = " + std::to_string(count))) {
+        !requireLength(a, "g", g, count, "rows * cols")) {
       return info.Env().Undefined();
     }
     if (count != 0) {
-      if (g.type == napi_float32_array) {
-        lp::l1LmoRows(elements<float>(g), rows, cols);
-      } else {
-        lp::l1LmoRows(elements<double>(g), rows, cols);
-      }
+      withKernels(*table_, g, [&](const auto& /*kernels*/, auto view) {
+        lp::l1LmoRows(view(g), rows, cols);
+      });
     }
     return info.Env().Undefined();
   }
@@ -1066,18 +1023,13 @@ class LpOptimAddon : public Napi::Addon<LpOptimAddon> {
     double alpha = 0, lmoScale = 0;
     if (!readFloatArray(a, 0, "p", &p) || !readFloatArrayLike(a, 1, "g", p, "p", &g) ||
         !readNumber(a, 2, "alpha", &alpha) || !readNumber(a, 3, "lmoScale", &lmoScale) ||
-        !requireLength(a, "g", g, p.length, "p.length = " + std::to_string(p.length)) ||
-        !requireDisjoint(a, p, "p", g, "g")) {
+        !requireLengthsOfP(a, p, {{g, "g"}}) || !requireDisjoint(a, p, "p", g, "g")) {
       return info.Env().Undefined();
     }
     if (p.length != 0) {
-      if (p.type == napi_float32_array) {
-        table_->f32.frankWolfeStep(elements<float>(p), elements<float>(g), p.length, alpha,
-                                   lmoScale);
-      } else {
-        table_->f64.frankWolfeStep(elements<double>(p), elements<double>(g), p.length, alpha,
-                                   lmoScale);
-      }
+      withKernels(*table_, p, [&](const auto& kernels, auto view) {
+        kernels.frankWolfeStep(view(p), view(g), p.length, alpha, lmoScale);
+      });
     }
     return info.Env().Undefined();
   }
@@ -1132,8 +1084,7 @@ class LpOptimAddon : public Napi::Addon<LpOptimAddon> {
     if (!readFloatArray(a, 0, "p", &p) || !readFloatArray(a, 1, "g", &g) ||
         !readNumber(a, 2, "scale", &scale) || !readNumber(a, 3, "lr", &lr) ||
         !readThreadCount(a, 4, "threads", &threads) ||
-        !requireLength(a, "g", g, p.length, "p.length = " + std::to_string(p.length)) ||
-        !requireDisjoint(a, p, "p", g, "g")) {
+        !requireLengthsOfP(a, p, {{g, "g"}}) || !requireDisjoint(a, p, "p", g, "g")) {
       return env.Undefined();
     }
     lp::ThreadPool& pool = lp::ThreadPool::shared();

@@ -43,6 +43,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <cstdlib>
+#include <initializer_list>
 
 #include "../native/kernels/group_spec.h"
 #include "../native/kernels/kernels.h"
@@ -95,13 +96,25 @@ bool overlap(Span a, Span b) {
 }
 
 // Whether any two of these spans overlap.
-bool anyOverlap(const Span* spans, size_t count) {
-  for (size_t i = 0; i < count; ++i) {
-    for (size_t j = i + 1; j < count; ++j) {
-      if (overlap(spans[i], spans[j])) return true;
+bool anyOverlap(std::initializer_list<Span> spans) {
+  for (const Span* a = spans.begin(); a != spans.end(); ++a) {
+    for (const Span* b = a + 1; b != spans.end(); ++b) {
+      if (overlap(*a, *b)) return true;
     }
   }
   return false;
+}
+
+// Arrays of count elements each, checked in the order given; the first
+// failure is the result. (Called as checkArrays<T>({p, g, ...}, n) so that
+// T* and const T* arrays can be listed together.)
+template <typename T>
+int checkArrays(std::initializer_list<const T*> arrays, uint64_t count) {
+  for (const T* ptr : arrays) {
+    const int status = checkArray(ptr, count);
+    if (status != LP_OK) return status;
+  }
+  return LP_OK;
 }
 
 // A state buffer of n elements that the options may make unnecessary: null
@@ -120,6 +133,15 @@ int checkedCount(uint32_t rows, uint32_t cols, size_t* count) {
   return LP_OK;
 }
 
+// A rows x cols array: first its element count (which must fit in 32 bits,
+// and is stored in *count), then the array itself.
+template <typename T>
+int checkMatrix(const T* ptr, uint32_t rows, uint32_t cols, size_t* count) {
+  const int status = checkedCount(rows, cols, count);
+  if (status != LP_OK) return status;
+  return checkArray(ptr, *count);
+}
+
 template <typename T>
 const lp::KernelsFor<T>& kernels();
 template <>
@@ -127,11 +149,12 @@ const lp::KernelsFor<float>& kernels<float>() { return table().f32; }
 template <>
 const lp::KernelsFor<double>& kernels<double>() { return table().f64; }
 
+// ---- the kernels, each checked and run for T = float or double ----
+
 template <typename T>
 int rowNormsL2(const T* x, uint32_t rows, uint32_t cols, T* out) {
   size_t n = 0;
-  int status = checkedCount(rows, cols, &n);
-  if (status == LP_OK) status = checkArray(x, n);
+  int status = checkMatrix(x, rows, cols, &n);
   if (status == LP_OK) status = checkArray(out, rows);
   if (status == LP_OK && overlap(span(x, n), span(out, rows))) status = LP_ERR_OVERLAP;
   if (status != LP_OK) return status;
@@ -142,8 +165,7 @@ int rowNormsL2(const T* x, uint32_t rows, uint32_t cols, T* out) {
 template <typename T>
 int normalizeRowsL2(T* g, uint32_t rows, uint32_t cols, double divByZeroEps) {
   size_t n = 0;
-  int status = checkedCount(rows, cols, &n);
-  if (status == LP_OK) status = checkArray(g, n);
+  const int status = checkMatrix(g, rows, cols, &n);
   if (status != LP_OK) return status;
   if (n != 0) kernels<T>().normalizeRowsL2(g, rows, cols, divByZeroEps);
   return LP_OK;
@@ -152,8 +174,7 @@ int normalizeRowsL2(T* g, uint32_t rows, uint32_t cols, double divByZeroEps) {
 template <typename T>
 int renormRowsL2(T* p, uint32_t rows, uint32_t cols, double maxNorm) {
   size_t n = 0;
-  int status = checkedCount(rows, cols, &n);
-  if (status == LP_OK) status = checkArray(p, n);
+  const int status = checkMatrix(p, rows, cols, &n);
   if (status != LP_OK) return status;
   if (n != 0) kernels<T>().renormRowsL2(p, rows, cols, maxNorm);
   return LP_OK;
@@ -171,13 +192,10 @@ template <typename T>
 int sgdStep(T* p, const T* g, T* buf, uint32_t n, double lr, double momentum, double dampening,
             double weightDecay, int nesterov, int maximize, int bufferInitialized) {
   const bool usesBuf = momentum != 0.0;  // the same test as the kernel's
-  int status = checkArray(p, n);
-  if (status == LP_OK) status = checkArray(g, n);
-  if (status == LP_OK && usesBuf && buf == nullptr && n != 0) status = LP_ERR_NULL_BUF;
-  if (status == LP_OK && usesBuf) status = checkArray(buf, n);
-  if (status == LP_OK) {
-    const Span sp = span(p, n), sg = span(g, n), sb = span(buf, usesBuf ? n : 0);
-    if (overlap(sp, sg) || overlap(sp, sb) || overlap(sg, sb)) status = LP_ERR_OVERLAP;
+  int status = checkArrays<T>({p, g}, n);
+  if (status == LP_OK) status = checkStateBuffer(buf, n, usesBuf);
+  if (status == LP_OK && anyOverlap({span(p, n), span(g, n), span(buf, usesBuf ? n : 0)})) {
+    status = LP_ERR_OVERLAP;
   }
   if (status != LP_OK) return status;
   if (n == 0) return LP_OK;
@@ -191,15 +209,11 @@ int adamStep(T* p, const T* g, T* expAvg, T* expAvgSq, T* maxExpAvgSq, uint32_t 
              double beta1, double beta2, double eps, double weightDecay, int decoupledWeightDecay,
              int amsgrad, int maximize, double stepSize, double biasCorrection2Sqrt) {
   const bool usesMax = amsgrad != 0;
-  int status = checkArray(p, n);
-  if (status == LP_OK) status = checkArray(g, n);
-  if (status == LP_OK) status = checkArray(expAvg, n);
-  if (status == LP_OK) status = checkArray(expAvgSq, n);
+  int status = checkArrays<T>({p, g, expAvg, expAvgSq}, n);
   if (status == LP_OK) status = checkStateBuffer(maxExpAvgSq, n, usesMax);
-  if (status == LP_OK) {
-    const Span spans[] = {span(p, n), span(g, n), span(expAvg, n), span(expAvgSq, n),
-                          span(maxExpAvgSq, usesMax ? n : 0)};
-    if (anyOverlap(spans, sizeof spans / sizeof spans[0])) status = LP_ERR_OVERLAP;
+  if (status == LP_OK && anyOverlap({span(p, n), span(g, n), span(expAvg, n), span(expAvgSq, n),
+                                     span(maxExpAvgSq, usesMax ? n : 0)})) {
+    status = LP_ERR_OVERLAP;
   }
   if (status != LP_OK) return status;
   if (n == 0) return LP_OK;
@@ -215,16 +229,13 @@ int rmspropStep(T* p, const T* g, T* squareAvg, T* gradAvg, T* momentumBuffer, u
                 int centered, int maximize) {
   const bool usesGradAvg = centered != 0;
   const bool usesBuffer = momentum > 0.0;  // the same test as the kernel's
-  int status = checkArray(p, n);
-  if (status == LP_OK) status = checkArray(g, n);
-  if (status == LP_OK) status = checkArray(squareAvg, n);
+  int status = checkArrays<T>({p, g, squareAvg}, n);
   if (status == LP_OK) status = checkStateBuffer(gradAvg, n, usesGradAvg);
   if (status == LP_OK) status = checkStateBuffer(momentumBuffer, n, usesBuffer);
-  if (status == LP_OK) {
-    const Span spans[] = {span(p, n), span(g, n), span(squareAvg, n),
-                          span(gradAvg, usesGradAvg ? n : 0),
-                          span(momentumBuffer, usesBuffer ? n : 0)};
-    if (anyOverlap(spans, sizeof spans / sizeof spans[0])) status = LP_ERR_OVERLAP;
+  if (status == LP_OK && anyOverlap({span(p, n), span(g, n), span(squareAvg, n),
+                                     span(gradAvg, usesGradAvg ? n : 0),
+                                     span(momentumBuffer, usesBuffer ? n : 0)})) {
+    status = LP_ERR_OVERLAP;
   }
   if (status != LP_OK) return status;
   if (n == 0) return LP_OK;
@@ -238,12 +249,9 @@ int rmspropStep(T* p, const T* g, T* squareAvg, T* gradAvg, T* momentumBuffer, u
 template <typename T>
 int adagradStep(T* p, const T* g, T* sum, uint32_t n, double clr, double weightDecay, double eps,
                 int maximize) {
-  int status = checkArray(p, n);
-  if (status == LP_OK) status = checkArray(g, n);
-  if (status == LP_OK) status = checkArray(sum, n);
-  if (status == LP_OK) {
-    const Span spans[] = {span(p, n), span(g, n), span(sum, n)};
-    if (anyOverlap(spans, sizeof spans / sizeof spans[0])) status = LP_ERR_OVERLAP;
+  int status = checkArrays<T>({p, g, sum}, n);
+  if (status == LP_OK && anyOverlap({span(p, n), span(g, n), span(sum, n)})) {
+    status = LP_ERR_OVERLAP;
   }
   if (status != LP_OK) return status;
   if (n == 0) return LP_OK;
@@ -255,8 +263,7 @@ int adagradStep(T* p, const T* g, T* sum, uint32_t n, double clr, double weightD
 template <typename T>
 int renormRowsL2PerRow(T* p, uint32_t rows, uint32_t cols, const double* maxNorms) {
   size_t n = 0;
-  int status = checkedCount(rows, cols, &n);
-  if (status == LP_OK) status = checkArray(p, n);
+  int status = checkMatrix(p, rows, cols, &n);
   if (status == LP_OK) status = checkArray(maxNorms, rows);
   for (uint32_t r = 0; status == LP_OK && r < rows; ++r) {
     if (!lp::validMaxNorm(maxNorms[r])) status = LP_ERR_MAX_NORMS;
@@ -270,8 +277,7 @@ int renormRowsL2PerRow(T* p, uint32_t rows, uint32_t cols, const double* maxNorm
 template <typename T>
 int normalizeRowsL1(T* g, uint32_t rows, uint32_t cols, double divByZeroEps) {
   size_t n = 0;
-  int status = checkedCount(rows, cols, &n);
-  if (status == LP_OK) status = checkArray(g, n);
+  const int status = checkMatrix(g, rows, cols, &n);
   if (status != LP_OK) return status;
   if (n != 0) kernels<T>().normalizeRowsL1(g, rows, cols, divByZeroEps);
   return LP_OK;
@@ -297,8 +303,7 @@ int clampInPlace(T* x, uint32_t n, double lo, int hasLo, double hi, int hasHi) {
 template <typename T>
 int topQRows(T* g, uint32_t rows, uint32_t cols, uint32_t keep) {
   size_t n = 0;
-  int status = checkedCount(rows, cols, &n);
-  if (status == LP_OK) status = checkArray(g, n);
+  const int status = checkMatrix(g, rows, cols, &n);
   if (status != LP_OK) return status;
   if (n != 0) lp::topQRows(g, rows, cols, keep);
   return LP_OK;
@@ -307,8 +312,7 @@ int topQRows(T* g, uint32_t rows, uint32_t cols, uint32_t keep) {
 template <typename T>
 int l1LmoRows(T* g, uint32_t rows, uint32_t cols) {
   size_t n = 0;
-  int status = checkedCount(rows, cols, &n);
-  if (status == LP_OK) status = checkArray(g, n);
+  const int status = checkMatrix(g, rows, cols, &n);
   if (status != LP_OK) return status;
   if (n != 0) lp::l1LmoRows(g, rows, cols);
   return LP_OK;
@@ -316,8 +320,7 @@ int l1LmoRows(T* g, uint32_t rows, uint32_t cols) {
 
 template <typename T>
 int frankWolfeStep(T* p, const T* g, uint32_t n, double alpha, double lmoScale) {
-  int status = checkArray(p, n);
-  if (status == LP_OK) status = checkArray(g, n);
+  int status = checkArrays<T>({p, g}, n);
   if (status == LP_OK && overlap(span(p, n), span(g, n))) status = LP_ERR_OVERLAP;
   if (status != LP_OK) return status;
   if (n != 0) kernels<T>().frankWolfeStep(p, g, n, alpha, lmoScale);
@@ -352,8 +355,7 @@ int checkGroupTensor(const lp::FusedGroup& group, const lp::BufferNeeds& needs,
                 arrayAt<T>(arrays, index, lp::kSlotBuf2)};
   const double* maxNorms = arrayAt<const double>(arrays, index, lp::kSlotMaxNorms);
   const size_t n = shape.count;
-  int status = checkArray(p, n);
-  if (status == LP_OK) status = checkArray(g, n);
+  int status = checkArrays<T>({p, g}, n);
   for (int b = 0; b < 3 && status == LP_OK; ++b) {
     status = checkStateBuffer(bufs[b], static_cast<uint32_t>(n), needs.needed[b]);
     if (!needs.needed[b]) bufs[b] = nullptr;
