@@ -141,6 +141,47 @@ function timeTorch() {
   return { version: probe.stdout.trim(), results: JSON.parse(r.stdout) };
 }
 
+/**
+ * The share of an attack's time spent in lp-optim against the model's own
+ * forward and backward: an L2 PGD attack (20 steps) on 100 shipped
+ * Fashion-MNIST test images against the shipped TensorFlow.js model.
+ */
+async function attackShare() {
+  let tf;
+  try {
+    tf = require('@tensorflow/tfjs');
+  } catch {
+    return { skipped: '@tensorflow/tfjs is not installed' };
+  }
+  const { loadLayersModelFromDisk } = require('../dist/cli/tfModel.js');
+  const { readImages, readLabels } = require('../dist/cli/npy.js');
+  await tf.setBackend('cpu');
+  const model = await loadLayersModelFromDisk(tf, path.join(root, 'models', 'fashion-mnist', 'model.json'));
+  const images = readImages(path.join(root, 'data', 'fashion-mnist', 'test-images.npy'), [0, 1]);
+  const n = 100;
+  const size = images.data.length / images.shape[0];
+  const data = new lp.Tensor(images.data.slice(0, n * size), [n, ...images.shape.slice(1)]);
+  const labels = Array.from(readLabels(path.join(root, 'data', 'fashion-mnist', 'test-labels.npy'), images.shape[0]).slice(0, n));
+  const inner = lp.tfjsLossAndGrad(tf, model);
+  let modelMs = 0;
+  const lossAndGrad = (x, t) => {
+    const t0 = process.hrtime.bigint();
+    const r = inner(x, t);
+    modelMs += Number(process.hrtime.bigint() - t0) / 1e6;
+    return r;
+  };
+  const result = {};
+  for (const backend of ['native', 'wasm']) {
+    lp.setBackend(backend);
+    modelMs = 0;
+    const t0 = process.hrtime.bigint();
+    lp.gradientAscent({ lossAndGrad, data, target: labels, optimizer: lp.L2ProjectedOptim, epsilon: 1, lr: 0.125, steps: 20, dataRange: [0, 1] });
+    const totalMs = Number(process.hrtime.bigint() - t0) / 1e6;
+    result[backend] = { totalMs, modelMs, share: (totalMs - modelMs) / totalMs };
+  }
+  return result;
+}
+
 async function chartSvg(rows, columns) {
   let vega;
   let vegaLite;
@@ -235,6 +276,15 @@ async function main() {
   console.log(`\n${table}\n\n${ratios.join('\n')}`);
   if (torch.skipped) console.log(`\nPyTorch skipped: ${torch.skipped}`);
 
+  const share = await attackShare();
+  const shareLines = share.skipped
+    ? [`Attack share: skipped (${share.skipped}).`]
+    : Object.entries(share).map(
+        ([backend, s]) =>
+          `- Attack on the shipped model (L2 PGD, 20 steps, 100 images, ${backend} backend): ${s.totalMs.toFixed(0)} ms in all, ` +
+          `${(s.totalMs - s.modelMs).toFixed(0)} ms (${(100 * s.share).toFixed(1)}%) in lp-optim and the solver, the rest in the TensorFlow.js model's forward and backward.`,
+      );
+  console.log(`\n${shareLines.join('\n')}`);
   const svg = await chartSvg(rows, columns.filter((c) => rows.some((r) => r[c.key] != null)));
   if (svg) fs.writeFileSync(path.join(root, 'BENCHMARKS.svg'), svg);
   const md = [
@@ -250,6 +300,8 @@ async function main() {
     table,
     '',
     ...ratios,
+    '',
+    ...shareLines,
     '',
     torch.skipped ? `PyTorch: skipped (${torch.skipped}).` : 'PyTorch: the same steps written with torch ops and torch.optim (scripts/bench_torch.py).',
     '',

@@ -17,8 +17,8 @@ test('examples/train-maxnorm.js: rows within the max-norm, and resuming from che
   expect(r.stdout).toMatch(/resumed run identical to the uninterrupted one: true/);
 });
 
-test('scripts/demo.js: every perturbation stays within its epsilon', () => {
-  const r = spawnSync(process.execPath, [path.join(root, 'scripts', 'demo.js')], { cwd: root, encoding: 'utf8' });
+test('examples/linear-pgd.js: every perturbation stays within its epsilon', () => {
+  const r = spawnSync(process.execPath, [path.join(root, 'examples', 'linear-pgd.js')], { cwd: root, encoding: 'utf8' });
   expect(r.stderr).toBe('');
   const lines = r.stdout.split('\n').filter((l) => l.startsWith('eps '));
   expect(lines).toHaveLength(3);
@@ -26,4 +26,22 @@ test('scripts/demo.js: every perturbation stays within its epsilon', () => {
   // A stronger attack never leaves the model more accurate.
   const acc = lines.map((l) => Number(/robust accuracy ([\d.]+)/.exec(l)![1]));
   expect(acc[2]).toBeLessThanOrEqual(acc[0]);
+});
+
+test('the demo\'s attack (scripts/demo.js runs it for L2 and L-inf): tables and both charts', () => {
+  const out = require('fs').mkdtempSync(require('path').join(require('os').tmpdir(), 'lp-optim-demo-'));
+  // Same invocation as the demo, on 100 images and 2 steps to keep the suite fast.
+  for (const norm of ['l2', 'linf']) {
+    const r = spawnSync(process.execPath, [
+      path.join(root, 'bin', 'lp-optim.js'), 'attack',
+      '--model', path.join(root, 'models', 'fashion-mnist', 'model.json'),
+      '--images', path.join(root, 'data', 'fashion-mnist', 'test-images.npy'),
+      '--labels', path.join(root, 'data', 'fashion-mnist', 'test-labels.npy'),
+      '--norm', norm, '--steps', '2', '--batch-size', '1000', '--out', path.join(out, norm),
+    ], { cwd: root, encoding: 'utf8' });
+    expect(r.status).toBe(0);
+    expect(r.stdout).toMatch(new RegExp(`${norm} attack`));
+    expect(r.stdout).toMatch(/clean acc\s+robust acc/);
+    expect(require('fs').readFileSync(path.join(out, norm, 'report.svg'), 'utf8')).toMatch(/^<svg/);
+  }
 });
