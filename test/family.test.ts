@@ -37,7 +37,8 @@ describe(`the optimizer family on ${where}`, () => {
     expect(() => new FrankWolfe([t([1])], { lr: 1.5, useDefaultLrSchedule: false })).toThrow(RangeError);
     expect(new FrankWolfe([t([1])], { lr: 1.5 }).paramGroups[0].lr).toBe(1.5); // the default schedule allows lr > 1
     expect(() => new L2FrankWolfe([t([1])], { lr: 0.5 })).toThrow(/missing required option epsilon/);
-    expect(() => new LinfFrankWolfe([t([1])], { epsilon: 1, InnerOpt: SGD } as never)).toThrow(/unknown option InnerOpt/);
+    expect(() => new LinfFrankWolfe([t([1])], { epsilon: 1, InnerOpt: SGD } as never)).toThrow(/inner optimizer is always FrankWolfe/);
+    expect(new LinfFrankWolfe([t([1])], { epsilon: 1, InnerOpt: FrankWolfe } as never).innerOpt).toBeInstanceOf(FrankWolfe);
     expect(() => new LinfProjectedOptim([t([1])], { lr: 1, epsilon: -1 })).toThrow(RangeError);
   });
 

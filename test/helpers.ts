@@ -86,8 +86,8 @@ export function buildGolden(c: GoldenCase): { opt: lp.Optimizer; params: lp.Tens
     ? c.groups.map((g) => ({ params: g.params.map((i) => params[i]), ...camelKeys(g.options) }))
     : params;
   const Cls = CLASSES[c.optimizer] as new (p: unknown, o: unknown) => lp.Optimizer;
-  // The Frank-Wolfe optimizers fix their inner optimizer (FrankWolfe) and take no InnerOpt option.
-  const options: Record<string, unknown> = c.inner === 'FrankWolfe' ? camelKeys(c.kwargs) : { InnerOpt: CLASSES[c.inner], ...camelKeys(c.kwargs) };
+  // (The Frank-Wolfe optimizers' inner optimizer is always FrankWolfe; naming it is allowed.)
+  const options: Record<string, unknown> = { InnerOpt: CLASSES[c.inner], ...camelKeys(c.kwargs) };
   if (c.chain) {
     options.chain = c.chain.map((l) => lp.partial(CLASSES[l.optimizer] as lp.OptimizerClass, camelKeys(l.kwargs)));
   }

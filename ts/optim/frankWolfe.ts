@@ -79,7 +79,7 @@ export interface FrankWolfeFamilyOptions {
   divByZeroEps?: number;
 }
 
-const FAMILY_KEYS = ['epsilon', 'lr', 'useDefaultLrSchedule', 'paramNdim', 'divByZeroEps'];
+const FAMILY_KEYS = ['epsilon', 'lr', 'useDefaultLrSchedule', 'paramNdim', 'divByZeroEps', 'InnerOpt'];
 
 /** The options of a Frank-Wolfe optimizer, turned into its transforming base's options. */
 function frankWolfeOptions(cls: string, options: FrankWolfeFamilyOptions, extraKeys: string[] = []): Record<string, unknown> {
@@ -89,7 +89,11 @@ function frankWolfeOptions(cls: string, options: FrankWolfeFamilyOptions, extraK
       throw new RangeError(`${cls}: unknown option ${k}; it accepts ${[...FAMILY_KEYS, ...extraKeys].join(', ')}`);
     }
   }
-  const { epsilon = REQUIRED, lr = 2, useDefaultLrSchedule = true, paramNdim = -1, ...rest } = options;
+  const { epsilon = REQUIRED, lr = 2, useDefaultLrSchedule = true, paramNdim = -1, InnerOpt, ...rest } = options as FrankWolfeFamilyOptions & { InnerOpt?: unknown };
+  // The inner optimizer is always FrankWolfe; naming it (as generic code porting from Python may) is allowed.
+  if (InnerOpt !== undefined && InnerOpt !== FrankWolfe) {
+    throw new RangeError(`${cls}: the inner optimizer is always FrankWolfe, got InnerOpt ${show(InnerOpt)}`);
+  }
   if (epsilon === REQUIRED) throw new TypeError(`${cls}: missing required option epsilon`);
   checkNumber('epsilon', epsilon);
   return { ...rest, InnerOpt: FrankWolfe, lmoScalingFactor: epsilon, lr, useDefaultLrSchedule, paramNdim };
