@@ -14,6 +14,7 @@ const lp = require('..');
 
 const root = path.join(__dirname, '..');
 const quick = process.argv.includes('--quick'); // fewer repetitions, for a smoke run
+const attackOnly = process.argv.includes('--attack-share'); // only the attack-share line (a quick check)
 const cores = Math.max(1, typeof os.availableParallelism === 'function' ? os.availableParallelism() : os.cpus().length);
 
 // ResNet-18's 62 parameter tensors (11.7M elements).
@@ -155,12 +156,13 @@ async function attackShare() {
   }
   const { loadLayersModelFromDisk } = require('../dist/cli/tfModel.js');
   const { readImages, readLabels } = require('../dist/cli/npy.js');
+  tf.env().set('IS_TEST', true); // no "install tfjs-node" banner in the bench output
   await tf.setBackend('cpu');
   const model = await loadLayersModelFromDisk(tf, path.join(root, 'models', 'fashion-mnist', 'model.json'));
   const images = readImages(path.join(root, 'data', 'fashion-mnist', 'test-images.npy'), [0, 1]);
   const n = 100;
-  const size = images.data.length / images.shape[0];
-  const data = new lp.Tensor(images.data.slice(0, n * size), [n, ...images.shape.slice(1)]);
+  const size = images.values.length / images.shape[0];
+  const data = new lp.Tensor(images.values.slice(0, n * size), [n, ...images.shape.slice(1)]);
   const labels = Array.from(readLabels(path.join(root, 'data', 'fashion-mnist', 'test-labels.npy'), images.shape[0]).slice(0, n));
   const inner = lp.tfjsLossAndGrad(tf, model);
   let modelMs = 0;
@@ -195,18 +197,20 @@ async function chartSvg(rows, columns) {
   for (const row of rows) {
     for (const c of columns) if (row[c.key] != null) values.push({ workload: row.short, variant: c.label, ms: row[c.key] });
   }
+  // Points, not bars: a bar on a log scale has no baseline to start from.
   const spec = {
     $schema: 'https://vega.github.io/schema/vega-lite/v5.json',
     title: 'lp-optim: median time per optimizer step (log scale, lower is better)',
     data: { values },
-    mark: 'bar',
-    width: 110,
-    height: 260,
+    mark: { type: 'point', filled: true, size: 90 },
+    width: 120,
+    height: 280,
     encoding: {
       column: { field: 'workload', type: 'nominal', title: null, sort: rows.map((r) => r.short) },
       x: { field: 'variant', type: 'nominal', title: null, sort: columns.map((c) => c.label), axis: { labels: false, ticks: false } },
       y: { field: 'ms', type: 'quantitative', title: 'ms per step', scale: { type: 'log' } },
-      color: { field: 'variant', type: 'nominal', sort: columns.map((c) => c.label), title: null },
+      color: { field: 'variant', type: 'nominal', sort: columns.map((c) => c.label), title: null, legend: { labelLimit: 300 } },
+      shape: { field: 'variant', type: 'nominal', sort: columns.map((c) => c.label), title: null },
     },
   };
   const view = new vega.View(vega.parse(vegaLite.compile(spec).spec), { renderer: 'none' });
@@ -224,6 +228,10 @@ async function main() {
   })();
   const info = native ? (lp.setBackend('native'), lp.backendInfo()) : null;
   console.log(`lp-optim ${lp.backendInfo().version}: ${os.cpus()[0].model}, ${cores} cores, Node ${process.version}${info ? `, native ISA ${info.isa}` : ''}`);
+  if (attackOnly) {
+    console.log(JSON.stringify(await attackShare()));
+    return;
+  }
   const torch = timeTorch();
   const rows = [];
   for (const w of WORKLOADS) {
@@ -276,6 +284,7 @@ async function main() {
   console.log(`\n${table}\n\n${ratios.join('\n')}`);
   if (torch.skipped) console.log(`\nPyTorch skipped: ${torch.skipped}`);
 
+  fs.writeFileSync(path.join(root, 'BENCHMARKS.json'), `${JSON.stringify({ date: new Date().toISOString(), rows }, null, 1)}\n`);
   const share = await attackShare();
   const shareLines = share.skipped
     ? [`Attack share: skipped (${share.skipped}).`]
