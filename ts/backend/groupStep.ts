@@ -93,9 +93,13 @@ export const NO_TRANSFORM: GroupTransform = {
   maxNorms: null,
 };
 
-/** The flat group spec. */
-export function groupSpec(t: GroupTransform, inner: InnerSpec): Float64Array {
-  const spec = new Float64Array(SPEC.innerOptions + inner.options.length);
+/**
+ * The flat group spec, written into `reuse` when it has the right length (a
+ * typed-array allocation costs more than a small step itself).
+ */
+export function groupSpec(t: GroupTransform, inner: InnerSpec, reuse?: Float64Array): Float64Array {
+  const length = SPEC.innerOptions + inner.options.length;
+  const spec = reuse && reuse.length === length ? reuse : new Float64Array(length);
   spec[SPEC.transform] = t.transform;
   spec[SPEC.project] = t.project;
   spec[SPEC.inner] = inner.kind;
@@ -130,7 +134,8 @@ export type GroupKernels = Pick<
  * kernels it is the unfused path the fused kernels are tested against.
  */
 export function sequentialGroupStep(k: GroupKernels, spec: Float64Array, tensors: GroupTensor[]): void {
-  const o = spec.subarray(SPEC.innerOptions);
+  const base = SPEC.innerOptions;
+  const o = (i: number) => spec[base + i];
   const flag = (x: number) => x !== 0;
   for (const t of tensors) {
     const [b0, b1, b2] = t.buffers;
@@ -140,22 +145,22 @@ export function sequentialGroupStep(k: GroupKernels, spec: Float64Array, tensors
     }
     switch (spec[SPEC.inner]) {
       case InnerKind.SGD:
-        k.sgdStep(t.p, t.g, b0, { lr: o[0], momentum: o[1], dampening: o[2], weightDecay: o[3], nesterov: flag(o[4]), maximize: flag(o[5]) }, flag(t.s0));
+        k.sgdStep(t.p, t.g, b0, { lr: o(0), momentum: o(1), dampening: o(2), weightDecay: o(3), nesterov: flag(o(4)), maximize: flag(o(5)) }, flag(t.s0));
         break;
       case InnerKind.Adam:
         k.adamStep(t.p, t.g, b0!, b1!, b2, {
-          lr: o[0], beta1: o[1], beta2: o[2], eps: o[3], weightDecay: o[4], decoupledWeightDecay: flag(o[5]),
-          amsgrad: flag(o[6]), maximize: flag(o[7]), stepSize: t.s0, biasCorrection2Sqrt: t.s1,
+          lr: o(0), beta1: o(1), beta2: o(2), eps: o(3), weightDecay: o(4), decoupledWeightDecay: flag(o(5)),
+          amsgrad: flag(o(6)), maximize: flag(o(7)), stepSize: t.s0, biasCorrection2Sqrt: t.s1,
         });
         break;
       case InnerKind.RMSprop:
-        k.rmspropStep(t.p, t.g, b0!, b1, b2, { lr: o[0], alpha: o[1], eps: o[2], weightDecay: o[3], momentum: o[4], centered: flag(o[5]), maximize: flag(o[6]) });
+        k.rmspropStep(t.p, t.g, b0!, b1, b2, { lr: o(0), alpha: o(1), eps: o(2), weightDecay: o(3), momentum: o(4), centered: flag(o(5)), maximize: flag(o(6)) });
         break;
       case InnerKind.Adagrad:
-        k.adagradStep(t.p, t.g, b0!, { clr: t.s0, weightDecay: o[0], eps: o[1], maximize: flag(o[2]) });
+        k.adagradStep(t.p, t.g, b0!, { clr: t.s0, weightDecay: o(0), eps: o(1), maximize: flag(o(2)) });
         break;
       case InnerKind.FrankWolfe:
-        k.frankWolfeStep(t.p, t.g, t.s0, o[0]);
+        k.frankWolfeStep(t.p, t.g, t.s0, o(0));
         break;
       default:
         throw new RangeError(`group step: unknown inner optimizer kind ${spec[SPEC.inner]}`);

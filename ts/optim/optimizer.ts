@@ -3,7 +3,7 @@
 // the param groups (with their defaults), the per-parameter state, the state
 // dict and the printed form; subclasses add their options and their step.
 import { currentBackend } from '../backend/loader';
-import { GroupTensor, InnerSpec, NO_TRANSFORM, backendFuses, groupSpec, sequentialGroupStep } from '../backend/groupStep';
+import { GroupTensor, GroupTransform, InnerSpec, NO_TRANSFORM, backendFuses, groupSpec, sequentialGroupStep } from '../backend/groupStep';
 import { groupStep as referenceGroupStep } from '../backend/reference';
 import { KernelBackend, StateBuffer } from '../backend/types';
 import { show } from '../errors';
@@ -347,7 +347,17 @@ export abstract class Optimizer {
       tensors.push({ p: p.data, g: grad, rows: 1, cols: p.numel, maxNorms: null, ...this.prepareTensor(p, g, this.stateOf(p)) });
       elements += p.numel;
     }
-    return { spec: groupSpec(NO_TRANSFORM, this.innerSpec(g)), tensors, elements };
+    return { spec: this.specFor(g, NO_TRANSFORM, this.innerSpec(g)), tensors, elements };
+  }
+
+  /** Each group's spec array, refilled every step rather than allocated (small steps feel the allocation). */
+  private readonly specArrays = new WeakMap<ParamGroup, Float64Array>();
+
+  /** @internal The group's spec for this step. */
+  protected specFor(g: ParamGroup, transform: GroupTransform, inner: InnerSpec): Float64Array {
+    const spec = groupSpec(transform, inner, this.specArrays.get(g));
+    this.specArrays.set(g, spec);
+    return spec;
   }
 
   /** @internal This optimizer's update as the inner part of a group step. */

@@ -4,7 +4,7 @@
 // after. The wrapper and the inner optimizer share one list of param groups
 // and one state map. Subclasses override preStepTransform / postStepTransform.
 import { checkNumber, checkParamNdimType, show } from '../errors';
-import { GroupTensor, GroupTransform, NO_TRANSFORM, Projection, groupSpec } from '../backend/groupStep';
+import { GroupTensor, GroupTransform, NO_TRANSFORM, Projection } from '../backend/groupStep';
 import { Tensor } from '../tensor';
 import { FloatArray } from '../types';
 import {
@@ -18,7 +18,7 @@ import {
   isOptimizerClass,
 } from './optimizer';
 import { Partial, isPartial, partial } from './partial';
-import { batchShape, checkParamNdimFor, rowView, rowsAndCols } from './rows';
+import { checkParamNdimFor, dataRowsAndCols, rowView } from './rows';
 import { SGD } from './sgd';
 
 export type InnerOptArg = OptimizerClass | Partial | Optimizer;
@@ -225,7 +225,7 @@ export class ParamTransformingOptimizer extends Optimizer {
     const withoutGrad: { data: FloatArray; rows: number; cols: number }[] = [];
     let elements = 0;
     for (const p of g.params) {
-      const [rows, cols] = rowsAndCols(batchShape(p.shape, paramNdim));
+      const [rows, cols] = dataRowsAndCols(p, paramNdim);
       const grad = p.grad;
       if (!grad) {
         withoutGrad.push({ data: p.data, rows, cols });
@@ -235,7 +235,7 @@ export class ParamTransformingOptimizer extends Optimizer {
       tensors.push({ p: p.data, g: grad, rows, cols, maxNorms: transform.maxNorms, ...state });
       elements += p.numel;
     }
-    const plan: GroupPlan = { spec: groupSpec(transform, this.innerOpt.innerSpec(g)), tensors, elements };
+    const plan: GroupPlan = { spec: this.specFor(g, transform, this.innerOpt.innerSpec(g)), tensors, elements };
     if (transform.project === Projection.L2Renorm && withoutGrad.length) {
       // A parameter without a gradient is not stepped, but it is projected.
       plan.finish = () => {

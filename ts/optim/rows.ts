@@ -21,6 +21,18 @@ export function batchShape(shape: readonly number[], paramNdim: number | null): 
   return out;
 }
 
+/** (rows, cols) of each tensor under the paramNdim last asked, cached: a step asks every time. */
+const rowsAndColsCache = new WeakMap<Tensor, { paramNdim: number | null; rows: number; cols: number }>();
+
+/** (rows, cols) of a tensor seen as data under paramNdim. */
+export function dataRowsAndCols(p: Tensor, paramNdim: number | null): [number, number] {
+  const hit = rowsAndColsCache.get(p);
+  if (hit && hit.paramNdim === paramNdim) return [hit.rows, hit.cols];
+  const [rows, cols] = rowsAndCols(batchShape(p.shape, paramNdim));
+  rowsAndColsCache.set(p, { paramNdim, rows, cols });
+  return [rows, cols];
+}
+
 /** Throws unless |paramNdim| <= ndim, naming the shape and the value. */
 export function checkParamNdimFor(shape: readonly number[], paramNdim: number | null, where: string): void {
   if (paramNdim !== null && Math.abs(paramNdim) > shape.length) {
