@@ -51,7 +51,8 @@ const median = (xs) => {
 /** Median milliseconds per call of fn over `reps` timed calls after warm-up; batches tiny calls. */
 function timeIt(fn, reps) {
   const batch = reps > 1000 ? 1000 : 1;
-  for (let i = 0; i < Math.min(3 * batch, 3000); i++) fn();
+  // Tiny steps need a long warm-up before V8 has optimised the whole path.
+  for (let i = 0; i < (batch > 1 ? 100000 : 3); i++) fn();
   const samples = [];
   for (let r = 0; r < Math.max(1, reps / batch); r++) {
     const t0 = process.hrtime.bigint();
