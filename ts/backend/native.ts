@@ -144,10 +144,6 @@ export class NativeBackend implements KernelBackend {
   setNumThreads(n: number): void {
     this.addon.setNumThreads(n);
   }
-  /** The benchmark's memory-bandwidth floor (g *= scale; p -= lr * g), on `threads` threads. */
-  benchFloor(p: Float32Array, g: Float32Array, scale: number, lr: number, threads: number): void {
-    this.addon.benchFloor(p, g, scale, lr, threads);
-  }
   allocState(dtype: DType, length: number): StateBuffer {
     return new ArrayStateBuffer(dtype, length);
   }

@@ -27,7 +27,7 @@ function checkOutDir(outDir: string): void {
 }
 
 /** `lp-optim attack`: everything after the arguments are checked. */
-async function attack(config: AttackConfig, stdout: NodeJS.WriteStream, stderr: NodeJS.WritableStream): Promise<void> {
+async function attack(config: AttackConfig, stdout: NodeJS.WriteStream): Promise<void> {
   checkOutDir(config.outDir);
   if (config.backend) {
     try {
@@ -91,7 +91,7 @@ export async function main(
     }, packageVersion());
     await program.parseAsync(argv, { from: 'user' });
     if (!parsed.config) return 0;
-    await attack(parsed.config, io.stdout, io.stderr);
+    await attack(parsed.config, io.stdout);
     return 0;
   } catch (e) {
     // commander has printed its own message (or the help / version) already.

@@ -37,6 +37,18 @@ export interface GroupPlan {
   finish?: () => void;
 }
 
+/**
+ * How a planned group step runs: one backend kernel per operation (the
+ * reference of the fused kernels, or an inner optimizer they do not fuse),
+ * the TypeScript reference (small steps: same bits, no call into a backend),
+ * or the backend's fused kernel.
+ */
+function pathOf(plan: GroupPlan): 'sequential' | 'reference' | 'fused' {
+  if (!fusedSteps) return 'sequential';
+  if (plan.elements < SMALL_STEP_ELEMENTS) return 'reference';
+  return backendFuses(plan.spec) ? 'fused' : 'sequential';
+}
+
 /** What a parameter's kernel needs of its state for one step. */
 export type TensorStepState = Pick<GroupTensor, 'buffers' | 's0' | 's1'>;
 
@@ -294,9 +306,10 @@ export abstract class Optimizer {
     const offThread: GroupPlan[] = [];
     for (const g of this.paramGroups) {
       const plan = this.planGroup(g);
-      // Custom transforms run in JavaScript, and small steps cost less here than a thread hop.
-      if (plan === null || !fusedSteps || !backendFuses(plan.spec) || plan.elements < SMALL_STEP_ELEMENTS) this.runPlanSync(plan, g);
-      else offThread.push(plan);
+      // Only fused backend steps go off the thread: custom transforms run in
+      // JavaScript, and small steps cost less here than a thread hop.
+      if (plan !== null && pathOf(plan) === 'fused') offThread.push(plan);
+      else this.runPlanSync(plan, g);
     }
     const tensors = this.paramGroups.flatMap((g) => g.params);
     for (const t of tensors) lockTensor(t);
@@ -316,19 +329,20 @@ export abstract class Optimizer {
     this.runPlanSync(this.planGroup(g), g);
   }
 
-  private runPlanSync(plan: GroupPlan | null, g?: ParamGroup): void {
+  private runPlanSync(plan: GroupPlan | null, g: ParamGroup): void {
     if (plan === null) {
       this.customGroupStep(g);
       return;
     }
-    if (!fusedSteps || (!backendFuses(plan.spec) && plan.elements >= SMALL_STEP_ELEMENTS)) sequentialGroupStep(this.backend, plan.spec, plan.tensors);
-    else if (plan.elements < SMALL_STEP_ELEMENTS) referenceGroupStep(plan.spec, plan.tensors);
+    const path = pathOf(plan);
+    if (path === 'sequential') sequentialGroupStep(this.backend, plan.spec, plan.tensors);
+    else if (path === 'reference') referenceGroupStep(plan.spec, plan.tensors);
     else this.backend.groupStep(plan.spec, plan.tensors);
     plan.finish?.();
   }
 
   /** A step that cannot be planned as a group step (a custom transform); subclasses that return null plans implement it. */
-  protected customGroupStep(g: ParamGroup | undefined): void {
+  protected customGroupStep(g: ParamGroup): void {
     void g;
     throw new TypeError(`${this.constructor.name} has no custom step`);
   }
