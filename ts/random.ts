@@ -58,3 +58,6 @@ export class Generator {
     return Math.sqrt(-2 * Math.log(1 - u1)) * Math.cos(2 * Math.PI * u2);
   }
 }
+
+/** The generator used when none is given (seeded with torch.default_generator's default seed). */
+export const defaultGenerator = new Generator(67280421310721);

@@ -4,8 +4,7 @@
 // paramNdim, from a seedable Generator (the same draws everywhere).
 import { checkNumber, show } from '../errors';
 import { checkParamNdimFor, batchShape } from '../optim/rows';
-import { defaultGenerator } from '../optim/misc';
-import { Generator } from '../random';
+import { Generator, defaultGenerator } from '../random';
 import { Tensor } from '../tensor';
 
 export interface BallInitOptions {

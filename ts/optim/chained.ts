@@ -8,8 +8,8 @@ import { ParamGroup, Params, REQUIRED, isOptimizerClass } from './optimizer';
 import { ParamTransformingOptimizer, ParamTransformingOptions } from './paramTransforming';
 import { Partial, isPartial, partial } from './partial';
 import { L1NormedGradientOptim, SignedGradientOptim } from './lpSpace';
-import { TopQGradientOptimizer, defaultGenerator } from './misc';
-import { Generator } from '../random';
+import { TopQGradientOptimizer } from './misc';
+import { Generator, defaultGenerator } from '../random';
 
 type TransformingClass = new (params: Params | null, options?: ParamTransformingOptions) => ParamTransformingOptimizer;
 export type ChainLink = TransformingClass | Partial;

@@ -2,7 +2,7 @@
 // rai_toolbox.optim.misc: clamping the gradient or the parameter, and keeping
 // only the largest gradient entries of each datum (top-q sparsification).
 import { checkNumber, show } from '../errors';
-import { Generator } from '../random';
+import { Generator, defaultGenerator } from '../random';
 import { Tensor } from '../tensor';
 import { ParamGroup, REQUIRED } from './optimizer';
 import { ParamTransformingOptimizer } from './paramTransforming';
@@ -59,9 +59,6 @@ export function pythonRound(x: number): number {
   if (diff < 0.5) return f;
   return f % 2 === 0 ? f : f + 1;
 }
-
-/** torch.default_generator's default seed, for the generator used when none is given. */
-export const defaultGenerator = new Generator(67280421310721);
 
 /**
  * Keeps, in each datum's gradient, the round((1 - q) * D) entries of largest
