@@ -6,6 +6,7 @@
 // backends against each other.
 import { availableBackends, backendByName, currentBackend } from '../ts/backend/loader';
 import * as ref from '../ts/backend/reference';
+import { GroupTensor, InnerKind, NO_TRANSFORM, Projection, Transform, groupSpec, sequentialGroupStep } from '../ts/backend/groupStep';
 import { AdagradKernelOptions, AdamKernelOptions, KernelBackend, RmspropKernelOptions, SgdKernelOptions } from '../ts/backend/types';
 import { FloatArray } from '../ts/types';
 import { expectSameBits } from './helpers';
@@ -234,6 +235,32 @@ function compareKernels(name: string, b: KernelBackend): void {
 }
 
 compareKernels(`${backend.info.backend} (${backend.info.isa})`, backend);
+
+describe(`group steps on ${backend.info.backend} (${backend.info.isa})`, () => {
+  const sgd = (lr: number) => groupSpec({ ...NO_TRANSFORM, transform: Transform.L2Normalize, project: Projection.L2Renorm, divByZeroEps: 1e-20, maxNorm: 1 }, { kind: InnerKind.SGD, options: [lr, 0, 0, 0, 0, 0] });
+  const tensor = (p: Float32Array, g: Float32Array, rows: number, cols: number): GroupTensor => ({ p, g, rows, cols, buffers: [null, null, null], s0: 0, s1: 0, maxNorms: null });
+
+  test('a malformed tensor late in a group is refused before any tensor is written', () => {
+    const p0 = randomArray('float32', 3 * 70000, 7, true) as Float32Array;
+    const g0 = randomArray('float32', 3 * 70000, 8, true) as Float32Array;
+    const p1 = new Float32Array(10).fill(1);
+    const g1 = new Float32Array(9).fill(1); // one short of rows * cols
+    const before = [p0.slice(), g0.slice(), p1.slice(), g1.slice()];
+    expect(() => backend.groupStep(sgd(0.1), [tensor(p0, g0, 3, 70000), tensor(p1, g1, 2, 5)])).toThrow(/tensor 1/);
+    [p0, g0, p1, g1].forEach((a, i) => expectSameBits(a, before[i], `array ${i}`));
+  });
+
+  test('a group step equals the TypeScript reference, bit for bit, on rows longer than a staging block', () => {
+    const p = randomArray('float32', 2 * 70001, 9) as Float32Array;
+    const g = randomArray('float32', 2 * 70001, 10) as Float32Array;
+    const [pr, gr, initial] = [p.slice(), g.slice(), p.slice()];
+    backend.groupStep(sgd(0.25), [tensor(p, g, 2, 70001)]);
+    sequentialGroupStep(ref.referenceKernels, sgd(0.25), [tensor(pr, gr, 2, 70001)]);
+    expectSameBits(p, pr, 'p');
+    expectSameBits(g, gr, 'g');
+    expect(p.some((v, i) => v !== initial[i])).toBe(true);
+  });
+});
 
 describe('the backends agree with each other', () => {
   const names = availableBackends();
