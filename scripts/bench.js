@@ -2,7 +2,8 @@
 // SPDX-License-Identifier: MIT
 // `npm run bench`: time per optimizer step of lp-optim on the workloads of the
 // speed issue, beside the memory-bandwidth floor measured in the same run, a
-// plain-JavaScript loop, and PyTorch (when /usr/bin/python3 has torch).
+// plain-JavaScript loop, PyTorch (when /usr/bin/python3 has torch) and
+// TensorFlow.js's wasm backend (when @tensorflow/tfjs-backend-wasm is installed).
 // Prints a table and writes BENCHMARKS.md and BENCHMARKS.svg. A benchmark, not
 // a test: these machines are shared and noisy, so compare within one run.
 'use strict';
@@ -48,18 +49,39 @@ const median = (xs) => {
   return s[s.length >> 1];
 };
 
-/** Median milliseconds per call of fn over `reps` timed calls after warm-up; batches tiny calls. */
-function timeIt(fn, reps) {
-  const batch = reps > 1000 ? 1000 : 1;
-  // Tiny steps need a long warm-up before V8 has optimised the whole path.
-  for (let i = 0; i < (batch > 1 ? 100000 : 3); i++) fn();
-  const samples = [];
-  for (let r = 0; r < Math.max(1, reps / batch); r++) {
-    const t0 = process.hrtime.bigint();
-    for (let i = 0; i < batch; i++) fn();
-    samples.push(Number(process.hrtime.bigint() - t0) / 1e6 / batch);
+/** Calls per timed sample: tiny steps are timed a thousand at a time. */
+const batchOf = (reps) => (reps > 1000 ? 1000 : 1);
+
+/**
+ * Median milliseconds per call of each runner's fn, the runners timed in
+ * interleaved rounds (one sample of each per round) so that the machine's
+ * drift during the run falls on all of them alike and their ratios hold.
+ * Each runner first warms up: long for tiny steps (V8 optimising the whole
+ * path) and ten calls for large ones (V8 compiles WebAssembly with its
+ * baseline compiler first and tiers hot functions up during the first steps).
+ * A runner's `before` runs ahead of each of its samples (the thread count).
+ */
+function timeInterleaved(runners, reps) {
+  const batch = batchOf(reps);
+  for (const r of runners) {
+    r.before?.();
+    for (let i = 0; i < (r.warmUp ?? (batch > 1 ? 100000 : 10)); i++) r.fn();
+    r.samples = [];
   }
-  return median(samples);
+  for (let k = 0; k < Math.max(1, reps / batch); k++) {
+    for (const r of runners) {
+      r.before?.();
+      const t0 = process.hrtime.bigint();
+      for (let i = 0; i < batch; i++) r.fn();
+      r.samples.push(Number(process.hrtime.bigint() - t0) / 1e6 / batch);
+    }
+  }
+  return Object.fromEntries(runners.map((r) => [r.key, median(r.samples)]));
+}
+
+/** Median milliseconds per call of fn alone (see timeInterleaved). */
+function timeIt(fn, reps, warmUp) {
+  return timeInterleaved([{ key: 'only', fn, warmUp }], reps).only;
 }
 
 function makeTensors(w) {
@@ -84,17 +106,16 @@ function makeOptimizer(w, tensors) {
   return new lp.L2ProjectedOptim(tensors, { ...common, InnerOpt: lp.Adam });
 }
 
-function timeLpOptim(w, backend, threads) {
+/** A runner (see timeInterleaved) stepping lp-optim on this backend with this many threads. */
+function lpOptimRunner(key, w, backend, threads) {
   lp.setBackend(backend);
-  lp.setNumThreads(threads);
   const tensors = makeTensors(w);
   const opt = makeOptimizer(w, tensors);
-  return timeIt(() => opt.step(), w.reps);
+  return { key, fn: () => opt.step(), before: () => lp.setNumThreads(threads) };
 }
 
 /** A hand-written JavaScript step (normalise, SGD, project), as a user without lp-optim would write it. */
-function timePlainJs(w) {
-  if (w.inner !== 'SGD') return null;
+function plainJsRunner(w) {
   const tensors = makeTensors(w).map((t) => ({ p: t.data, g: t.grad, rows: w.paramNdim === null ? 1 : t.shape[0] }));
   const lr = 0.01;
   const eps = 1;
@@ -119,16 +140,57 @@ function timePlainJs(w) {
       }
     }
   };
-  return timeIt(step, w.reps);
+  return { key: 'js', fn: step };
 }
 
 /** The floor: the in-place pattern g *= s; p -= lr * g over the workload's elements, scaled to its bytes per element. */
-function timeFloor(w, native, threads) {
+function floorRunner(key, w, native, threads) {
   const n = w.shapes.reduce((a, s) => a + numel(s), 0);
   const p = new Float32Array(n).fill(0.5);
   const g = new Float32Array(n).fill(0.25);
-  lp.setNumThreads(threads);
-  return (timeIt(() => native.benchFloor(p, g, 1.0000001, 1e-9, threads), w.reps) * w.bytes) / 16;
+  return { key, fn: () => native.benchFloor(p, g, 1.0000001, 1e-9, threads), before: () => lp.setNumThreads(threads), scale: w.bytes / 16 };
+}
+
+/**
+ * TensorFlow.js's wasm backend (@tensorflow/tfjs-backend-wasm, an optional
+ * peer like PyTorch): the SGD workloads written with tf ops as a TF.js user
+ * would (row norms, divide, update, renorm), the parameter and the
+ * transformed gradient kept in tf variables. Its kernels run synchronously,
+ * so a step is timed like lp-optim's. Null per workload it does not run.
+ */
+async function timeTfjsWasm() {
+  let tf;
+  try {
+    tf = require('@tensorflow/tfjs');
+    require('@tensorflow/tfjs-backend-wasm');
+  } catch {
+    return { skipped: '@tensorflow/tfjs-backend-wasm is not installed (npm install --no-save @tensorflow/tfjs-backend-wasm)' };
+  }
+  tf.env().set('IS_TEST', true); // no "install tfjs-node" banner in the bench output
+  if (!(await tf.setBackend('wasm'))) return { skipped: "TensorFlow.js's wasm backend did not initialise" };
+  await tf.ready();
+  const results = {};
+  for (const w of WORKLOADS) {
+    if (w.inner !== 'SGD') continue;
+    const [t] = makeTensors(w);
+    const shape = w.shapes[0];
+    const rows = w.paramNdim === null ? 1 : shape[0];
+    const p = tf.variable(tf.tensor(t.data, [rows, t.numel / rows]));
+    const g = tf.variable(tf.tensor(t.grad, [rows, t.numel / rows]));
+    const step = () =>
+      tf.tidy(() => {
+        const gn = g.div(tf.maximum(tf.norm(g, 'euclidean', 1, true), 1.1754943508222875e-38));
+        const next = p.sub(gn.mul(0.01));
+        const norm = tf.norm(next, 'euclidean', 1, true);
+        const factor = tf.where(norm.greater(1), tf.div(1, norm.add(1e-7)), tf.onesLike(norm));
+        g.assign(gn);
+        p.assign(next.mul(factor));
+      });
+    results[w.key] = timeIt(step, w.key === 'seed' ? 2000 : w.reps, w.key === 'seed' ? 2000 : 5);
+    p.dispose();
+    g.dispose();
+  }
+  return { version: tf.version.tfjs, results };
 }
 
 function timeTorch() {
@@ -234,22 +296,28 @@ async function main() {
     return;
   }
   const torch = timeTorch();
+  process.stdout.write("  TensorFlow.js's wasm backend ...");
+  const tfjsWasm = await timeTfjsWasm();
+  process.stdout.write(tfjsWasm.skipped ? ` skipped: ${tfjsWasm.skipped}\n` : ' done\n');
   const rows = [];
   for (const w of WORKLOADS) {
     process.stdout.write(`  ${w.name} ...`);
     const row = { name: w.name, short: w.key };
+    const runners = [];
     if (native) {
-      row.floor1 = timeFloor(w, native, 1);
-      row.floorN = timeFloor(w, native, cores);
-      row.native1 = timeLpOptim(w, 'native', 1);
-      row.nativeN = timeLpOptim(w, 'native', cores);
+      runners.push(floorRunner('floor1', w, native, 1), floorRunner('floorN', w, native, cores));
+      runners.push(lpOptimRunner('native1', w, 'native', 1), lpOptimRunner('nativeN', w, 'native', cores));
     }
-    row.wasm = timeLpOptim(w, 'wasm', 1);
-    row.js = timePlainJs(w);
+    runners.push(lpOptimRunner('wasm', w, 'wasm', 1));
+    if (w.inner === 'SGD') runners.push(plainJsRunner(w));
+    const times = timeInterleaved(runners, w.reps);
+    // The floor's loop touches 16 bytes per element: scaled to the optimizer's bytes per element.
+    for (const r of runners) row[r.key] = times[r.key] * (r.scale ?? 1);
     if (torch.results) {
       row.torch1 = torch.results[w.key]['1'];
       row.torchN = torch.results[w.key][String(cores)];
     }
+    if (tfjsWasm.results) row.tfjsWasm = tfjsWasm.results[w.key] ?? null;
     rows.push(row);
     process.stdout.write(' done\n');
   }
@@ -262,6 +330,7 @@ async function main() {
     { key: 'js', label: 'plain JavaScript loop', floor: 'floor1' },
     { key: 'torch1', label: 'PyTorch, 1 thread', floor: 'floor1' },
     { key: 'torchN', label: `PyTorch, ${cores} threads`, floor: 'floorN' },
+    { key: 'tfjsWasm', label: "TensorFlow.js wasm backend", floor: 'floor1' },
     { key: 'floor1', label: 'memory floor, 1 thread' },
     { key: 'floorN', label: `memory floor, ${cores} threads` },
   ];
@@ -279,11 +348,13 @@ async function main() {
   for (const row of rows) {
     if (row.torch1 && row.native1) ratios.push(`- ${row.name}: native is ${(row.torch1 / row.native1).toFixed(1)}x faster than PyTorch with 1 thread, ${(row.torchN / row.nativeN).toFixed(1)}x with ${cores}.`);
     if (row.wasm && row.native1) ratios.push(`- ${row.name}: WebAssembly takes ${(row.wasm / row.native1).toFixed(2)}x the native single-thread time.`);
+    if (row.wasm && row.tfjsWasm) ratios.push(`- ${row.name}: lp-optim's WebAssembly is ${(row.tfjsWasm / row.wasm).toFixed(1)}x faster than TensorFlow.js's wasm backend.`);
     if (row.native1 && row.nativeN && row.short !== 'seed') ratios.push(`- ${row.name}: ${cores} threads are ${(row.native1 / row.nativeN).toFixed(2)}x faster than 1.`);
   }
   const table = lines.join('\n');
   console.log(`\n${table}\n\n${ratios.join('\n')}`);
   if (torch.skipped) console.log(`\nPyTorch skipped: ${torch.skipped}`);
+  if (tfjsWasm.skipped) console.log(`\nTensorFlow.js wasm skipped: ${tfjsWasm.skipped}`);
 
   fs.writeFileSync(path.join(root, 'BENCHMARKS.json'), `${JSON.stringify({ date: new Date().toISOString(), rows }, null, 1)}\n`);
   const share = await attackShare();
@@ -314,6 +385,9 @@ async function main() {
     ...shareLines,
     '',
     torch.skipped ? `PyTorch: skipped (${torch.skipped}).` : 'PyTorch: the same steps written with torch ops and torch.optim (scripts/bench_torch.py).',
+    tfjsWasm.skipped
+      ? `TensorFlow.js wasm backend: skipped (${tfjsWasm.skipped}).`
+      : `TensorFlow.js wasm backend ${tfjsWasm.version}: the SGD workloads written with tf ops (row norms, divide, update, renorm) on tf variables (timeTfjsWasm in scripts/bench.js).`,
     '',
     svg ? '![time per step](BENCHMARKS.svg)' : '(No chart: the vega and vega-lite packages are not installed.)',
     '',
