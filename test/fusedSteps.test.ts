@@ -100,6 +100,35 @@ describe(`fused group steps on ${where}`, () => {
     expect(fused[1].data[5]).not.toBe(Math.fround(Math.sin(5 * 0.013 + 1) * 0.05));
   });
 
+  // One-element rows (1-D parameters under paramNdim -1) take a vector path
+  // in the fused kernels: the same bits on the values where it could differ.
+  test.each(['float32', 'float64'] as const)('one-element rows (%s): fused equals one kernel per operation, special values included', (dtype) => {
+    const special = [0, -0, NaN, Infinity, -Infinity, 1e-45, -5e-324, 3e38, -1e300, 1, -1, 0.5, 1.5, -2.25];
+    const make = (k: number) => {
+      const values = Array.from({ length: 1000 }, (_, i) => (i % 3 === 0 ? special[(i / 3 + k) % special.length] : Math.sin(i * 0.3 + k) * 3));
+      return dtype === 'float64' ? Float64Array.from(values) : Float32Array.from(values);
+    };
+    const runUnit = (options: Record<string, unknown>) => {
+      const x = new Tensor(make(0), [1000]);
+      const opt = new L2ProjectedOptim([x], { lr: 0.7, epsilon: 1.2, momentum: 0.5, ...options });
+      for (let step = 1; step <= 3; step++) {
+        x.grad = make(step);
+        opt.step();
+      }
+      return x;
+    };
+    for (const options of [{}, { gradScale: 0.5, gradBias: -0.25 }, { gradScale: 2 }, { gradBias: 0.125 }]) {
+      const fused = runUnit(options);
+      setFusedSteps(false);
+      const unfused = runUnit(options);
+      setFusedSteps(true);
+      expectSameBits(fused.data, unfused.data, `p with ${JSON.stringify(options)}`);
+      expectSameBits(fused.grad!, unfused.grad!, `g with ${JSON.stringify(options)}`);
+      // The projection bound each finite element to [-1.2, 1.2] (rounded to the dtype).
+      expect(fused.data.every((v) => Number.isNaN(v) || Math.abs(v) <= 1.2 + 1e-6)).toBe(true);
+    }
+  });
+
   test('a small step runs in plain TypeScript and gives the same bits as the backend', () => {
     const small = () => {
       const x = new Tensor(new Float32Array([-1, 1, 0.5, 3]), [2, 2]);

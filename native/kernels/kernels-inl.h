@@ -629,6 +629,46 @@ struct GradientTransform {
   }
 };
 
+// Rows of one element (a 1-D parameter under paramNdim -1: a bias, a norm
+// layer's weight) are most of a step's time when done row by row, so they go
+// as vectors of rows. A one-element row's sum of squares is its square (the
+// other lanes hold +0, which adds exactly), and a correctly rounded sqrt in T
+// equals the sqrt in double rounded to T that normOfSumSquares takes (53 >=
+// 2 * 24 + 2 bits), so these are the bits of the row-by-row path.
+template <typename T, bool kNormalize, bool kScaleBias>
+struct UnitRowsTransform {
+  T* g;
+  T eps;
+  T scale;
+  T bias;
+  template <typename O>
+  inline void run(size_t i) const {
+    typename O::Reg v = O::load(g + i);
+    if (kNormalize) {
+      const typename O::Reg norm = O::sqrt(O::mul(v, v));
+      const typename O::Reg e = O::set1(eps);
+      v = O::div(v, O::select(O::lt(norm, e), e, norm));  // normalizeDivisor
+    }
+    if (kScaleBias) v = O::add(O::mul(v, O::set1(scale)), O::set1(bias));
+    O::store(g + i, v);
+  }
+};
+
+// renormRow of one-element rows, all to the same limit.
+template <typename T>
+struct UnitRowsRenorm {
+  T* p;
+  T limit;
+  template <typename O>
+  inline void run(size_t i) const {
+    const typename O::Reg v = O::load(p + i);
+    const typename O::Reg norm = O::sqrt(O::mul(v, v));
+    const typename O::Reg l = O::set1(limit);
+    const typename O::Reg factor = O::div(l, O::add(norm, O::set1(static_cast<T>(1e-7))));
+    O::store(p + i, O::select(O::lt(l, norm), O::mul(v, factor), v));
+  }
+};
+
 // The constants of the gradient transform.
 template <typename T>
 struct TransformConstants {
@@ -658,6 +698,13 @@ LP_NOINLINE void transformRows(T* g, size_t rows, size_t cols, const TransformCo
     const T divisor = kNormalize ? normalizeDivisor(rowNorm(row, cols), c.eps) : T(1);
     forEachElement<T>(cols, GradientTransform<T, kNormalize, kScaleBias>{row, divisor, c.scale, c.bias});
   }
+}
+
+// Short rows of one element each (see UnitRowsTransform).
+template <typename T, bool kNormalize, bool kScaleBias>
+LP_NOINLINE void transformUnitRows(T* g, size_t rows, size_t cols, const TransformConstants<T>& c) {
+  (void)cols;  // 1
+  forEachElement<T>(rows, UnitRowsTransform<T, kNormalize, kScaleBias>{g, c.eps, c.scale, c.bias});
 }
 
 template <typename T>
@@ -693,6 +740,14 @@ LP_NOINLINE void projectRows(T* p, size_t rows, size_t cols, const double* maxNo
     const T limit = maxNorms != nullptr ? static_cast<T>(maxNorms[r]) : maxNorm;
     renormRow(row, cols, rowNorm(row, cols), limit);
   }
+}
+
+// Short rows of one element each, all to maxNorm (see UnitRowsRenorm).
+template <typename T>
+LP_NOINLINE void projectUnitRows(T* p, size_t rows, size_t cols, const double* maxNorms, T maxNorm) {
+  (void)cols;      // 1
+  (void)maxNorms;  // null: chosen only without per-row radii
+  forEachElement<T>(rows, UnitRowsRenorm<T>{p, maxNorm});
 }
 
 template <typename T>
@@ -782,16 +837,18 @@ FusedRowData<T> fusedRowData(const FusedGroup& group, const FusedTensor<T>& t) {
                     group.project ? &projectRows<T> : &skipProjectRows<T>,
                     t.maxNorms,
                     static_cast<T>(group.maxNorm)};
+  const bool unitRows = t.cols == 1;
   if (normalize && scaleBias) {
     d.transformChunk = &transformChunk<T, true, true>;
-    d.transformRows = &transformRows<T, true, true>;
+    d.transformRows = unitRows ? &transformUnitRows<T, true, true> : &transformRows<T, true, true>;
   } else if (normalize) {
     d.transformChunk = &transformChunk<T, true, false>;
-    d.transformRows = &transformRows<T, true, false>;
+    d.transformRows = unitRows ? &transformUnitRows<T, true, false> : &transformRows<T, true, false>;
   } else if (scaleBias) {
     d.transformChunk = &transformChunk<T, false, true>;
-    d.transformRows = &transformRows<T, false, true>;
+    d.transformRows = unitRows ? &transformUnitRows<T, false, true> : &transformRows<T, false, true>;
   }
+  if (unitRows && group.project && t.maxNorms == nullptr) d.projectRows = &projectUnitRows<T>;
   return d;
 }
 
