@@ -116,6 +116,33 @@ describe('a rejected call changes nothing', () => {
     expect(snapshot([a])).toEqual(before);
   });
 
+  test('options edited after steps have run are checked again (steps skip the check only while nothing changed)', () => {
+    const a = new Tensor(new Float32Array([1, 2, 3, 4]), [2, 2]);
+    const opt = new L2ProjectedOptim([a], { epsilon: [1, 2], lr: 0.5, momentum: 0.9 });
+    const g = opt.paramGroups[0];
+    a.grad = new Float32Array([1, 1, 1, 1]);
+    opt.step();
+    opt.step();
+    const before = snapshot([a]);
+    (g.epsilon as number[])[1] = -3; // an array edited in place
+    expect(() => opt.step()).toThrow(/epsilon\[1\].*-3/);
+    expect(snapshot([a])).toEqual(before);
+    g.epsilon = 1.5;
+    opt.step();
+    opt.step();
+    const after = snapshot([a]);
+    g.momentum = -1;
+    expect(() => opt.step()).toThrow(/momentum.*>= 0/);
+    g.momentum = 0.9;
+    delete g.lr;
+    expect(() => opt.step()).toThrow(/lr/);
+    g.lr = 0.5;
+    g.nesterov = true;
+    g.dampening = 0.1;
+    expect(() => opt.step()).toThrow(/nesterov.*dampening/);
+    expect(snapshot([a])).toEqual(after);
+  });
+
   test('addParamGroup with a bad group adds nothing', () => {
     const a = new Tensor(new Float32Array(4), [2, 2]);
     const opt = new L2ProjectedOptim([a], { epsilon: 1, lr: 1 });

@@ -103,6 +103,13 @@ export class Tensor {
     this._grad = Tensor.checkGrad(value, this.dtype, this._data.length);
   }
 
+  /** Whether checkGrad would accept this value (no message built: the check of every step). */
+  static gradFits(value: unknown, dtype: DType, length: number): boolean {
+    if (value === null || value === undefined) return true;
+    const expected = dtype === 'float64' ? Float64Array : Float32Array;
+    return value instanceof expected && value.length === length;
+  }
+
   /** Validates a gradient for a tensor of this dtype and length (used again before every step). */
   static checkGrad(value: unknown, dtype: DType, length: number, name = 'grad'): FloatArray | null {
     if (value === null || value === undefined) return null;

@@ -27,21 +27,25 @@ export function rounderFor(a: FloatArray): (x: number) => number {
 const LANES_F32 = new Float32Array(REDUCTION_LANES);
 const LANES_F64 = new Float64Array(REDUCTION_LANES);
 
-function lanesFor(x: FloatArray): FloatArray {
+/** The first `used` lanes, zeroed. */
+function lanesFor(x: FloatArray, used: number): FloatArray {
   const lanes = x instanceof Float32Array ? LANES_F32 : LANES_F64;
-  lanes.fill(0);
+  lanes.fill(0, 0, used);
   return lanes;
 }
 
 export function rowNormL2(x: FloatArray, start: number, n: number): number {
   const r = rounderFor(x);
-  const lanes = lanesFor(x);
+  // A row shorter than the lanes leaves lanes n.. at +0, and adding +0 to a
+  // sum of squares (>= 0 or NaN) changes no bit: the tree skips them.
+  const used = n < REDUCTION_LANES ? n : REDUCTION_LANES;
+  const lanes = lanesFor(x, used);
   for (let j = 0; j < n; j++) {
     const v = x[start + j];
     lanes[j % REDUCTION_LANES] += r(v * v);
   }
   for (let h = REDUCTION_LANES / 2; h >= 1; h >>= 1) {
-    for (let i = 0; i < h; i++) lanes[i] += lanes[i + h];
+    for (let i = 0; i < h && i + h < used; i++) lanes[i] += lanes[i + h];
   }
   return r(Math.sqrt(lanes[0]));
 }
@@ -186,7 +190,7 @@ export function adagradStep(p: FloatArray, g: FloatArray, sum: FloatArray, o: Ad
 
 /** The L1 norm of x[start, start + n), in 16 lanes of the array's type like rowNormL2. */
 export function rowNormL1(x: FloatArray, start: number, n: number): number {
-  const lanes = lanesFor(x);
+  const lanes = lanesFor(x, REDUCTION_LANES);
   for (let j = 0; j < n; j++) lanes[j % REDUCTION_LANES] += Math.abs(x[start + j]);
   for (let h = REDUCTION_LANES / 2; h >= 1; h >>= 1) {
     for (let i = 0; i < h; i++) lanes[i] += lanes[i + h];

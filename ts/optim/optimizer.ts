@@ -224,6 +224,13 @@ export abstract class Optimizer {
     void where;
   }
 
+  /** @internal Throws when a live group lacks an option that fillGroup put in (deleted, or set to undefined). */
+  checkComplete(group: ParamGroup, where: string): void {
+    for (const k of Object.keys(this.defaults)) {
+      if (group[k] === undefined) throw new TypeError(`${this.constructor.name}: option ${k} is missing from ${where} (deleted or set to undefined)`);
+    }
+  }
+
   /** Copies and checks a user's group: params, duplicates, unknown keys; then fills defaults. */
   private prepareGroup(input: unknown, others: ParamGroup[]): ParamGroup {
     const where = `param group ${others.length}`;
@@ -274,10 +281,50 @@ export abstract class Optimizer {
    * options (they are live and may have been edited) and every gradient.
    */
   protected checkBeforeStep(): void {
-    this.paramGroups.forEach((g, i) => {
-      this.checkOptions(g, `param group ${i}`);
-      g.params.forEach((p, j) => Tensor.checkGrad(p.grad, p.dtype, p.numel, `param group ${i}, params[${j}].grad`));
-    });
+    for (let i = 0; i < this.paramGroups.length; i++) {
+      const g = this.paramGroups[i];
+      if (!this.unchangedSinceChecked(g)) {
+        this.checkComplete(g, `param group ${i}`);
+        this.checkOptions(g, `param group ${i}`);
+        this.rememberChecked(g);
+      }
+      for (let j = 0; j < g.params.length; j++) {
+        const p = g.params[j];
+        // The message is built only for a gradient that fails.
+        if (!Tensor.gradFits(p.grad, p.dtype, p.numel)) Tensor.checkGrad(p.grad, p.dtype, p.numel, `param group ${i}, params[${j}].grad`);
+      }
+    }
+  }
+
+  /**
+   * Each group's option values when checkOptions last passed them, kept only
+   * while every value is a primitive (an array, such as a per-sample
+   * epsilon, can change inside: such a group is checked at every step).
+   * A step checks a group's options again only when one of them changed,
+   * which small steps would otherwise spend most of their time on.
+   */
+  private readonly checkedOptions = new WeakMap<ParamGroup, unknown[]>();
+
+  private unchangedSinceChecked(g: ParamGroup): boolean {
+    const seen = this.checkedOptions.get(g);
+    if (seen === undefined) return false;
+    for (let k = 0; k < seen.length; k += 2) {
+      if (g[seen[k] as string] !== seen[k + 1]) return false;
+    }
+    return true;
+  }
+
+  private rememberChecked(g: ParamGroup): void {
+    const seen: unknown[] = [];
+    for (const [k, v] of Object.entries(g)) {
+      if (k === 'params') continue;
+      if (v !== null && (typeof v === 'object' || typeof v === 'function')) {
+        this.checkedOptions.delete(g);
+        return;
+      }
+      seen.push(k, v);
+    }
+    this.checkedOptions.set(g, seen);
   }
 
   /**

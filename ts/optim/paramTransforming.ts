@@ -170,6 +170,11 @@ export class ParamTransformingOptimizer extends Optimizer {
     this.innerOpt?.checkOptions(g, where);
   }
 
+  override checkComplete(group: ParamGroup, where: string): void {
+    super.checkComplete(group, where);
+    this.innerOpt?.checkComplete(group, where);
+  }
+
   protected override checkParamsAgainstOptions(group: ParamGroup, where: string): void {
     for (const p of group.params) checkParamNdimFor(p.shape, group.paramNdim as number | null, where);
   }
