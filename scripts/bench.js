@@ -54,26 +54,34 @@ const batchOf = (reps) => (reps > 1000 ? 1000 : 1);
 
 /**
  * Median milliseconds per call of each runner's fn, the runners timed in
- * interleaved rounds (one sample of each per round) so that the machine's
- * drift during the run falls on all of them alike and their ratios hold.
- * Each runner first warms up: long for tiny steps (V8 optimising the whole
- * path) and ten calls for large ones (V8 compiles WebAssembly with its
- * baseline compiler first and tiers hot functions up during the first steps).
- * A runner's `before` runs ahead of each of its samples (the thread count).
+ * interleaved rounds so that the machine's drift during the run falls on all
+ * of them alike and their ratios hold. In a round each runner makes one
+ * untimed call (its data back in cache, as in a run of steps) and then its
+ * share of the timed samples. Each runner first warms up: long for tiny
+ * steps (V8 optimising the whole path) and ten calls for large ones (V8
+ * compiles WebAssembly with its baseline compiler first and tiers hot
+ * functions up during the first steps). A runner's `before` runs ahead of
+ * each of its turns (the thread count).
  */
 function timeInterleaved(runners, reps) {
   const batch = batchOf(reps);
+  const samples = Math.max(1, Math.round(reps / batch));
+  const rounds = Math.min(5, samples);
   for (const r of runners) {
     r.before?.();
     for (let i = 0; i < (r.warmUp ?? (batch > 1 ? 100000 : 10)); i++) r.fn();
     r.samples = [];
   }
-  for (let k = 0; k < Math.max(1, reps / batch); k++) {
+  for (let round = 0; round < rounds; round++) {
+    const share = Math.ceil((samples * (round + 1)) / rounds) - Math.ceil((samples * round) / rounds);
     for (const r of runners) {
       r.before?.();
-      const t0 = process.hrtime.bigint();
       for (let i = 0; i < batch; i++) r.fn();
-      r.samples.push(Number(process.hrtime.bigint() - t0) / 1e6 / batch);
+      for (let k = 0; k < share; k++) {
+        const t0 = process.hrtime.bigint();
+        for (let i = 0; i < batch; i++) r.fn();
+        r.samples.push(Number(process.hrtime.bigint() - t0) / 1e6 / batch);
+      }
     }
   }
   return Object.fromEntries(runners.map((r) => [r.key, median(r.samples)]));
