@@ -129,6 +129,8 @@ struct ReductionLanes {
   inline void clear() {
     for (size_t r = 0; r < kRegs; ++r) acc[r] = V::set1(T(0));
   }
+  // Register r of the next block, given in a register (see fusedSweep).
+  inline void addRegister(size_t r, typename V::Reg x) { acc[r] = V::add(acc[r], Term::template of<V>(x)); }
   // The next block of kReductionLanes elements.
   inline void addBlock(const T* x) {
     for (size_t r = 0; r < kRegs; ++r) {
@@ -253,7 +255,12 @@ struct SgdOp {
   SgdConstants<T> c;
   template <typename O>
   inline void run(size_t i) const {
-    typename O::Reg d = O::load(g + i);
+    update<O>(i, O::load(g + i));
+  }
+  // The update of element(s) i from their gradient d, given in registers;
+  // returns the new parameter (also stored).
+  template <typename O>
+  inline typename O::Reg update(size_t i, typename O::Reg d) const {
     if (kMaximize) d = O::neg(d);
     const typename O::Reg param = O::load(p + i);
     if (kDecay) d = O::add(d, O::mul(O::set1(c.weightDecay), param));
@@ -266,7 +273,9 @@ struct SgdOp {
       O::store(buf + i, b);
       d = kNesterov ? O::add(d, O::mul(O::set1(c.momentum), b)) : b;
     }
-    O::store(p + i, O::add(param, O::mul(O::set1(c.negLr), d)));
+    const typename O::Reg next = O::add(param, O::mul(O::set1(c.negLr), d));
+    O::store(p + i, next);
+    return next;
   }
 };
 
@@ -346,7 +355,11 @@ struct AdamOp {
   AdamData<T> a;
   template <typename O>
   inline void run(size_t i) const {
-    typename O::Reg d = O::load(a.g + i);
+    update<O>(i, O::load(a.g + i));
+  }
+  // As SgdOp::update.
+  template <typename O>
+  inline typename O::Reg update(size_t i, typename O::Reg d) const {
     if (kMaximize) d = O::neg(d);
     typename O::Reg param = O::load(a.p + i);
     if (kDecay == kDecoupledDecay) param = O::mul(param, O::set1(a.decoupledFactor));
@@ -364,7 +377,9 @@ struct AdamOp {
     }
     const typename O::Reg denom =
         O::add(O::div(O::sqrt(vHat), O::set1(a.biasCorrection2Sqrt)), O::set1(a.eps));
-    O::store(a.p + i, O::add(param, O::div(O::mul(O::set1(a.negStepSize), m), denom)));
+    const typename O::Reg next = O::add(param, O::div(O::mul(O::set1(a.negStepSize), m), denom));
+    O::store(a.p + i, next);
+    return next;
   }
 };
 
@@ -438,7 +453,11 @@ struct RmspropOp {
   RmspropData<T> a;
   template <typename O>
   inline void run(size_t i) const {
-    typename O::Reg d = O::load(a.g + i);
+    update<O>(i, O::load(a.g + i));
+  }
+  // As SgdOp::update.
+  template <typename O>
+  inline typename O::Reg update(size_t i, typename O::Reg d) const {
     if (kMaximize) d = O::neg(d);
     const typename O::Reg param = O::load(a.p + i);
     if (kDecay) d = O::add(d, O::mul(O::set1(a.weightDecay), param));
@@ -459,10 +478,13 @@ struct RmspropOp {
       const typename O::Reg b =
           O::add(O::mul(O::load(a.momentumBuffer + i), O::set1(a.momentum)), O::div(d, avg));
       O::store(a.momentumBuffer + i, b);
-      O::store(a.p + i, O::add(param, O::mul(O::set1(a.negLr), b)));
-    } else {
-      O::store(a.p + i, O::add(param, O::div(O::mul(O::set1(a.negLr), d), avg)));
+      const typename O::Reg next = O::add(param, O::mul(O::set1(a.negLr), b));
+      O::store(a.p + i, next);
+      return next;
     }
+    const typename O::Reg next = O::add(param, O::div(O::mul(O::set1(a.negLr), d), avg));
+    O::store(a.p + i, next);
+    return next;
   }
 };
 
@@ -538,14 +560,20 @@ struct AdagradOp {
   AdagradData<T> a;
   template <typename O>
   inline void run(size_t i) const {
-    typename O::Reg d = O::load(a.g + i);
+    update<O>(i, O::load(a.g + i));
+  }
+  // As SgdOp::update.
+  template <typename O>
+  inline typename O::Reg update(size_t i, typename O::Reg d) const {
     if (kMaximize) d = O::neg(d);
     const typename O::Reg param = O::load(a.p + i);
     if (kDecay) d = O::add(d, O::mul(O::set1(a.weightDecay), param));
     const typename O::Reg s = O::add(O::load(a.sum + i), O::mul(d, d));
     O::store(a.sum + i, s);
     const typename O::Reg denom = O::add(O::sqrt(s), O::set1(a.eps));  // torch's "std"
-    O::store(a.p + i, O::add(param, O::div(O::mul(O::set1(a.negClr), d), denom)));
+    const typename O::Reg next = O::add(param, O::div(O::mul(O::set1(a.negClr), d), denom));
+    O::store(a.p + i, next);
+    return next;
   }
 };
 
@@ -574,8 +602,10 @@ inline void visitAdagradOp(T* p, const T* g, T* sum, const AdagradOptions& o, co
 
 // ---- the fused group step ----
 
-// The fused step works on pieces of about this many elements, each while it
-// is in L1, so that memory sees one pass:
+// A group that normalises its gradient (without gradScale/gradBias) takes
+// each row of 16 or more elements in one sweep (fusedSweep, below). The
+// others work on pieces of about this many elements, each while it is in
+// L1, so that memory sees one pass:
 // - a row of at least kFusedChunk elements is walked in chunks of this size
 //   (a multiple of kReductionLanes): per chunk the gradient transform, the
 //   inner op, and the new p's squares into the lanes in rowSumSquares's
@@ -765,6 +795,42 @@ LP_NOINLINE void projectRow(T* row, size_t cols, T sumSquares, T limit) {
   renormRow(row, cols, normOfSumSquares(sumSquares), limit);
 }
 
+// A row's whole fused step in one sweep, for the common case (the gradient
+// normalised, no gradScale/gradBias): per vector, g / divisor is stored and
+// handed to the inner op in registers, and (kProject) the new parameter it
+// returns goes into the row's squares, in rowSumSquares's lane order.
+// Nothing just stored is loaded again: reloading a 512-bit store at once
+// stalls on CPUs that split it in two (Zen 4 among them), which made a
+// vector-by-vector version through memory slower than separate sweeps. The
+// elements after the row's last whole lane block are left for
+// SquareLanes::finish, as in rowSumSquares.
+template <typename T, typename Op, bool kProject>
+LP_NOINLINE void fusedSweep(const Op& opArgument, T* g, size_t begin, size_t n, T divisor,
+                            SquareLanes<T>& squares) {
+  using V = Vec<T>;
+  const Op op = opArgument;        // fields in registers (see runOp)
+  SquareLanes<T> lanes = squares;  // likewise
+  const typename V::Reg divisorV = V::set1(divisor);
+  const size_t end = begin + n;
+  size_t i = begin;
+  for (; end - i >= kReductionLanes; i += kReductionLanes) {
+    for (size_t r = 0; r < SquareLanes<T>::kRegs; ++r) {
+      const size_t k = i + r * V::kWidth;
+      const typename V::Reg gradient = V::div(V::load(g + k), divisorV);
+      V::store(g + k, gradient);
+      const typename V::Reg next = op.template update<V>(k, gradient);
+      if (kProject) lanes.addRegister(r, next);
+    }
+  }
+  squares = lanes;
+  LP_TAIL_LOOP
+  for (; i < end; ++i) {
+    const T gradient = g[i] / divisor;
+    g[i] = gradient;
+    op.template update<One<T>>(i, gradient);
+  }
+}
+
 // What a fused call does around the inner op, resolved once per call.
 template <typename T>
 struct FusedRowData {
@@ -772,6 +838,7 @@ struct FusedRowData {
   T* g;
   size_t cols;
   bool normalize;
+  bool scaleBias;
   bool project;
   TransformConstants<T> constants;
   TransformChunk<T> transformChunk;
@@ -786,6 +853,23 @@ struct FusedRowData {
 template <typename T, typename Op>
 void fusedRows(const Op& op, const FusedRowData<T>& d, size_t rowBegin, size_t rowEnd) {
   const size_t cols = d.cols;
+  if (d.normalize && !d.scaleBias && cols >= kReductionLanes) {
+    const size_t tail = cols % kReductionLanes;
+    for (size_t r = rowBegin; r < rowEnd; ++r) {
+      const size_t base = r * cols;
+      const T divisor = gradientRowDivisor(d.g + base, cols, d.constants.eps);
+      SquareLanes<T> squares;
+      squares.clear();
+      if (d.project) {
+        fusedSweep<T, Op, true>(op, d.g, base, cols, divisor, squares);
+        const T limit = d.maxNorms != nullptr ? static_cast<T>(d.maxNorms[r]) : d.maxNorm;
+        projectRow(d.p + base, cols, squares.finish(d.p + base + cols - tail, tail), limit);
+      } else {
+        fusedSweep<T, Op, false>(op, d.g, base, cols, divisor, squares);
+      }
+    }
+    return;
+  }
   if (cols < kFusedChunk) {
     const size_t blockRows = kFusedChunk / cols;
     for (size_t r = rowBegin; r < rowEnd; r += blockRows) {
@@ -827,6 +911,7 @@ FusedRowData<T> fusedRowData(const FusedGroup& group, const FusedTensor<T>& t) {
                     t.g,
                     t.cols,
                     normalize,
+                    scaleBias,
                     group.project,
                     {static_cast<T>(group.divByZeroEps),
                      group.applyScale ? static_cast<T>(group.gradScale) : T(1),
