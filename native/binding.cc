@@ -682,6 +682,29 @@ class LpOptimAddon : public Napi::Addon<LpOptimAddon> {
     return env.Undefined();
   }
 
+  // The kernels that take (array, rows, cols, number) and change the array's
+  // rows in place: their arguments read and checked, then run(kernels,
+  // elements, rows, cols, number) with the element type's kernels.
+  template <typename Run>
+  Napi::Value RowsWithNumber(const Napi::CallbackInfo& info, const char* name, const char* arrayName,
+                             const char* numberName, const Run& run) {
+    const Args a{info, name};
+    FloatArray x;
+    size_t rows = 0, cols = 0, count = 0;
+    double number = 0;
+    if (!readFloatArray(a, 0, arrayName, &x) || !readShape(a, 1, &rows, &cols, &count) ||
+        !readNumber(a, 3, numberName, &number) ||
+        !requireLength(a, arrayName, x, count, "rows * cols")) {
+      return info.Env().Undefined();
+    }
+    if (count != 0) {
+      withKernels(*table_, x, [&](const auto& kernels, auto view) {
+        run(kernels, view(x), rows, cols, number);
+      });
+    }
+    return info.Env().Undefined();
+  }
+
   // rowNormsL2(x, rows, cols, out): out[r] = ||x[r]||_2
   Napi::Value RowNormsL2(const Napi::CallbackInfo& info) {
     const Args a{info, "rowNormsL2"};
@@ -703,40 +726,18 @@ class LpOptimAddon : public Napi::Addon<LpOptimAddon> {
 
   // normalizeRowsL2(g, rows, cols, divByZeroEps): g[r] /= max(||g[r]||, eps)
   Napi::Value NormalizeRowsL2(const Napi::CallbackInfo& info) {
-    const Args a{info, "normalizeRowsL2"};
-    FloatArray g;
-    size_t rows = 0, cols = 0, count = 0;
-    double eps = 0;
-    if (!readFloatArray(a, 0, "g", &g) || !readShape(a, 1, &rows, &cols, &count) ||
-        !readNumber(a, 3, "divByZeroEps", &eps) ||
-        !requireLength(a, "g", g, count, "rows * cols")) {
-      return info.Env().Undefined();
-    }
-    if (count != 0) {
-      withKernels(*table_, g, [&](const auto& kernels, auto view) {
-        kernels.normalizeRowsL2(view(g), rows, cols, eps);
-      });
-    }
-    return info.Env().Undefined();
+    return RowsWithNumber(info, "normalizeRowsL2", "g", "divByZeroEps",
+                          [](const auto& kernels, auto* x, size_t rows, size_t cols, double number) {
+                            kernels.normalizeRowsL2(x, rows, cols, number);
+                          });
   }
 
   // renormRowsL2(p, rows, cols, maxNorm): torch.renorm(p, 2, 0, maxNorm) in place
   Napi::Value RenormRowsL2(const Napi::CallbackInfo& info) {
-    const Args a{info, "renormRowsL2"};
-    FloatArray p;
-    size_t rows = 0, cols = 0, count = 0;
-    double maxNorm = 0;
-    if (!readFloatArray(a, 0, "p", &p) || !readShape(a, 1, &rows, &cols, &count) ||
-        !readNumber(a, 3, "maxNorm", &maxNorm) ||
-        !requireLength(a, "p", p, count, "rows * cols")) {
-      return info.Env().Undefined();
-    }
-    if (count != 0) {
-      withKernels(*table_, p, [&](const auto& kernels, auto view) {
-        kernels.renormRowsL2(view(p), rows, cols, maxNorm);
-      });
-    }
-    return info.Env().Undefined();
+    return RowsWithNumber(info, "renormRowsL2", "p", "maxNorm",
+                          [](const auto& kernels, auto* x, size_t rows, size_t cols, double number) {
+                            kernels.renormRowsL2(x, rows, cols, number);
+                          });
   }
 
   // scaleBias(g, scale, applyScale, bias, applyBias)
@@ -928,21 +929,10 @@ class LpOptimAddon : public Napi::Addon<LpOptimAddon> {
 
   // normalizeRowsL1(g, rows, cols, divByZeroEps): g[r] /= max(||g[r]||_1, eps)
   Napi::Value NormalizeRowsL1(const Napi::CallbackInfo& info) {
-    const Args a{info, "normalizeRowsL1"};
-    FloatArray g;
-    size_t rows = 0, cols = 0, count = 0;
-    double eps = 0;
-    if (!readFloatArray(a, 0, "g", &g) || !readShape(a, 1, &rows, &cols, &count) ||
-        !readNumber(a, 3, "divByZeroEps", &eps) ||
-        !requireLength(a, "g", g, count, "rows * cols")) {
-      return info.Env().Undefined();
-    }
-    if (count != 0) {
-      withKernels(*table_, g, [&](const auto& kernels, auto view) {
-        kernels.normalizeRowsL1(view(g), rows, cols, eps);
-      });
-    }
-    return info.Env().Undefined();
+    return RowsWithNumber(info, "normalizeRowsL1", "g", "divByZeroEps",
+                          [](const auto& kernels, auto* x, size_t rows, size_t cols, double number) {
+                            kernels.normalizeRowsL1(x, rows, cols, number);
+                          });
   }
 
   // signInPlace(g): torch.sign in place (1, -1, or +0 for 0, -0 and NaN)

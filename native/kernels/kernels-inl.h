@@ -1039,17 +1039,26 @@ void renormRowsL2PerRow(T* p, size_t rows, size_t cols, const double* maxNorms) 
   }
 }
 
+// Op<T, kFirst, kSecond>{x, first, second} over n elements, with the flags
+// of the two optional constants resolved at compile time; nothing when
+// neither is given (scaleBias, clampInPlace).
+template <template <typename, bool, bool> class Op, typename T>
+void forEachWithOptionalPair(T* x, size_t n, double first, bool hasFirst, double second,
+                             bool hasSecond) {
+  const T a = static_cast<T>(first);
+  const T b = static_cast<T>(second);
+  if (hasFirst && hasSecond) {
+    forEachElement<T>(n, Op<T, true, true>{x, a, b});
+  } else if (hasFirst) {
+    forEachElement<T>(n, Op<T, true, false>{x, a, b});
+  } else if (hasSecond) {
+    forEachElement<T>(n, Op<T, false, true>{x, a, b});
+  }
+}
+
 template <typename T>
 void scaleBias(T* g, size_t n, double scale, bool applyScale, double bias, bool applyBias) {
-  const T s = static_cast<T>(scale);
-  const T b = static_cast<T>(bias);
-  if (applyScale && applyBias) {
-    forEachElement<T>(n, ScaleBiasOp<T, true, true>{g, s, b});
-  } else if (applyScale) {
-    forEachElement<T>(n, ScaleBiasOp<T, true, false>{g, s, b});
-  } else if (applyBias) {
-    forEachElement<T>(n, ScaleBiasOp<T, false, true>{g, s, b});
-  }
+  forEachWithOptionalPair<ScaleBiasOp, T>(g, n, scale, applyScale, bias, applyBias);
 }
 
 template <typename T>
@@ -1130,15 +1139,7 @@ void signInPlace(T* g, size_t n) {
 
 template <typename T>
 void clampInPlace(T* x, size_t n, double lo, bool hasLo, double hi, bool hasHi) {
-  const T l = static_cast<T>(lo);
-  const T h = static_cast<T>(hi);
-  if (hasLo && hasHi) {
-    forEachElement<T>(n, ClampOp<T, true, true>{x, l, h});
-  } else if (hasLo) {
-    forEachElement<T>(n, ClampOp<T, true, false>{x, l, h});
-  } else if (hasHi) {
-    forEachElement<T>(n, ClampOp<T, false, true>{x, l, h});
-  }
+  forEachWithOptionalPair<ClampOp, T>(x, n, lo, hasLo, hi, hasHi);
 }
 
 template <typename T>

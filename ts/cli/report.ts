@@ -5,8 +5,11 @@ import * as path from 'path';
 import { AttackConfig, NormName } from './options';
 import { EpsilonResult } from './runAttack';
 
+/** The run's settings that report.json repeats, as the command line gave them (--lr null: 2.5 * eps / steps; each result holds the lr it used). */
+type ReportedSettings = Pick<AttackConfig, 'norm' | 'steps' | 'lr' | 'restarts' | 'seed' | 'dataRange' | 'batchSize' | 'earlyStop' | 'targeted'>;
+
 /** report.json. */
-export interface AttackReport {
+export interface AttackReport extends ReportedSettings {
   tool: 'lp-optim attack';
   version: string;
   createdAt: string;
@@ -15,18 +18,8 @@ export interface AttackReport {
   labels: string;
   samples: number;
   classes: number;
-  norm: NormName;
   /** How each norm's attack steps (see --help). */
   optimizer: string;
-  steps: number;
-  /** --lr as given; null: 2.5 * eps / steps (each result holds the lr it used). */
-  lr: number | null;
-  restarts: number;
-  seed: number;
-  dataRange: [number, number];
-  batchSize: number;
-  earlyStop: boolean;
-  targeted: boolean;
   /** How targets are chosen (targeted attacks only). */
   targetRule?: string;
   /** lp-optim's compute backend and instruction set. */
@@ -135,10 +128,7 @@ export async function writeReport(outDir: string, report: AttackReport): Promise
 }
 
 /** The report's settings part, from the configuration. */
-export function reportSettings(config: AttackConfig): Pick<
-  AttackReport,
-  'norm' | 'optimizer' | 'steps' | 'lr' | 'restarts' | 'seed' | 'dataRange' | 'batchSize' | 'earlyStop' | 'targeted' | 'targetRule'
-> {
+export function reportSettings(config: AttackConfig): ReportedSettings & Pick<AttackReport, 'optimizer' | 'targetRule'> {
   return {
     norm: config.norm,
     optimizer: OPTIMIZER_OF_NORM[config.norm],
