@@ -112,15 +112,13 @@ export class Tensor {
 
   /** Validates a gradient for a tensor of this dtype and length (used again before every step). */
   static checkGrad(value: unknown, dtype: DType, length: number, name = 'grad'): FloatArray | null {
-    if (value === null || value === undefined) return null;
+    if (Tensor.gradFits(value, dtype, length)) return (value ?? null) as FloatArray | null;
+    // Not accepted: say why.
     const expected = dtype === 'float64' ? Float64Array : Float32Array;
     if (!(value instanceof expected)) {
       throw new TypeError(`${name} must be a ${expected.name} (the tensor's dtype is ${dtype}) or null, got ${show(value)}`);
     }
-    if (value.length !== length) {
-      throw new RangeError(`${name} must have the tensor's length ${length}, got length ${value.length}`);
-    }
-    return value;
+    throw new RangeError(`${name} must have the tensor's length ${length}, got length ${value.length}`);
   }
 
   /**

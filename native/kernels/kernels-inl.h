@@ -927,7 +927,8 @@ FusedRowData<T> fusedRowData(const FusedGroup& group, const FusedTensor<T>& t) {
     d.transformChunk = &transformChunk<T, true, true>;
     d.transformRows = unitRows ? &transformUnitRows<T, true, true> : &transformRows<T, true, true>;
   } else if (normalize) {
-    d.transformChunk = &transformChunk<T, true, false>;
+    // (Its rows of kReductionLanes or more elements take fusedSweep, so no
+    // chunk transform: only the short rows' one.)
     d.transformRows = unitRows ? &transformUnitRows<T, true, false> : &transformRows<T, true, false>;
   } else if (scaleBias) {
     d.transformChunk = &transformChunk<T, false, true>;

@@ -254,6 +254,8 @@ export class WasmBackend implements KernelBackend {
     const radii = new Float64Array(buffer, base + radiiAt, blockRows);
     const stagedP = this.view(dtype, base + pAt, blockElements);
     const stagedG = this.view(dtype, base + gAt, blockElements);
+    addresses[0] = base + pAt;
+    addresses[1] = base + gAt;
     for (const t of tensors) {
       if (t.rows === 0 || t.cols === 0) continue;
       const rowsPerBlock = stageRows(t.cols);
@@ -268,8 +270,6 @@ export class WasmBackend implements KernelBackend {
         record[1] = t.cols;
         record[2] = t.s0;
         record[3] = t.s1;
-        addresses[0] = base + pAt;
-        addresses[1] = base + gAt;
         for (let k = 0; k < 3; k++) {
           const b = t.buffers[k];
           addresses[2 + k] = b ? addressOf(b) + from * bytes : 0;
@@ -288,7 +288,7 @@ export class WasmBackend implements KernelBackend {
   private stagingArea(bytes: number): number {
     if (this.staging.bytes < bytes) {
       if (this.staging.ptr !== 0) this.exports.free(this.staging.ptr);
-      this.staging = { ptr: 0, bytes: 0 };
+      this.staging = { ptr: 0, bytes: 0 }; // no freed pointer is kept if the allocation below throws
       this.staging = { ptr: this.malloc(bytes + 64), bytes };
     }
     // 64-byte aligned within the allocation.
