@@ -92,11 +92,12 @@ function timeIt(fn, reps, warmUp) {
   return timeInterleaved([{ key: 'only', fn, warmUp }], reps).only;
 }
 
-function makeTensors(w) {
+/** The workload's tensors over ordinary arrays, or (allocated) over arrays from lp.allocArray on the current backend. */
+function makeTensors(w, allocated = false) {
   return w.shapes.map((shape) => {
     const n = numel(shape);
-    const data = new Float32Array(n);
-    const grad = new Float32Array(n);
+    const data = allocated ? lp.allocArray(n) : new Float32Array(n);
+    const grad = allocated ? lp.allocArray(n) : new Float32Array(n);
     for (let i = 0; i < n; i++) {
       data[i] = ((i * 2654435761) % 1000) / 1000 - 0.5;
       grad[i] = ((i * 40503) % 977) / 977 - 0.5;
@@ -115,9 +116,9 @@ function makeOptimizer(w, tensors) {
 }
 
 /** A runner (see timeInterleaved) stepping lp-optim on this backend with this many threads. */
-function lpOptimRunner(key, w, backend, threads) {
+function lpOptimRunner(key, w, backend, threads, allocated = false) {
   lp.setBackend(backend);
-  const tensors = makeTensors(w);
+  const tensors = makeTensors(w, allocated);
   const opt = makeOptimizer(w, tensors);
   return { key, fn: () => opt.step(), before: () => lp.setNumThreads(threads) };
 }
@@ -316,7 +317,7 @@ async function main() {
       runners.push(floorRunner('floor1', w, native, 1), floorRunner('floorN', w, native, cores));
       runners.push(lpOptimRunner('native1', w, 'native', 1), lpOptimRunner('nativeN', w, 'native', cores));
     }
-    runners.push(lpOptimRunner('wasm', w, 'wasm', 1));
+    runners.push(lpOptimRunner('wasm', w, 'wasm', 1), lpOptimRunner('wasmAlloc', w, 'wasm', 1, true));
     if (w.inner === 'SGD') runners.push(plainJsRunner(w));
     const times = timeInterleaved(runners, w.reps);
     // The floor's loop touches 16 bytes per element: scaled to the optimizer's bytes per element.
@@ -335,6 +336,7 @@ async function main() {
     { key: 'native1', label: 'lp-optim native, 1 thread', floor: 'floor1' },
     { key: 'nativeN', label: `lp-optim native, ${cores} threads`, floor: 'floorN' },
     { key: 'wasm', label: 'lp-optim WebAssembly', floor: 'floor1' },
+    { key: 'wasmAlloc', label: 'lp-optim WebAssembly, allocArray tensors', floor: 'floor1' },
     { key: 'js', label: 'plain JavaScript loop', floor: 'floor1' },
     { key: 'torch1', label: 'PyTorch, 1 thread', floor: 'floor1' },
     { key: 'torchN', label: `PyTorch, ${cores} threads`, floor: 'floorN' },
@@ -355,8 +357,10 @@ async function main() {
   const ratios = [];
   for (const row of rows) {
     if (row.torch1 && row.native1) ratios.push(`- ${row.name}: native is ${(row.torch1 / row.native1).toFixed(1)}x faster than PyTorch with 1 thread, ${(row.torchN / row.nativeN).toFixed(1)}x with ${cores}.`);
-    if (row.wasm && row.native1) ratios.push(`- ${row.name}: WebAssembly takes ${(row.wasm / row.native1).toFixed(2)}x the native single-thread time.`);
-    if (row.wasm && row.tfjsWasm) ratios.push(`- ${row.name}: lp-optim's WebAssembly is ${(row.tfjsWasm / row.wasm).toFixed(1)}x faster than TensorFlow.js's wasm backend.`);
+    if (row.wasm && row.native1) {
+      ratios.push(`- ${row.name}: WebAssembly takes ${(row.wasm / row.native1).toFixed(2)}x the native single-thread time (${(row.wasmAlloc / row.native1).toFixed(2)}x with allocArray tensors).`);
+    }
+    if (row.wasm && row.tfjsWasm) ratios.push(`- ${row.name}: lp-optim's WebAssembly is ${(row.tfjsWasm / row.wasm).toFixed(1)}x faster than TensorFlow.js's wasm backend (${(row.tfjsWasm / row.wasmAlloc).toFixed(1)}x with allocArray tensors).`);
     if (row.native1 && row.nativeN && row.short !== 'seed') ratios.push(`- ${row.name}: ${cores} threads are ${(row.native1 / row.nativeN).toFixed(2)}x faster than 1.`);
   }
   const table = lines.join('\n');

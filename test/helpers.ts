@@ -79,9 +79,22 @@ export function expectSameBits(actual: ArrayLike<number>, expected: ArrayLike<nu
   }
 }
 
+/** How a golden case is run: its arrays ordinary ones (default) or from allocArray (freed as they are replaced). */
+export interface GoldenRunOptions {
+  allocArrays?: boolean;
+}
+
+/** `data` as an array of the dtype: an ordinary one, or one from allocArray. */
+function caseArray(dtype: 'float32' | 'float64', data: number[], o: GoldenRunOptions): FloatArray {
+  if (!o.allocArrays) return typed(dtype, data);
+  const a = lp.allocArray(data.length, dtype);
+  a.set(data);
+  return a;
+}
+
 /** Builds the case's optimizer over fresh tensors. */
-export function buildGolden(c: GoldenCase): { opt: lp.Optimizer; params: lp.Tensor[] } {
-  const params = c.params.map((p) => new lp.Tensor(typed(c.dtype, p.data), p.shape));
+export function buildGolden(c: GoldenCase, o: GoldenRunOptions = {}): { opt: lp.Optimizer; params: lp.Tensor[] } {
+  const params = c.params.map((p) => new lp.Tensor(caseArray(c.dtype, p.data, o), p.shape));
   const paramsArg = c.groups
     ? c.groups.map((g) => ({ params: g.params.map((i) => params[i]), ...camelKeys(g.options) }))
     : params;
@@ -95,12 +108,14 @@ export function buildGolden(c: GoldenCase): { opt: lp.Optimizer; params: lp.Tens
 }
 
 /** Runs every step of a case, comparing parameters and transformed gradients after each. */
-export function runGolden(c: GoldenCase): void {
+export function runGolden(c: GoldenCase, o: GoldenRunOptions = {}): void {
   const { rtol, atol } = tolerance(c);
-  const { opt, params } = buildGolden(c);
+  const { opt, params } = buildGolden(c, o);
   c.steps.forEach((s, k) => {
     params.forEach((p, i) => {
-      p.grad = s.grads[i] === null ? null : typed(c.dtype, s.grads[i]!);
+      const previous = p.grad;
+      p.grad = s.grads[i] === null ? null : caseArray(c.dtype, s.grads[i]!, o);
+      if (o.allocArrays && previous) lp.freeArray(previous);
     });
     opt.step();
     params.forEach((p, i) => {
@@ -110,6 +125,12 @@ export function runGolden(c: GoldenCase): void {
       else expectClose(p.grad!, eg, rtol, atol, `${c.name} step ${k} grad ${i}`);
     });
   });
+  if (o.allocArrays) {
+    for (const p of params) {
+      lp.freeArray(p.data);
+      if (p.grad) lp.freeArray(p.grad);
+    }
+  }
 }
 
 /** Why a case cannot run yet, or null when every class it names exists. */

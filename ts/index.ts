@@ -3,6 +3,7 @@
 export { Tensor } from './tensor';
 export type { DType, FloatArray } from './types';
 export { getBackend, setBackend, backendInfo, setNumThreads, getNumThreads } from './backend/loader';
+export { allocArray, freeArray } from './memory';
 export type { BackendInfo, BackendName } from './backend/types';
 export { Optimizer, REQUIRED } from './optim/optimizer';
 export type { ParamGroup, ParamGroupInput, Params, StateDict, OptimizerClass } from './optim/optimizer';

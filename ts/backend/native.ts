@@ -2,6 +2,7 @@
 // The native backend: the N-API addon (native/binding.cc), zero-copy on the
 // caller's typed arrays. The addon checks every argument again in C++.
 import { DType, FloatArray, dtypeOf } from '../types';
+import { jsHeap } from './arrays';
 import { GroupTensor, tensorSpec } from './groupStep';
 import {
   AdagradKernelOptions, AdamKernelOptions, BackendInfo, KernelBackend, RmspropKernelOptions, SgdKernelOptions, StateBuffer,
@@ -146,5 +147,8 @@ export class NativeBackend implements KernelBackend {
   }
   allocState(dtype: DType, length: number): StateBuffer {
     return new ArrayStateBuffer(dtype, length);
+  }
+  allocArray(dtype: DType, length: number): FloatArray {
+    return jsHeap.alloc(dtype, length);
   }
 }

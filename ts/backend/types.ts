@@ -125,4 +125,9 @@ export interface KernelBackend {
   setNumThreads(n: number): void;
   /** A zero-filled state buffer. */
   allocState(dtype: DType, length: number): StateBuffer;
+  /**
+   * A zero-filled array in the memory this backend computes in (allocArray):
+   * on WebAssembly a view of the module's memory, stepped without copies.
+   */
+  allocArray(dtype: DType, length: number): FloatArray;
 }

@@ -3,11 +3,14 @@
 // standalone module (wasm/exports.cc), loaded here without emscripten's glue.
 //
 // Optimizer state lives in the module's linear memory for the optimizer's
-// whole life (StateBuffer), so a step copies only the parameter and gradient,
-// and those through a staging area a block at a time (groupStep).
-// Heap views are made fresh after every allocation and never kept: growing
-// the memory detaches every view of the old buffer.
+// whole life (StateBuffer). Parameters and gradients in arrays from
+// allocArray live there too and are stepped in place; any other array is
+// copied through a staging area a block at a time (groupStep).
+// The memory is shared (a SharedArrayBuffer), so growing it never detaches
+// a view, but a view made before growth does not reach the new pages: views
+// for the module's own use are made fresh after every allocation.
 import * as fs from 'fs';
+import { ArrayHeap, heapOf, registerBuffer } from './arrays';
 import { DType, FloatArray, dtypeOf } from '../types';
 import { GroupTensor } from './groupStep';
 import {
@@ -81,13 +84,25 @@ function addressOf(buf: StateBuffer | null): number {
   return buf ? (buf as WasmStateBuffer).ptr : 0;
 }
 
-export class WasmBackend implements KernelBackend {
+/** An array allocArray handed out: its malloc'd address and the bytes it spans. */
+interface ArrayBlock {
+  ptr: number;
+  start: number;
+  end: number;
+  freed: boolean;
+}
+
+export class WasmBackend implements KernelBackend, ArrayHeap {
   readonly info: BackendInfo;
   private readonly exports: WasmExports;
   // Frees a state buffer's memory once its StateBuffer object is collected.
   private readonly freeOnCollect: FinalizationRegistry<number>;
   // The staging area of group steps (see groupStep), grown when a step needs more.
   private staging = { ptr: 0, bytes: 0 };
+  // Arrays from allocArray: by object (for freeArray), and the live ones'
+  // spans sorted by address (to check any view of the memory at a step).
+  private readonly arrayBlocks = new WeakMap<FloatArray, ArrayBlock>();
+  private readonly liveBlocks: ArrayBlock[] = [];
 
   /** Compiles and instantiates a module; throws if this engine cannot run it (e.g. no SIMD). */
   constructor(file: string, version: string) {
@@ -115,6 +130,8 @@ export class WasmBackend implements KernelBackend {
   }
 
   private malloc(bytes: number): number {
+    // The memory's maximum is 2 GiB; a larger size would wrap in the i32 argument.
+    if (!(bytes <= 2 ** 31)) throw new RangeError(`WebAssembly backend: out of memory allocating ${bytes} bytes (the module's memory is at most 2 GiB)`);
     // `>>> 0`: malloc returns an i32, which reads as negative above 2 GiB.
     const ptr = this.exports.malloc(Math.max(bytes, 8)) >>> 0;
     if (ptr === 0) throw new RangeError(`WebAssembly backend: out of memory allocating ${bytes} bytes`);
@@ -128,8 +145,9 @@ export class WasmBackend implements KernelBackend {
   }
 
   /**
-   * Copies the arrays into the heap, runs the kernel on their addresses, and
-   * copies back those marked as outputs. Memory is freed whatever happens.
+   * Runs a kernel on the arrays' addresses: an array from allocArray in
+   * place, any other copied into the heap first and back afterwards (those
+   * marked as outputs). Copies are freed whatever happens.
    */
   private run(
     name: string,
@@ -138,17 +156,79 @@ export class WasmBackend implements KernelBackend {
   ): void {
     const fn = this.kernel(name);
     const ptrs: number[] = [];
+    const copied: boolean[] = [];
     try {
-      for (const { a } of arrays) ptrs.push(this.malloc(a.byteLength));
-      arrays.forEach(({ a }, i) => new Uint8Array(this.exports.memory.buffer, ptrs[i], a.byteLength).set(new Uint8Array(a.buffer, a.byteOffset, a.byteLength)));
+      for (const { a } of arrays) {
+        const at = this.residentAddress(a, 'an array');
+        copied.push(at < 0);
+        ptrs.push(at >= 0 ? at : this.malloc(a.byteLength));
+      }
+      // Views of the memory made after every allocation above.
+      arrays.forEach(({ a }, i) => {
+        if (copied[i]) new Uint8Array(this.exports.memory.buffer, ptrs[i], a.byteLength).set(new Uint8Array(a.buffer, a.byteOffset, a.byteLength));
+      });
       const rc = call(fn, ptrs);
       if (rc !== 0) throw new RangeError(`WebAssembly kernel ${name} refused its arguments: ${WASM_ERRORS[rc] ?? `code ${rc}`}`);
       arrays.forEach(({ a, out }, i) => {
-        if (out) new Uint8Array(a.buffer, a.byteOffset, a.byteLength).set(new Uint8Array(this.exports.memory.buffer, ptrs[i], a.byteLength));
+        if (out && copied[i]) new Uint8Array(a.buffer, a.byteOffset, a.byteLength).set(new Uint8Array(this.exports.memory.buffer, ptrs[i], a.byteLength));
       });
     } finally {
-      for (const p of ptrs) this.exports.free(p);
+      ptrs.forEach((p, i) => copied[i] && this.exports.free(p));
     }
+  }
+
+  /**
+   * The address of an array that lives in this module's memory (from
+   * allocArray, or a view of one), or -1 for any other array. Throws for a
+   * view of this memory that is not inside a live allocArray array.
+   */
+  private residentAddress(a: FloatArray | Uint32Array, name: string): number {
+    if (heapOf(a) !== this) return -1;
+    this.requireLive(a, name);
+    return a.byteOffset;
+  }
+
+  requireLive(a: ArrayBufferView, name: string): void {
+    if (a.byteLength === 0) return;
+    const start = a.byteOffset;
+    const end = start + a.byteLength;
+    // The last live block starting at or before `start`.
+    let lo = 0;
+    let hi = this.liveBlocks.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1;
+      if (this.liveBlocks[mid].start <= start) lo = mid + 1;
+      else hi = mid;
+    }
+    const block = lo > 0 ? this.liveBlocks[lo - 1] : undefined;
+    if (block === undefined || end > block.end) {
+      throw new RangeError(`${name} lies in WebAssembly memory outside every live array of allocArray() (was it freed by freeArray()?)`);
+    }
+  }
+
+  allocArray(dtype: DType, length: number): FloatArray {
+    const bytes = length * elementBytes(dtype);
+    const ptr = this.malloc(bytes + 64);
+    // 64-byte aligned, as the staging area: whole cache lines per row block.
+    const start = Math.ceil(ptr / 64) * 64;
+    const a = this.view(dtype, start, length);
+    a.fill(0);
+    registerBuffer(a.buffer, this);
+    const block: ArrayBlock = { ptr, start, end: start + bytes, freed: false };
+    this.arrayBlocks.set(a, block);
+    let at = this.liveBlocks.length;
+    while (at > 0 && this.liveBlocks[at - 1].start > start) at--;
+    this.liveBlocks.splice(at, 0, block);
+    return a;
+  }
+
+  free(a: FloatArray): void {
+    const block = this.arrayBlocks.get(a);
+    if (block === undefined) throw new TypeError('freeArray() takes an array that allocArray() returned, not a view of one');
+    if (block.freed) throw new RangeError('freeArray(): this array has already been freed');
+    block.freed = true;
+    this.liveBlocks.splice(this.liveBlocks.indexOf(block), 1);
+    this.exports.free(block.ptr);
   }
 
   rowNormsL2(x: FloatArray, rows: number, cols: number, out: FloatArray): void {
@@ -207,13 +287,13 @@ export class WasmBackend implements KernelBackend {
   }
 
   /**
-   * One group step, staged: the state buffers are resident in the module's
-   * memory, and the parameters and gradients pass through a staging area a
-   * block of rows at a time (about STAGE_ELEMENTS elements, or one longer
-   * row), so the copies in and out run while the block is in cache and
-   * memory sees each parameter and gradient read and written once, as in
-   * the native step. Rows are independent, so the blocks give the bits of
-   * one call over the whole group.
+   * One group step, a block of rows at a time (about STAGE_ELEMENTS
+   * elements, or one longer row). The state buffers are resident in the
+   * module's memory, and so are parameters and gradients from allocArray;
+   * any other parameter or gradient passes through a staging area, so the
+   * copies in and out run while the block is in cache and memory sees each
+   * element read and written once, as in the native step. Rows are
+   * independent, so the blocks give the bits of one call over the whole group.
    */
   groupStep(spec: Float64Array, tensors: GroupTensor[]): void {
     if (tensors.length === 0) return;
@@ -223,6 +303,9 @@ export class WasmBackend implements KernelBackend {
     // happen before the first block is written, not halfway through a group.
     let blockElements = 0;
     let blockRows = 0;
+    // Where p and g of each tensor live in the module's memory (-1: staged).
+    const residentP: number[] = [];
+    const residentG: number[] = [];
     for (const [i, t] of tensors.entries()) {
       const n = t.rows * t.cols;
       if (!Number.isSafeInteger(n) || t.rows < 0 || t.cols < 0 || dtypeOf(t.p) !== dtype || dtypeOf(t.g) !== dtype || t.p.length !== n || t.g.length !== n) {
@@ -232,6 +315,8 @@ export class WasmBackend implements KernelBackend {
         if (b && (b.dtype !== dtype || b.length !== n)) throw new RangeError(`WebAssembly group step: a state buffer of tensor ${i} is not ${dtype}[${n}]`);
       }
       if (t.maxNorms && t.maxNorms.length !== t.rows) throw new RangeError(`WebAssembly group step: tensor ${i} has ${t.maxNorms.length} radii for ${t.rows} rows`);
+      residentP.push(this.residentAddress(t.p, `tensor ${i}'s parameter`));
+      residentG.push(this.residentAddress(t.g, `tensor ${i}'s gradient`));
       const rows = stageRows(t.cols);
       blockElements = Math.max(blockElements, rows * t.cols);
       blockRows = Math.max(blockRows, rows);
@@ -254,18 +339,28 @@ export class WasmBackend implements KernelBackend {
     const radii = new Float64Array(buffer, base + radiiAt, blockRows);
     const stagedP = this.view(dtype, base + pAt, blockElements);
     const stagedG = this.view(dtype, base + gAt, blockElements);
-    addresses[0] = base + pAt;
-    addresses[1] = base + gAt;
-    for (const t of tensors) {
+    for (const [i, t] of tensors.entries()) {
       if (t.rows === 0 || t.cols === 0) continue;
+      const pResident = residentP[i] >= 0;
+      const gResident = residentG[i] >= 0;
       const rowsPerBlock = stageRows(t.cols);
       for (let row = 0; row < t.rows; row += rowsPerBlock) {
         const rows = Math.min(rowsPerBlock, t.rows - row);
         const from = row * t.cols;
         const to = from + rows * t.cols;
         const n = to - from;
-        stagedP.set(t.p.subarray(from, to));
-        stagedG.set(t.g.subarray(from, to));
+        if (pResident) {
+          addresses[0] = residentP[i] + from * bytes;
+        } else {
+          addresses[0] = base + pAt;
+          stagedP.set(t.p.subarray(from, to));
+        }
+        if (gResident) {
+          addresses[1] = residentG[i] + from * bytes;
+        } else {
+          addresses[1] = base + gAt;
+          stagedG.set(t.g.subarray(from, to));
+        }
         record[0] = rows;
         record[1] = t.cols;
         record[2] = t.s0;
@@ -278,8 +373,8 @@ export class WasmBackend implements KernelBackend {
         addresses[5] = t.maxNorms ? base + radiiAt : 0;
         const rc = fn(base, base + recordAt, 1, base + addressesAt);
         if (rc !== 0) throw new RangeError(`WebAssembly kernel lp_group_step refused its arguments: ${WASM_ERRORS[rc] ?? `code ${rc}`}`);
-        t.p.set(stagedP.subarray(0, n), from);
-        t.g.set(stagedG.subarray(0, n), from);
+        if (!pResident) t.p.set(stagedP.subarray(0, n), from);
+        if (!gResident) t.g.set(stagedG.subarray(0, n), from);
       }
     }
   }

@@ -1,0 +1,233 @@
+// SPDX-License-Identifier: MIT
+// allocArray / freeArray: tensors over arrays in the backend's own memory
+// step to the same bits as over ordinary arrays on every path (small steps,
+// fused steps, one kernel per operation, custom transforms), stay valid as
+// the memory grows, and once freed are refused by every step, nothing changed.
+import {
+  Adam, FloatArray, L1qNormedGradientOptim, L2ProjectedOptim, LinfProjectedOptim, Optimizer, ParamTransformingOptimizer, SGD,
+  Tensor, TopQGradientOptimizer, allocArray, backendInfo, freeArray, setBackend,
+} from '../ts';
+import { availableBackends } from '../ts/backend/loader';
+import { SMALL_STEP_ELEMENTS, setFusedSteps } from '../ts/optim/optimizer';
+import { expectSameBits, loadGolden, runGolden } from './helpers';
+
+const info = backendInfo();
+const where = `${info.backend} (${info.isa})`;
+
+type Make = (params: Tensor[]) => Optimizer;
+
+const CONFIGS: [string, Make][] = [
+  ['L2ProjectedOptim[SGD momentum]', (p) => new L2ProjectedOptim(p, { lr: 0.3, momentum: 0.9, epsilon: 2 })],
+  ['L2ProjectedOptim[Adam] per-sample epsilon', (p) => new L2ProjectedOptim(p, { InnerOpt: Adam, lr: 0.05, epsilon: [1, 0.5, 2, 0.25], paramNdim: -1 })],
+  ['L2ProjectedOptim gradScale/gradBias', (p) => new L2ProjectedOptim(p, { lr: 0.1, epsilon: 1, gradScale: 0.5, gradBias: 0.01 })],
+  ['LinfProjectedOptim (sign, clamp)', (p) => new LinfProjectedOptim(p, { lr: 0.05, epsilon: 0.3 })],
+  ['TopQGradientOptimizer', (p) => new TopQGradientOptimizer(p, { lr: 0.1, q: 0.5 })],
+  ['L1qNormedGradientOptim', (p) => new L1qNormedGradientOptim(p, { lr: 0.1, q: 0.7 })],
+  ['SGD', (p) => new SGD(p, { lr: 0.1, momentum: 0.5 })],
+];
+
+/** Copies `src` into a new array: from allocArray, or an ordinary one. */
+function arrayLike(src: FloatArray, allocated: boolean): FloatArray {
+  const a = allocated ? allocArray(src.length, src instanceof Float64Array ? 'float64' : 'float32') : src.slice();
+  a.set(src);
+  return a;
+}
+
+/** A batch of 4 samples: `cols` per sample (small or large enough for the kernels), in float32 or float64. */
+function batch(cols: number, float64: boolean): FloatArray {
+  const n = 4 * cols;
+  return float64 ? Float64Array.from({ length: n }, (_, i) => Math.sin(i * 0.37)) : Float32Array.from({ length: n }, (_, i) => Math.sin(i * 0.37));
+}
+
+function gradient(step: number, like: FloatArray): FloatArray {
+  const g = like.slice();
+  for (let i = 0; i < g.length; i++) g[i] = Math.cos(i * 0.11 + step) * (i % 7 === 0 ? 0 : 1);
+  return g;
+}
+
+/** Runs three steps with parameters and gradients in allocArray arrays or ordinary ones; returns the final values. */
+function run(make: Make, cols: number, float64: boolean, allocated: { data: boolean; grad: boolean }): FloatArray[] {
+  const data = arrayLike(batch(cols, float64), allocated.data);
+  const t = new Tensor(data, [4, cols]);
+  const opt = make([t]);
+  const grads: FloatArray[] = [];
+  for (let step = 0; step < 3; step++) {
+    const g = arrayLike(gradient(step, data), allocated.grad);
+    t.grad = g;
+    grads.push(g);
+    opt.step();
+  }
+  const out = [t.data.slice(), t.grad!.slice()];
+  if (allocated.data) freeArray(data);
+  if (allocated.grad) for (const g of grads) freeArray(g);
+  return out;
+}
+
+describe(`allocArray and freeArray on ${where}`, () => {
+  afterEach(() => setFusedSteps(true));
+
+  test('allocArray gives a zero-filled array of the length and dtype asked for', () => {
+    const a = allocArray(1000);
+    const b = allocArray(3, 'float64');
+    expect(a).toBeInstanceOf(Float32Array);
+    expect(a.length).toBe(1000);
+    expect(a.every((v) => v === 0)).toBe(true);
+    expect(b).toBeInstanceOf(Float64Array);
+    expect(Array.from(b)).toEqual([0, 0, 0]);
+    expect(allocArray(0).length).toBe(0);
+    freeArray(a);
+    freeArray(b);
+  });
+
+  test('bad arguments are refused with a clear error', () => {
+    expect(() => allocArray(-1)).toThrow(RangeError);
+    expect(() => allocArray(2.5)).toThrow(/length must be an integer/);
+    expect(() => allocArray('8' as unknown as number)).toThrow(TypeError);
+    expect(() => allocArray(8, 'int8' as 'float32')).toThrow(/dtype must be 'float32' or 'float64'/);
+    expect(() => freeArray([1, 2] as unknown as Float32Array)).toThrow(TypeError);
+    expect(() => freeArray(new Float32Array(4))).toThrow(/takes an array that allocArray\(\) returned/);
+    const a = allocArray(16);
+    expect(() => freeArray(a.subarray(4))).toThrow(/not a view of one/);
+    freeArray(a);
+    expect(() => freeArray(a)).toThrow(/already been freed/);
+  });
+
+  for (const [name, make] of CONFIGS) {
+    // 5: small steps (TypeScript); 2051: one block of the kernels; 20011: several blocks of the WebAssembly step.
+    for (const cols of [5, 4 * SMALL_STEP_ELEMENTS + 3, 20011]) {
+      for (const float64 of [false, true]) {
+        const what = `${name}, ${cols} per sample, ${float64 ? 'float64' : 'float32'}`;
+        test(`${what}: the same bits in allocArray arrays as in ordinary ones`, () => {
+          const expected = run(make, cols, float64, { data: false, grad: false });
+          for (const allocated of [{ data: true, grad: true }, { data: true, grad: false }, { data: false, grad: true }]) {
+            const got = run(make, cols, float64, allocated);
+            expectSameBits(got[0], expected[0], `${what} params (${JSON.stringify(allocated)})`);
+            expectSameBits(got[1], expected[1], `${what} grads (${JSON.stringify(allocated)})`);
+          }
+        });
+      }
+    }
+  }
+
+  test('one kernel per operation (the unfused path) gives the same bits in allocArray arrays', () => {
+    const make: Make = (p) => new L2ProjectedOptim(p, { InnerOpt: Adam, lr: 0.05, epsilon: 1 });
+    const cols = 4 * SMALL_STEP_ELEMENTS;
+    const fused = run(make, cols, false, { data: false, grad: false });
+    setFusedSteps(false);
+    const unfused = run(make, cols, false, { data: true, grad: true });
+    expectSameBits(unfused[0], fused[0], 'params');
+    expectSameBits(unfused[1], fused[1], 'grads');
+  });
+
+  test('a custom transform sees the allocArray memory of the tensor as rows and writes it in place', () => {
+    class HalveRows extends ParamTransformingOptimizer {
+      protected override preStepTransform(param: Tensor): void {
+        const g = param.grad!;
+        for (let i = 0; i < g.length; i++) g[i] = g[i] / 2 + param.shape[0];
+      }
+    }
+    const data = allocArray(4096);
+    data.fill(1);
+    const t = new Tensor(data, [2, 2048]);
+    t.grad = allocArray(4096);
+    t.grad.fill(2);
+    new HalveRows([t], { lr: 0.5, paramNdim: 1 }).step();
+    // Rows: shape [2, 2048], so each gradient entry becomes 2 / 2 + 2 = 3, and p = 1 - 0.5 * 3.
+    expect(t.grad.every((v) => v === 3)).toBe(true);
+    expect(data.every((v) => v === -0.5)).toBe(true);
+    freeArray(data);
+    freeArray(t.grad);
+  });
+
+  test('arrays stay valid, and are stepped in place, after the memory grows', () => {
+    const data = allocArray(4096);
+    data.fill(0.5);
+    const grad = allocArray(4096);
+    grad.fill(1);
+    const t = new Tensor(data, [4, 1024]);
+    t.grad = grad;
+    const opt = new L2ProjectedOptim([t], { lr: 0.1, epsilon: 100 });
+    opt.step();
+    const afterOne = data[0];
+    // 64 MiB more than the module started with: the memory has to grow.
+    const big = allocArray(16 << 20);
+    big[big.length - 1] = 7;
+    expect(data.length).toBe(4096);
+    expect(data[0]).toBe(afterOne);
+    expect(grad[5]).toBeCloseTo(1 / 32, 7);
+    grad.fill(1);
+    opt.step();
+    expect(data[0]).toBeCloseTo(afterOne - 0.1 / 32, 6);
+    expect(big[big.length - 1]).toBe(7);
+    for (const a of [big, data, grad]) freeArray(a);
+  });
+
+  test('a freed gradient or parameter is refused by the next step, and nothing changes', () => {
+    const keep = new Tensor(Float32Array.from({ length: 4096 }, (_, i) => i / 4096), [4, 1024]);
+    keep.grad = Float32Array.from({ length: 4096 }, () => 1);
+    const data = allocArray(4096);
+    data.fill(0.25);
+    const t = new Tensor(data, [4, 1024]);
+    t.grad = allocArray(4096);
+    t.grad.fill(1);
+    const opt = new L2ProjectedOptim([keep, t], { InnerOpt: Adam, lr: 0.1, epsilon: 100 });
+    opt.step();
+    const before = { keep: keep.data.slice(), keepGrad: keep.grad.slice(), data: data.slice(), state: JSON.stringify(opt.stateDict()) };
+    freeArray(t.grad);
+    expect(() => opt.step()).toThrow(/params\[1\]\.grad .*freeArray\(\)/);
+    expectSameBits(keep.data, before.keep, 'untouched tensor');
+    expectSameBits(keep.grad, before.keepGrad, 'untouched gradient');
+    expect(JSON.stringify(opt.stateDict())).toBe(before.state);
+    // A view of a freed array is refused the same way.
+    const viewed = allocArray(4096);
+    t.grad = viewed.subarray(0, 4096);
+    freeArray(viewed);
+    expect(() => opt.step()).toThrow(/params\[1\]\.grad/);
+    t.grad = allocArray(4096);
+    freeArray(data);
+    expect(() => opt.step()).toThrow(/params\[1\]\.data .*freeArray\(\)/);
+    expectSameBits(keep.data, before.keep, 'untouched tensor');
+    expect(JSON.stringify(opt.stateDict())).toBe(before.state);
+    freeArray(t.grad);
+  });
+
+  test('a gradient that shares memory with its parameter is refused on every path', () => {
+    for (const n of [8, 4 * SMALL_STEP_ELEMENTS]) {
+      for (const allocated of [false, true]) {
+        const a = allocated ? allocArray(n) : new Float32Array(n);
+        a.fill(1);
+        const t = new Tensor(a, [2, n / 2]);
+        t.grad = a;
+        expect(() => new L2ProjectedOptim([t], { lr: 0.1, epsilon: 1 }).step()).toThrow(/params\[0\]\.grad shares memory with the parameter's data/);
+        expect(a.every((v) => v === 1)).toBe(true);
+        if (allocated) freeArray(a);
+      }
+    }
+  });
+
+  test('golden cases give the reference results in allocArray arrays too', () => {
+    for (const c of loadGolden('l2proj.json')) runGolden(c, { allocArrays: true });
+  });
+
+  const others = availableBackends().filter((b) => b !== info.backend);
+  const crossTest = others.length ? test : test.skip;
+  crossTest(`arrays allocated on ${info.backend} are stepped by an optimizer of the other backend, with the same bits`, () => {
+    const make: Make = (p) => new L2ProjectedOptim(p, { InnerOpt: Adam, lr: 0.05, epsilon: 1 });
+    const cols = 4 * SMALL_STEP_ELEMENTS;
+    const expected = run(make, cols, false, { data: false, grad: false });
+    const data = arrayLike(batch(cols, false), true);
+    const t = new Tensor(data, [4, cols]);
+    setBackend(others[0]);
+    try {
+      const opt = make([t]);
+      for (let step = 0; step < 3; step++) {
+        t.grad = gradient(step, data);
+        opt.step();
+      }
+    } finally {
+      setBackend(info.backend);
+    }
+    expectSameBits(data, expected[0], 'params');
+    freeArray(data);
+  });
+});

@@ -1,0 +1,70 @@
+// SPDX-License-Identifier: MIT
+// Arrays allocated where a backend computes (allocArray): which backend's
+// memory an array lives in, and whether it is still allocated.
+//
+// An array from the WebAssembly backend is a view of the module's memory,
+// so its optimizer steps need no copies; once freed, that memory is reused
+// for other arrays or for optimizer state, so every step refuses a freed
+// array (or any other view of that memory) rather than writing through it.
+import { FloatArray } from '../types';
+
+/** The memory arrays are allocated from: one per backend. */
+export interface ArrayHeap {
+  /** Throws unless `a` lies wholly inside an array this heap allocated and has not freed. */
+  requireLive(a: ArrayBufferView, name: string): void;
+  /** Frees an array this heap allocated (the very object allocArray returned). */
+  free(a: FloatArray): void;
+}
+
+// Every buffer an allocated array can have, mapped to its heap. Ordinary
+// arrays are never here, so for them the check of a step is one lookup.
+const heaps = new WeakMap<ArrayBufferLike, ArrayHeap>();
+let anyAllocated = false;
+
+/** @internal Records that arrays over `buffer` belong to `heap`. */
+export function registerBuffer(buffer: ArrayBufferLike, heap: ArrayHeap): void {
+  heaps.set(buffer, heap);
+  anyAllocated = true;
+}
+
+/** @internal The heap an array was allocated from, if any. */
+export function heapOf(a: ArrayBufferView): ArrayHeap | undefined {
+  return anyAllocated ? heaps.get(a.buffer) : undefined;
+}
+
+/** @internal Throws if `a` is (a view of) an allocated array that has been freed. */
+export function checkArrayLive(a: FloatArray, name: string): void {
+  if (anyAllocated) heaps.get(a.buffer)?.requireLive(a, name);
+}
+
+/**
+ * The native backend's arrays: ordinary typed arrays (the addon works on any
+ * array in place, so nothing is gained elsewhere). Freeing one leaves its
+ * memory to the garbage collector but marks it, so that steps refuse it as
+ * they do on WebAssembly: code written against one backend behaves the same
+ * on the other.
+ */
+class JsHeap implements ArrayHeap {
+  private readonly allocated = new WeakSet<FloatArray>();
+  private readonly freed = new WeakSet<ArrayBufferLike>();
+
+  alloc(dtype: 'float32' | 'float64', length: number): FloatArray {
+    const a = dtype === 'float64' ? new Float64Array(length) : new Float32Array(length);
+    this.allocated.add(a);
+    registerBuffer(a.buffer, this);
+    return a;
+  }
+
+  requireLive(a: ArrayBufferView, name: string): void {
+    if (this.freed.has(a.buffer)) throw new RangeError(`${name} is an array that freeArray() has freed`);
+  }
+
+  free(a: FloatArray): void {
+    if (!this.allocated.has(a)) throw new TypeError('freeArray() takes an array that allocArray() returned, not a view of one');
+    if (this.freed.has(a.buffer)) throw new RangeError('freeArray(): this array has already been freed');
+    this.freed.add(a.buffer);
+  }
+}
+
+/** @internal The native backend's heap. */
+export const jsHeap = new JsHeap();
