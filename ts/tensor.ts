@@ -20,6 +20,11 @@ function checkShape(shape: unknown, length: number): number[] {
   return shape.slice();
 }
 
+/** Whether two typed arrays overlap in memory. */
+function sharesMemory(a: FloatArray, b: FloatArray): boolean {
+  return a.buffer === b.buffer && a.byteOffset < b.byteOffset + b.byteLength && b.byteOffset < a.byteOffset + a.byteLength;
+}
+
 /**
  * A parameter (or any float tensor) as the optimizers see it.
  *
@@ -100,7 +105,10 @@ export class Tensor {
 
   set grad(value: FloatArray | null) {
     checkNotLocked(this, 'grad');
-    this._grad = Tensor.checkGrad(value, this.dtype, this._data.length);
+    const grad = Tensor.checkGrad(value, this.dtype, this._data.length);
+    // Kernels read the gradient while they write the parameter (torch too refuses a tensor as its own grad).
+    if (grad && sharesMemory(grad, this._data)) throw new RangeError("grad must not share memory with the tensor's data; give the gradient an array of its own");
+    this._grad = grad;
   }
 
   /** Whether checkGrad would accept this value (no message built: the check of every step). */

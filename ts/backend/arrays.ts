@@ -32,9 +32,14 @@ export function heapOf(a: ArrayBufferView): ArrayHeap | undefined {
   return anyAllocated ? heaps.get(a.buffer) : undefined;
 }
 
+/** @internal Whether allocArray has ever been called (until then no step needs checkArrayLive). */
+export function anyArrayAllocated(): boolean {
+  return anyAllocated;
+}
+
 /** @internal Throws if `a` is (a view of) an allocated array that has been freed. */
 export function checkArrayLive(a: FloatArray, name: string): void {
-  if (anyAllocated) heaps.get(a.buffer)?.requireLive(a, name);
+  heaps.get(a.buffer)?.requireLive(a, name);
 }
 
 /**

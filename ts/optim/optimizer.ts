@@ -5,7 +5,7 @@
 import { currentBackend } from '../backend/loader';
 import { GroupTensor, GroupTransform, InnerSpec, NO_TRANSFORM, backendFuses, groupSpec, sequentialGroupStep } from '../backend/groupStep';
 import { groupStep as referenceGroupStep } from '../backend/reference';
-import { checkArrayLive } from '../backend/arrays';
+import { anyArrayAllocated, checkArrayLive } from '../backend/arrays';
 import { KernelBackend, StateBuffer } from '../backend/types';
 import { show } from '../errors';
 import { Tensor, lockTensor, unlockTensor } from '../tensor';
@@ -52,11 +52,6 @@ function pathOf(plan: GroupPlan): 'sequential' | 'reference' | 'fused' {
 
 /** What a parameter's kernel needs of its state for one step. */
 export type TensorStepState = Pick<GroupTensor, 'buffers' | 's0' | 's1'>;
-
-/** Whether two typed arrays overlap in memory. */
-function sharesMemory(a: FloatArray, b: FloatArray): boolean {
-  return a.buffer === b.buffer && a.byteOffset < b.byteOffset + b.byteLength && b.byteOffset < a.byteOffset + a.byteLength;
-}
 
 /** Marks an option that has no default: leaving it out is an error. */
 export const REQUIRED: unique symbol = Symbol('required option');
@@ -294,17 +289,16 @@ export abstract class Optimizer {
         this.checkOptions(g, `param group ${i}`);
         this.rememberChecked(g);
       }
+      const checkLive = anyArrayAllocated();
       for (let j = 0; j < g.params.length; j++) {
         const p = g.params[j];
-        // The message is built only for a gradient that fails.
-        if (!Tensor.gradFits(p.grad, p.dtype, p.numel)) Tensor.checkGrad(p.grad, p.dtype, p.numel, `param group ${i}, params[${j}].grad`);
-        // An array freeArray() has freed is memory that may now hold other data.
-        checkArrayLive(p.data, `param group ${i}, params[${j}].data`);
         const grad = p.grad;
-        if (grad) {
-          checkArrayLive(grad, `param group ${i}, params[${j}].grad`);
-          // Kernels read the gradient while they write the parameter.
-          if (sharesMemory(grad, p.data)) throw new RangeError(`param group ${i}, params[${j}].grad shares memory with the parameter's data; give the gradient an array of its own`);
+        // The message is built only for a gradient that fails.
+        if (!Tensor.gradFits(grad, p.dtype, p.numel)) Tensor.checkGrad(grad, p.dtype, p.numel, `param group ${i}, params[${j}].grad`);
+        if (checkLive) {
+          // An array freeArray() has freed is memory that may now hold other data.
+          checkArrayLive(p.data, `param group ${i}, params[${j}].data`);
+          if (grad) checkArrayLive(grad, `param group ${i}, params[${j}].grad`);
         }
       }
     }
