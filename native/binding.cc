@@ -322,14 +322,14 @@ bool readFloat64Array(const Args& a, size_t index, const char* name, FloatArray*
   return false;
 }
 
-// Per-row radii: each finite and >= 0.
+// Per-row radii: each >= 0 (Infinity allowed), not NaN.
 bool requireValidMaxNorms(const Args& a, const std::string& name, const FloatArray& maxNorms) {
   const double* values = elements<double>(maxNorms);
   for (size_t r = 0; r < maxNorms.length; ++r) {
     const double value = values[r];  // read once: the memory may be shared
     if (!lp::validMaxNorm(value)) {
       throwRangeError(a.env(), a.where(name) + "[" + std::to_string(r) +
-                                   "] must be finite and >= 0, got " + formatNumber(value));
+                                   "] must be >= 0 (Infinity allowed), got " + formatNumber(value));
       return false;
     }
   }
@@ -905,7 +905,7 @@ class LpOptimAddon : public Napi::Addon<LpOptimAddon> {
   }
 
   // renormRowsL2PerRow(p, rows, cols, maxNorms): renormRowsL2 with row r's
-  // radius maxNorms[r] (a Float64Array of length rows, each finite and >= 0)
+  // radius maxNorms[r] (a Float64Array of length rows, each >= 0 or Infinity)
   Napi::Value RenormRowsL2PerRow(const Napi::CallbackInfo& info) {
     const Args a{info, "renormRowsL2PerRow"};
     FloatArray p, maxNorms;

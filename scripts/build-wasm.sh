@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: MIT
-# Rebuilds lp_optim.wasm and lp_optim_simd.wasm (emscripten, through CMake and native/sources.json) into OUTDIR (default wasm/).
+# Rebuilds lp_optim.wasm and lp_optim_simd.wasm, each with a _shared variant (shared memory, for allocArray), (emscripten, through CMake and native/sources.json) into OUTDIR (default wasm/).
 #
 # Usage: scripts/build-wasm.sh [OUTDIR]
 # Needs emcc/emcmake on PATH (emscripten 3.1.6 is what the committed files
@@ -25,7 +25,7 @@ emcmake cmake -S "$root" -B "$build" -DCMAKE_BUILD_TYPE=Release >"$build/configu
   { cat "$build/configure.log" >&2; exit 1; }
 cmake --build "$build" --parallel "$jobs"
 
-for name in lp_optim lp_optim_simd; do
+for name in lp_optim lp_optim_simd lp_optim_shared lp_optim_simd_shared; do
   # The loader instantiates these with one import only; fail here, not there.
   node -e '
     const file = process.argv[1];
@@ -37,4 +37,4 @@ for name in lp_optim lp_optim_simd; do
     }' "$build/$name.wasm"
   cp "$build/$name.wasm" "$outdir/$name.wasm"
 done
-echo "build-wasm: wrote $outdir/lp_optim.wasm and $outdir/lp_optim_simd.wasm"
+echo "build-wasm: wrote lp_optim.wasm, lp_optim_simd.wasm and their _shared variants to $outdir"

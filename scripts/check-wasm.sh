@@ -9,7 +9,7 @@ trap 'rm -rf "$fresh"' EXIT
 bash "$root/scripts/build-wasm.sh" "$fresh" >/dev/null
 
 status=0
-for name in lp_optim.wasm lp_optim_simd.wasm; do
+for name in lp_optim.wasm lp_optim_simd.wasm lp_optim_shared.wasm lp_optim_simd_shared.wasm; do
   if [ ! -f "$root/wasm/$name" ]; then
     echo "check-wasm: wasm/$name is missing; run scripts/build-wasm.sh" >&2
     status=1
@@ -18,5 +18,5 @@ for name in lp_optim.wasm lp_optim_simd.wasm; do
     status=1
   fi
 done
-[ "$status" -eq 0 ] && echo "check-wasm: wasm/lp_optim.wasm and wasm/lp_optim_simd.wasm match a fresh build"
+[ "$status" -eq 0 ] && echo "check-wasm: every wasm/*.wasm module matches a fresh build"
 exit "$status"

@@ -62,6 +62,35 @@ describe(`the optimizer family on ${where}`, () => {
     expect(() => new ChainedParamTransformingOptimizer([t([1])], { chain: [partial(SGD, {}) as never], lr: 1 })).toThrow(TypeError);
   });
 
+  test("a chain link's options may be set per group and in defaults, as in the reference (values recorded from rai_toolbox)", () => {
+    // L1qNormedGradientOptim([{'params': [a], 'q': 0.2}, {'params': [b]}], q=0.6, lr=1.0, param_ndim=None)
+    const a = t([0, 0, 0, 0, 0]);
+    const b = t([0, 0, 0, 0, 0]);
+    const l1q = new L1qNormedGradientOptim([{ params: [a], q: 0.2 }, { params: [b] }], { q: 0.6, lr: 1, paramNdim: null });
+    a.grad = Float32Array.from([1, 2, 3, 4, 5]);
+    b.grad = Float32Array.from([1, 2, 3, 4, 5]);
+    l1q.step();
+    expect(Array.from(a.grad)).toEqual([0, 0.25, 0.25, 0.25, 0.25]);
+    expect(Array.from(b.grad)).toEqual([0, 0, 0, 0.5, 0.5]);
+    expect(l1q.paramGroups.map((g) => g.q)).toEqual([0.2, 0.6]);
+    // ChainedParamTransformingOptimizer(partial(ClampedGradientOptimizer, clamp_max=1.0), params=[{'params': [c], 'clamp_max': 0.1}], lr=1.0)
+    const c = t([0, 0, 0]);
+    const clamped = new ChainedParamTransformingOptimizer([{ params: [c], clampMax: 0.1 }], { chain: [partial(ClampedGradientOptimizer, { clampMax: 1 })], lr: 1 });
+    c.grad = Float32Array.from([5, -5, 0.05]);
+    clamped.step();
+    expectClose(c.grad, [0.1, -5, 0.05], 1e-7, 0, 'per-group clampMax');
+    // ... partial(TopQGradientOptimizer, q=0.7), params=[d], lr=1.0, param_ndim=None, defaults={'q': 0.2}: defaults win over the link's own q.
+    const d = t([0, 0, 0, 0, 0]);
+    d.grad = Float32Array.from([1, 2, 3, 4, 5]);
+    const withDefaults = new ChainedParamTransformingOptimizer([d], { chain: [partial(TopQGradientOptimizer, { q: 0.7 })], lr: 1, paramNdim: null, defaults: { q: 0.2 } });
+    withDefaults.step();
+    expect(Array.from(d.grad)).toEqual([0, 2, 3, 4, 5]);
+    // A bad per-group value is still an error naming the option and the group; keys no link knows are still refused.
+    expect(() => new L1qNormedGradientOptim([{ params: [t([1, 2])], q: 1.5 }], { q: 0.5, lr: 1 })).toThrow(/q .*param group 0.*1\.5|param group 0.*q.*1\.5/);
+    expect(() => new L1qNormedGradientOptim([{ params: [t([1, 2])], qq: 0.5 }], { q: 0.5, lr: 1 })).toThrow(/unknown option qq/);
+    expect(() => new L1qNormedGradientOptim([t([1, 2])], { q: 0.5, lr: 1, defaults: { clampMax: 1 } })).toThrow(/defaults\.clampMax/);
+  });
+
   test('L1FrankWolfe flattens each datum (the reference does not): a hand-computed 2x2x3 case', () => {
     const x = new Tensor(new Float64Array(12), [2, 2, 3]);
     const opt = new L1FrankWolfe([x], { epsilon: 3, lr: 0.5, useDefaultLrSchedule: false });

@@ -184,6 +184,24 @@ describe(`L2ProjectedOptim on ${where}`, () => {
     expect(String(new SGD([new Tensor([1])], { lr: 1 }))).toMatch(/^SGD \(\nParameter Group 0\n {4}dampening: 0\n/);
   });
 
+  test('epsilon Infinity is the unconstrained ball (no projection), as in the reference, per sample too', () => {
+    for (const cols of [3, 3000]) {
+      const run = (Cls: typeof L2ProjectedOptim | typeof L2NormedGradientOptim, epsilon?: number | number[]) => {
+        const x = new Tensor(Float32Array.from({ length: 2 * cols }, (_, i) => i), [2, cols]);
+        x.grad = Float32Array.from({ length: 2 * cols }, (_, i) => (i % 3) - 1);
+        new Cls([x], { lr: 0.5, ...(epsilon === undefined ? {} : { epsilon }) }).step();
+        return x.data;
+      };
+      const unprojected = run(L2NormedGradientOptim);
+      expect(Array.from(run(L2ProjectedOptim, Infinity))).toEqual(Array.from(unprojected));
+      const perSample = run(L2ProjectedOptim, [1, Infinity]);
+      expect(Array.from(perSample.subarray(cols))).toEqual(Array.from(unprojected.subarray(cols)));
+      const firstNorm = Math.hypot(...perSample.subarray(0, cols));
+      expect(firstNorm).toBeLessThanOrEqual(1 + 1e-6); // projected (float32 rounding aside)
+      expect(firstNorm).toBeGreaterThan(0.99);
+    }
+  });
+
   test('stateDict and loadStateDict: resuming equals never stopping', () => {
     const make = () => {
       const x = new Tensor(new Float32Array([0.5, -1, 2, 0.25, 1, 1]), [3, 2]);

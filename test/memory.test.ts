@@ -66,6 +66,33 @@ function run(make: Make, cols: number, float64: boolean, allocated: { data: bool
 describe(`allocArray and freeArray on ${where}`, () => {
   afterEach(() => setFusedSteps(true));
 
+  // First in this file: jest gives each test file a fresh backend, and this
+  // must run before anything has called allocArray.
+  test('optimizers stepped before the first allocArray call keep their state (WebAssembly moves to shared memory then)', () => {
+    const make = () => {
+      const t = new Tensor(batch(4 * SMALL_STEP_ELEMENTS, false), [4, 4 * SMALL_STEP_ELEMENTS]);
+      return { t, opt: new L2ProjectedOptim([t], { InnerOpt: Adam, lr: 0.05, epsilon: 1 }) };
+    };
+    const before = make();
+    const twin = make();
+    for (let step = 0; step < 3; step++) {
+      twin.t.grad = gradient(step, twin.t.data);
+      twin.opt.step();
+      if (step < 2) {
+        before.t.grad = gradient(step, before.t.data);
+        before.opt.step();
+      }
+    }
+    expect(backendInfo().binary).not.toMatch(/_shared\.wasm$/);
+    const a = allocArray(8);
+    if (info.backend === 'wasm') expect(backendInfo().binary).toMatch(/_shared\.wasm$/);
+    before.t.grad = gradient(2, before.t.data);
+    before.opt.step();
+    expectSameBits(before.t.data, twin.t.data, 'params');
+    expect(JSON.stringify(before.opt.stateDict())).toBe(JSON.stringify(twin.opt.stateDict()));
+    freeArray(a);
+  });
+
   test('allocArray gives a zero-filled array of the length and dtype asked for', () => {
     const a = allocArray(1000);
     const b = allocArray(3, 'float64');

@@ -13,7 +13,8 @@ describe('construction errors', () => {
 
   test.each([
     ['epsilon NaN', { epsilon: NaN, lr: 1 }, RangeError, /epsilon.*NaN/],
-    ['epsilon Infinity', { epsilon: Infinity, lr: 1 }, RangeError, /epsilon.*Infinity/],
+    ['epsilon -Infinity', { epsilon: -Infinity, lr: 1 }, RangeError, /epsilon.*>= 0.*-Infinity/],
+    ['a per-sample epsilon with NaN', { epsilon: [1, NaN], lr: 1 }, RangeError, /epsilon\[1\].*NaN/],
     ['epsilon negative', { epsilon: -0.5, lr: 1 }, RangeError, /epsilon.*>= 0.*-0\.5/],
     ['epsilon a string', { epsilon: '1', lr: 1 }, TypeError, /epsilon.*"1"/],
     ['epsilon missing', { lr: 1 }, TypeError, /missing required option epsilon/],

@@ -23,7 +23,7 @@
 //                        inner's 0/1 flags must be 0 or 1; inner 0 to 3)
 //   8  LP_ERR_TENSOR_SPEC a group step's tensorSpec record is invalid: rows or
 //                        cols not an integer from 0 to 2^53, or (SGD) s0 not 0 or 1
-//   9  LP_ERR_MAX_NORMS  a per-row radius (maxNorms[r]) is not finite or is < 0
+//   9  LP_ERR_MAX_NORMS  a per-row radius (maxNorms[r]) is NaN or < 0
 //  10  LP_ERR_NO_MEMORY  no memory for the overlap check of a large group
 // Empty arrays (0 elements) may sit anywhere; a state buffer the options do
 // not need is ignored (not checked). The overlap rule keeps results identical

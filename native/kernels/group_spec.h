@@ -88,8 +88,9 @@ struct BufferNeeds {
 };
 BufferNeeds groupBufferNeeds(const FusedGroup& group);
 
-// Whether a per-row radius is acceptable: finite and >= 0.
-inline bool validMaxNorm(double value) { return value >= 0 && value <= 1.7976931348623157e308; }
+// Whether a per-row radius is acceptable: >= 0, Infinity included (no
+// projection, as torch.renorm with maxnorm=inf); not NaN.
+inline bool validMaxNorm(double value) { return value >= 0; }
 
 // One array of a group for the overlap check: [begin, end) in bytes.
 struct MemorySpan {

@@ -1803,7 +1803,8 @@ int testSpec() {
 
   LP_CHECK(lp::validMaxNorm(0.0) && lp::validMaxNorm(-0.0) && lp::validMaxNorm(1e308) &&
                !lp::validMaxNorm(-1e-300) && !lp::validMaxNorm(nan) &&
-               !lp::validMaxNorm(std::numeric_limits<double>::infinity()),
+               lp::validMaxNorm(std::numeric_limits<double>::infinity()) &&
+               !lp::validMaxNorm(-std::numeric_limits<double>::infinity()),
            "validMaxNorm");
 
   if (gFailures != 0) {

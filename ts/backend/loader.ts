@@ -83,14 +83,15 @@ function loadNative(forcedIsa: string | undefined, attempts: Attempt[]): KernelB
 }
 
 function loadWasm(forcedIsa: string | undefined, attempts: Attempt[]): KernelBackend | null {
-  const candidates: [string, string][] = [
-    ['wasm-simd128', path.join(PACKAGE_ROOT, 'wasm', 'lp_optim_simd.wasm')],
-    ['wasm', path.join(PACKAGE_ROOT, 'wasm', 'lp_optim.wasm')],
+  // Each module with its shared-memory build (for allocArray).
+  const candidates: [string, string, string][] = [
+    ['wasm-simd128', path.join(PACKAGE_ROOT, 'wasm', 'lp_optim_simd.wasm'), path.join(PACKAGE_ROOT, 'wasm', 'lp_optim_simd_shared.wasm')],
+    ['wasm', path.join(PACKAGE_ROOT, 'wasm', 'lp_optim.wasm'), path.join(PACKAGE_ROOT, 'wasm', 'lp_optim_shared.wasm')],
   ];
-  for (const [isa, file] of candidates) {
+  for (const [isa, file, sharedFile] of candidates) {
     if (forcedIsa && forcedIsa !== isa) continue;
     try {
-      return new WasmBackend(file, packageVersion());
+      return new WasmBackend(file, sharedFile, packageVersion());
     } catch (err) {
       attempts.push({ attempt: `WebAssembly (${isa})`, path: file, reason: reasonOf(err) });
     }

@@ -6,9 +6,11 @@
 // whole life (StateBuffer). Parameters and gradients in arrays from
 // allocArray live there too and are stepped in place; any other array is
 // copied through a staging area a block at a time (groupStep).
-// The memory is shared (a SharedArrayBuffer), so growing it never detaches
-// a view, but a view made before growth does not reach the new pages: views
-// for the module's own use are made fresh after every allocation.
+// Two builds of each module: plain memory (the default) and shared memory
+// (a SharedArrayBuffer, which growing never detaches), which the backend
+// moves to when allocArray is first called. Views for the module's own use
+// are made fresh after every allocation: growth detaches a plain memory's
+// views, and a shared memory's old views do not reach the new pages.
 import * as fs from 'fs';
 import { ArrayHeap, heapOf, registerBuffer } from './arrays';
 import { DType, FloatArray, dtypeOf } from '../types';
@@ -38,7 +40,7 @@ const WASM_ERRORS: Record<number, string> = {
   6: 'arrays overlap',
   7: 'the group spec is malformed',
   8: 'the tensor spec is malformed',
-  9: 'a per-row radius is negative or not finite',
+  9: 'a per-row radius is negative or NaN',
   10: 'the module is out of memory',
 };
 
@@ -63,25 +65,46 @@ function suffix(dtype: DType): 'f32' | 'f64' {
   return dtype === 'float64' ? 'f64' : 'f32';
 }
 
+/**
+ * Where a state buffer's memory is: apart from the buffer object, so the
+ * finalizer can free it once the buffer is collected, and so it can be
+ * moved when the backend changes to its shared-memory module.
+ */
+interface StateCell {
+  ptr: number;
+  bytes: number;
+}
+
 class WasmStateBuffer implements StateBuffer {
-  constructor(private readonly backend: WasmBackend, readonly ptr: number, readonly dtype: DType, readonly length: number) {}
+  constructor(private readonly backend: WasmBackend, readonly cell: StateCell, readonly dtype: DType, readonly length: number) {}
   read(): FloatArray {
-    return this.backend.view(this.dtype, this.ptr, this.length).slice();
+    return this.backend.view(this.dtype, this.cell.ptr, this.length).slice();
   }
   write(src: FloatArray): void {
     if (dtypeOf(src) !== this.dtype || src.length !== this.length) {
       throw new RangeError(`state buffer needs ${this.dtype}[${this.length}], got ${dtypeOf(src)}[${src.length}]`);
     }
-    this.backend.view(this.dtype, this.ptr, this.length).set(src);
+    this.backend.view(this.dtype, this.cell.ptr, this.length).set(src);
   }
   live(): FloatArray {
-    return this.backend.view(this.dtype, this.ptr, this.length);
+    return this.backend.view(this.dtype, this.cell.ptr, this.length);
   }
 }
 
 /** The heap address of a state buffer (0 for none). */
 function addressOf(buf: StateBuffer | null): number {
-  return buf ? (buf as WasmStateBuffer).ptr : 0;
+  return buf ? (buf as WasmStateBuffer).cell.ptr : 0;
+}
+
+/** Compiles and instantiates one of the modules; throws if this engine cannot run it (e.g. no SIMD). */
+function instantiate(file: string): WasmExports {
+  const module = new WebAssembly.Module(fs.readFileSync(file));
+  const instance = new WebAssembly.Instance(module, {
+    env: { emscripten_notify_memory_growth: () => undefined },
+  });
+  const exports = instance.exports as unknown as WasmExports;
+  exports._initialize?.();
+  return exports;
 }
 
 /** An array allocArray handed out: its malloc'd address and the bytes it spans. */
@@ -94,9 +117,14 @@ interface ArrayBlock {
 
 export class WasmBackend implements KernelBackend, ArrayHeap {
   readonly info: BackendInfo;
-  private readonly exports: WasmExports;
-  // Frees a state buffer's memory once its StateBuffer object is collected.
-  private readonly freeOnCollect: FinalizationRegistry<number>;
+  // The running module: the plain-memory one until allocArray is first
+  // called, then the shared-memory one (see useSharedMemory).
+  private exports: WasmExports;
+  private shared = false;
+  // Every live state buffer's memory (moved along by useSharedMemory), and
+  // the finalizer that frees it once its StateBuffer object is collected.
+  private readonly liveStates = new Set<StateCell>();
+  private readonly freeOnCollect: FinalizationRegistry<StateCell>;
   // The staging area of group steps (see groupStep), grown when a step needs more.
   private staging = { ptr: 0, bytes: 0 };
   // Arrays from allocArray: by object (for freeArray), and the live ones'
@@ -104,20 +132,55 @@ export class WasmBackend implements KernelBackend, ArrayHeap {
   private readonly arrayBlocks = new WeakMap<FloatArray, ArrayBlock>();
   private readonly liveBlocks: ArrayBlock[] = [];
 
-  /** Compiles and instantiates a module; throws if this engine cannot run it (e.g. no SIMD). */
-  constructor(file: string, version: string) {
-    const module = new WebAssembly.Module(fs.readFileSync(file));
-    const instance = new WebAssembly.Instance(module, {
-      env: { emscripten_notify_memory_growth: () => undefined },
+  /**
+   * Instantiates `file` (plain memory); `sharedFile`, the same kernels with
+   * shared memory, is loaded the first time allocArray is called. Throws if
+   * this engine cannot run the module (e.g. no SIMD).
+   */
+  constructor(file: string, private readonly sharedFile: string, version: string) {
+    this.exports = instantiate(file);
+    this.freeOnCollect = new FinalizationRegistry((cell) => {
+      this.liveStates.delete(cell);
+      this.exports.free(cell.ptr);
     });
-    this.exports = instance.exports as unknown as WasmExports;
-    this.exports._initialize?.();
-    this.freeOnCollect = new FinalizationRegistry((ptr) => this.exports.free(ptr));
     this.info = { backend: 'wasm', isa: this.readCString(this.exports.lp_isa()), version, binary: file };
   }
 
-  private readCString(ptr: number): string {
-    const bytes = new Uint8Array(this.exports.memory.buffer, ptr >>> 0);
+  /**
+   * Moves the backend to the shared-memory module, whose memory growing
+   * never detaches (allocArray's arrays must stay valid), copying every live
+   * state buffer across. Done once; a failure leaves the plain module
+   * running and nothing changed. Steps that copy (ordinary arrays) keep
+   * working but copy at about half speed into a SharedArrayBuffer, which is
+   * why the plain module is the default.
+   */
+  private useSharedMemory(): void {
+    if (this.shared) return;
+    let next: WasmExports;
+    try {
+      next = instantiate(this.sharedFile);
+    } catch (err) {
+      throw new Error(`allocArray needs the WebAssembly module with shared memory, ${this.sharedFile}, which did not load: ${(err as Error).message}`);
+    }
+    const isa = this.readCString(next.lp_isa(), next);
+    if (isa !== this.info.isa) throw new Error(`allocArray: ${this.sharedFile} runs ${isa}, not ${this.info.isa} as ${this.info.binary}`);
+    const moved: [StateCell, number][] = [];
+    for (const cell of this.liveStates) {
+      const ptr = next.malloc(Math.max(cell.bytes, 8)) >>> 0;
+      if (ptr === 0) throw new RangeError(`allocArray: out of memory moving optimizer state to ${this.sharedFile}`);
+      // Views made after each allocation (it may grow the memory).
+      new Uint8Array(next.memory.buffer, ptr, cell.bytes).set(new Uint8Array(this.exports.memory.buffer, cell.ptr, cell.bytes));
+      moved.push([cell, ptr]);
+    }
+    for (const [cell, ptr] of moved) cell.ptr = ptr;
+    this.exports = next;
+    this.staging = { ptr: 0, bytes: 0 };
+    this.shared = true;
+    this.info.binary = this.sharedFile;
+  }
+
+  private readCString(ptr: number, exports = this.exports): string {
+    const bytes = new Uint8Array(exports.memory.buffer, ptr >>> 0);
     let end = 0;
     while (bytes[end] !== 0) end++;
     return Buffer.from(bytes.subarray(0, end)).toString('utf8');
@@ -207,6 +270,7 @@ export class WasmBackend implements KernelBackend, ArrayHeap {
   }
 
   allocArray(dtype: DType, length: number): FloatArray {
+    this.useSharedMemory();
     const bytes = length * elementBytes(dtype);
     const ptr = this.malloc(bytes + 64);
     // 64-byte aligned, as the staging area: whole cache lines per row block.
@@ -407,10 +471,11 @@ export class WasmBackend implements KernelBackend, ArrayHeap {
 
   allocState(dtype: DType, length: number): StateBuffer {
     const bytes = length * elementBytes(dtype);
-    const ptr = this.malloc(bytes);
-    this.view(dtype, ptr, length).fill(0);
-    const buf = new WasmStateBuffer(this, ptr, dtype, length);
-    this.freeOnCollect.register(buf, ptr);
+    const cell: StateCell = { ptr: this.malloc(bytes), bytes };
+    this.view(dtype, cell.ptr, length).fill(0);
+    const buf = new WasmStateBuffer(this, cell, dtype, length);
+    this.liveStates.add(cell);
+    this.freeOnCollect.register(buf, cell);
     return buf;
   }
 }

@@ -4,7 +4,7 @@
 // L1qNormedGradientOptim, the chain top-q -> sign -> L1 normalisation.
 import { show } from '../errors';
 import { Tensor } from '../tensor';
-import { ParamGroup, Params, REQUIRED, isOptimizerClass } from './optimizer';
+import { INTERNAL, ParamGroup, Params, REQUIRED, isOptimizerClass } from './optimizer';
 import { ParamTransformingOptimizer, ParamTransformingOptions } from './paramTransforming';
 import { Partial, isPartial, partial } from './partial';
 import { L1NormedGradientOptim, SignedGradientOptim } from './lpSpace';
@@ -42,12 +42,19 @@ export class ChainedParamTransformingOptimizer extends ParamTransformingOptimize
         throw new TypeError(`chain[${i}] must be a ParamTransformingOptimizer class or a partial of one, got ${show(isPartial(link) ? link.cls : link)}`);
       }
     });
-    super(params, rest);
-    // Each link adopts the shared groups, its options becoming their defaults
-    // (the chain's `defaults` still win, as in the reference's setdefault).
-    this.chain = chain.map((link) => {
+    // The links' group options (q, clampMax, epsilon...) may be set per group
+    // or in `defaults`, as in the reference, before the links exist.
+    const linkClasses = chain.map((link) => (isPartial(link) ? link.cls : link) as unknown as typeof ParamTransformingOptimizer);
+    const linkKeys = [...new Set(linkClasses.flatMap((cls) => Object.keys(cls.optionDefaults)))];
+    super(params, { ...rest, [INTERNAL]: { linkKeys } });
+    // Each link adopts the shared groups, its options filling what a group
+    // lacks (a group's own value and the chain's `defaults` win, as in the
+    // reference's setdefault); it is given the `defaults` it knows of.
+    this.chain = chain.map((link, i) => {
       const [cls, opts] = isPartial(link) ? [link.cls as unknown as TransformingClass, link.options] : [link, {}];
-      return new cls(null, { ...opts, InnerOpt: this.innerOpt, defaults: this.defaults });
+      const known = new Set([...Object.keys(linkClasses[i].optionDefaults), ...this.innerOpt.acceptedKeys()]);
+      const defaults = Object.fromEntries(Object.entries(this.defaults).filter(([k]) => known.has(k)));
+      return new cls(null, { ...opts, InnerOpt: this.innerOpt, defaults });
     });
   }
 

@@ -89,12 +89,13 @@ export class L2ProjectedOptim extends L2NormedGradientOptim {
 
 /**
  * epsilon: a radius >= 0, or (per-sample epsilon) an array with one radius
- * per datum under paramNdim.
+ * per datum under paramNdim. Infinity is allowed, as in the reference: no
+ * projection (the unconstrained ball).
  */
 function checkRadius(eps: unknown, where: string): void {
-  if (Array.isArray(eps)) eps.forEach((e, i) => checkNumber(`epsilon[${i}] (${where})`, e, { min: 0 }));
+  if (Array.isArray(eps)) eps.forEach((e, i) => checkNumber(`epsilon[${i}] (${where})`, e, { min: 0, finite: false }));
   else if (ArrayBuffer.isView(eps)) throw new TypeError(`epsilon (${where}) must be a number or an array of numbers, got ${show(eps)} (use Array.from)`);
-  else checkNumber(`epsilon (${where})`, eps, { min: 0 });
+  else checkNumber(`epsilon (${where})`, eps, { min: 0, finite: false });
 }
 
 /** A per-sample epsilon must have one radius per datum of every parameter of the group. */

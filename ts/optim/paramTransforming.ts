@@ -53,7 +53,11 @@ interface Parsed {
   innerInstance: Optimizer | null;
 }
 
-function parseOptions(cls: TransformingClass, options: ParamTransformingOptions): Parsed {
+/**
+ * @param linkKeys group options of a chain's links (ChainedParamTransformingOptimizer):
+ * accepted in `defaults` and in groups, as the reference's links take them from there.
+ */
+function parseOptions(cls: TransformingClass, options: ParamTransformingOptions, linkKeys: readonly string[]): Parsed {
   const name = cls.name;
   if (typeof options !== 'object' || options === null || Array.isArray(options)) {
     throw new TypeError(`${name}: options must be an object, got ${show(options)}`);
@@ -98,7 +102,7 @@ function parseOptions(cls: TransformingClass, options: ParamTransformingOptions)
   }
   const innerGroupKeys = innerClass ? Object.keys(innerClass.optionDefaults) : innerKeys;
   for (const k of Object.keys(groupDefaults)) {
-    if (!(k in groupKeys) && !innerGroupKeys.includes(k)) {
+    if (!(k in groupKeys) && !innerGroupKeys.includes(k) && !linkKeys.includes(k)) {
       throw new RangeError(`${name}: unknown option defaults.${k} (${show(groupDefaults[k])})`);
     }
   }
@@ -123,11 +127,14 @@ export class ParamTransformingOptimizer extends Optimizer {
     void options;
   }
 
-  constructor(params: Params | null, options: ParamTransformingOptions = {}) {
+  constructor(params: Params | null, options: ParamTransformingOptions & { [INTERNAL]?: { linkKeys?: readonly string[] } } = {}) {
     const cls = new.target as TransformingClass;
-    const parsed = parseOptions(cls, options);
+    const linkKeys = (options as { [INTERNAL]?: { linkKeys?: readonly string[] } } | null)?.[INTERNAL]?.linkKeys ?? [];
+    const parsed = parseOptions(cls, options, linkKeys);
     super(null, parsed.groupDefaults, { backend: parsed.innerInstance?.backend, deferGroups: true });
     this.instanceOptions = Object.freeze(parsed.instanceOptions);
+    // A chain's links are built after this constructor; their options may already be in the groups.
+    this.acceptKeys(linkKeys);
     const ownKeys = Object.keys(cls.optionDefaults);
     if (parsed.innerInstance) {
       const inner = parsed.innerInstance;
