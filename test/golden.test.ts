@@ -3,7 +3,7 @@
 // (test/fixtures/golden) on the backend under test. A case whose classes do
 // not exist yet is listed as pending (test.todo) with the reason.
 import { backendInfo } from '../ts';
-import { loadGolden, pendingReason, runGolden } from './helpers';
+import { REFERENCE_DIR, loadGolden, pendingReason, runGolden } from './helpers';
 
 const FILES = ['l2proj.json', 'edge.json', 'family.json'];
 
@@ -17,5 +17,14 @@ describe(`golden cases on ${backendInfo().backend} (${backendInfo().isa})`, () =
         else test(title, () => runGolden(c));
       }
     });
+  }
+});
+
+// Recorded by this project with test/fixtures/reference/gen_boundary.py from
+// rai_toolbox: float64 projections whose new norm is epsilon up to the last
+// bit, where only PyTorch's own summation order gives the reference's answer.
+describe(`reference cases at the projection boundary on ${backendInfo().backend} (${backendInfo().isa})`, () => {
+  for (const c of loadGolden('boundary.json', REFERENCE_DIR)) {
+    test(`${c.name}: ${c.optimizer}[${c.inner}] ${c.dtype} ${c.params[0].shape.join('x')}`, () => runGolden(c));
   }
 });

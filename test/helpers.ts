@@ -20,8 +20,11 @@ export interface GoldenCase {
   steps: { grads: (number[] | null)[]; expect: { params: number[][]; grads: (number[] | null)[] } }[];
 }
 
-export function loadGolden(file: string): GoldenCase[] {
-  return (JSON.parse(fs.readFileSync(path.join(GOLDEN_DIR, file), 'utf8')) as { cases: GoldenCase[] }).cases;
+/** Cases in the golden format that this project recorded from the reference itself (each file's generator beside it). */
+export const REFERENCE_DIR = path.join(__dirname, 'fixtures', 'reference');
+
+export function loadGolden(file: string, dir = GOLDEN_DIR): GoldenCase[] {
+  return (JSON.parse(fs.readFileSync(path.join(dir, file), 'utf8')) as { cases: GoldenCase[] }).cases;
 }
 
 /** snake_case -> camelCase, as the API names the reference's options. */

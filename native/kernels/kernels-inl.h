@@ -26,11 +26,14 @@
 #define LP_SQRTF(x) sqrtf(x)
 #define LP_FABS(x) fabs(x)
 #define LP_FABSF(x) fabsf(x)
+#define LP_FMA(x, y, z) fma(x, y, z)
 #else
 #define LP_SQRT(x) __builtin_sqrt(x)
 #define LP_SQRTF(x) __builtin_sqrtf(x)
 #define LP_FABS(x) __builtin_fabs(x)
 #define LP_FABSF(x) __builtin_fabsf(x)
+// An instruction with -mfma (and on NEON); else a call to the C library's fma.
+#define LP_FMA(x, y, z) __builtin_fma(x, y, z)
 #endif
 
 // Keeps a helper out of line: the fused step's code that is instantiated per
@@ -162,9 +165,26 @@ inline T rowSum(const T* x, size_t cols) {
   return lanes.finish(x + j, cols - j);
 }
 
+// float64 sums of squares follow PyTorch's own order, one element after
+// another with a fused multiply-add (s = fma(x, x, s), what torch.norm and
+// torch.renorm compute for float64 on CPU), so that a projection decision at
+// ||p|| == epsilon, where the 1e-7 of renorm's factor shows far above
+// float64's tolerance, is the reference's. float32 keeps the 16 lanes: its
+// results agree with torch's within float32 rounding, decisions included.
+// LP_FMA is exact everywhere: an instruction where the ISA has one, the C
+// library's correctly rounded fma otherwise (the scalar table, WebAssembly).
+template <typename T>
+inline constexpr bool kSequentialSquares = sizeof(T) == sizeof(double);
+
 template <typename T>
 inline T rowSumSquares(const T* x, size_t cols) {
-  return rowSum<T, SquareTerm>(x, cols);
+  if constexpr (kSequentialSquares<T>) {
+    T s = 0;
+    for (size_t j = 0; j < cols; ++j) s = LP_FMA(x[j], x[j], s);
+    return s;
+  } else {
+    return rowSum<T, SquareTerm>(x, cols);
+  }
 }
 
 // The L1 norm of a row: the fixed-order sum of magnitudes, in T (no sqrt).
@@ -860,7 +880,12 @@ void fusedRows(const Op& op, const FusedRowData<T>& d, size_t rowBegin, size_t r
       const T divisor = gradientRowDivisor(d.g + base, cols, d.constants.eps);
       SquareLanes<T> squares;
       squares.clear();
-      if (d.project) {
+      if (d.project && kSequentialSquares<T>) {
+        // (The squares in their own order: a second pass over the row, in cache.)
+        fusedSweep<T, Op, false>(op, d.g, base, cols, divisor, squares);
+        const T limit = d.maxNorms != nullptr ? static_cast<T>(d.maxNorms[r]) : d.maxNorm;
+        renormRow(d.p + base, cols, rowNorm(d.p + base, cols), limit);
+      } else if (d.project) {
         fusedSweep<T, Op, true>(op, d.g, base, cols, divisor, squares);
         const T limit = d.maxNorms != nullptr ? static_cast<T>(d.maxNorms[r]) : d.maxNorm;
         projectRow(d.p + base, cols, squares.finish(d.p + base + cols - tail, tail), limit);
@@ -897,7 +922,11 @@ void fusedRows(const Op& op, const FusedRowData<T>& d, size_t rowBegin, size_t r
     }
     if (d.project) {
       const T limit = d.maxNorms != nullptr ? static_cast<T>(d.maxNorms[r]) : d.maxNorm;
-      projectRow(d.p + base, cols, squares.finish(d.p + base + cols - tail, tail), limit);
+      if constexpr (kSequentialSquares<T>) {
+        renormRow(d.p + base, cols, rowNorm(d.p + base, cols), limit);
+      } else {
+        projectRow(d.p + base, cols, squares.finish(d.p + base + cols - tail, tail), limit);
+      }
     }
   }
 }
@@ -918,7 +947,7 @@ FusedRowData<T> fusedRowData(const FusedGroup& group, const FusedTensor<T>& t) {
                      group.applyBias ? static_cast<T>(group.gradBias) : T(-0.0)},
                     &keepGradientChunk<T>,
                     &keepGradientRows<T>,
-                    group.project ? &addSquareBlocks<T> : &skipSquares<T>,
+                    group.project && !kSequentialSquares<T> ? &addSquareBlocks<T> : &skipSquares<T>,
                     group.project ? &projectRows<T> : &skipProjectRows<T>,
                     t.maxNorms,
                     static_cast<T>(group.maxNorm)};

@@ -16,13 +16,16 @@
 
 namespace lp {
 
-// Sums of squares are accumulated in the data's own type (float32 data in
-// float, as PyTorch's vectorised norm does), in kReductionLanes interleaved
-// lanes: element j of a row goes to lane j % kReductionLanes, each lane adds
-// in index order, then the lanes are combined pairwise (lane i += lane i + h
-// for h = 8, 4, 2, 1); the square root is taken in double and rounded once.
-// Every ISA and the TypeScript reference follow exactly this order, which is
-// what makes their norms bit-identical.
+// float32 sums of squares (and every L1 sum) are accumulated in the data's
+// own type (float32 data in float, as PyTorch's vectorised norm does), in
+// kReductionLanes interleaved lanes: element j of a row goes to lane
+// j % kReductionLanes, each lane adds in index order, then the lanes are
+// combined pairwise (lane i += lane i + h for h = 8, 4, 2, 1). float64 sums
+// of squares take PyTorch's own float64 order instead, s = fma(x, x, s) one
+// element after another (see rowSumSquares in kernels-inl.h). The square
+// root is taken in double and rounded once. Every ISA and the TypeScript
+// reference follow exactly these orders, which is what makes their norms
+// bit-identical.
 constexpr size_t kReductionLanes = 16;
 
 // Options of torch.optim.SGD (PyTorch 1.13, single-tensor form).

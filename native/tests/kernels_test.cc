@@ -17,6 +17,7 @@
 #include <limits>
 #include <mutex>
 #include <string>
+#include <type_traits>
 #include <thread>
 #include <vector>
 
@@ -51,6 +52,12 @@ std::string gContext;  // what is being tested, for failure messages
 
 template <typename T>
 T refSumSquares(const T* x, size_t cols) {
+  if constexpr (std::is_same<T, double>::value) {
+    // float64: PyTorch's order, one fused multiply-add per element.
+    double s = 0;
+    for (size_t j = 0; j < cols; ++j) s = std::fma(x[j], x[j], s);
+    return s;
+  }
   T lane[16];
   for (T& l : lane) l = T(0);
   for (size_t j = 0; j < cols; ++j) lane[j % 16] = lane[j % 16] + x[j] * x[j];

@@ -4,6 +4,7 @@
 // results are rounded with Math.fround after every operation). They are the
 // test oracle: both backends must match them bit for bit.
 import { FloatArray } from '../types';
+import { fma64 } from './fma';
 import { GroupKernels, GroupTensor, sequentialGroupStep } from './groupStep';
 import { AdagradKernelOptions, AdamKernelOptions, RmspropKernelOptions, SgdKernelOptions } from './types';
 
@@ -18,10 +19,11 @@ export function rounderFor(a: FloatArray): (x: number) => number {
 }
 
 /**
- * The L2 norm of x[start, start + n), rounded to the array's type: squares
- * are summed in 16 interleaved lanes of the array's own type (as PyTorch's
- * vectorised norm does; it is what makes the seed's float32 example print
- * 0.800000011920929), then the lanes are added pairwise.
+ * The L2 norm of x[start, start + n), rounded to the array's type. float32:
+ * squares are summed in 16 interleaved lanes of float32 (as PyTorch's
+ * vectorised norm sums in lanes; it is what makes the seed's float32 example
+ * print 0.800000011920929), then the lanes are added pairwise. float64:
+ * PyTorch's own order, one fused multiply-add per element.
  */
 // Scratch lanes, reused: the reference also runs small steps, where allocation would dominate.
 const LANES_F32 = new Float32Array(REDUCTION_LANES);
@@ -35,6 +37,12 @@ function lanesFor(x: FloatArray, used: number): FloatArray {
 }
 
 export function rowNormL2(x: FloatArray, start: number, n: number): number {
+  if (x instanceof Float64Array) {
+    // float64: PyTorch's order, s = fma(x, x, s) element by element (see rowSumSquares in kernels-inl.h).
+    let s = 0;
+    for (let j = start; j < start + n; j++) s = fma64(x[j], x[j], s);
+    return Math.sqrt(s);
+  }
   const r = rounderFor(x);
   // A row shorter than the lanes leaves lanes n.. at +0, and adding +0 to a
   // sum of squares (>= 0 or NaN) changes no bit: the tree skips them.
