@@ -176,11 +176,55 @@ inline T rowSum(const T* x, size_t cols) {
 template <typename T>
 inline constexpr bool kSequentialSquares = sizeof(T) == sizeof(double);
 
+// a * b + c rounded once. WebAssembly has no fma instruction and its C
+// library's (musl, in integer arithmetic) costs about 25 ns, which made a
+// float64 step 30x slower: there it is the error-free algorithm of
+// ts/backend/fma.ts (Dekker's product, Knuth's TwoSum, the low parts added
+// rounded to odd: Boldo and Melquiond, IEEE Trans. Computers 57(4), 2008),
+// with the library's for operands outside the normal range it needs.
+inline double fmaDouble(double a, double b, double c) {
+#if defined(__wasm__)
+  const double aa = LP_FABS(a);
+  const double ab = LP_FABS(b);
+  // (NaN, Inf and zero operands fail these too.)
+  if (!(aa >= 0x1p-480 && aa <= 0x1p480 && ab >= 0x1p-480 && ab <= 0x1p480 && LP_FABS(c) <= 0x1p1000)) {
+    return LP_FMA(a, b, c);
+  }
+  const double p = a * b;
+  const double splitter = 134217729.0;  // 2^27 + 1
+  double t = splitter * a;
+  const double ah = t - (t - a);
+  const double al = a - ah;
+  t = splitter * b;
+  const double bh = t - (t - b);
+  const double bl = b - bh;
+  const double pl = ah * bh - p + ah * bl + al * bh + al * bl;
+  const double sh = c + p;
+  const double sb = sh - c;
+  const double sl = c - (sh - sb) + (p - sb);
+  if (LP_FABS(sh) < 0x1p-900) return LP_FMA(a, b, c);
+  double v = pl + sl;
+  const double vb = v - pl;
+  const double ve = pl - (v - vb) + (sl - vb);
+  // Rounded to odd: an inexact, even v steps one double toward the exact sum
+  // (that neighbour is odd). Without branches: they would be unpredictable,
+  // and rowNorms interleaves four of these chains.
+  unsigned long long bits;
+  __builtin_memcpy(&bits, &v, sizeof bits);
+  const unsigned long long step = (ve != 0) & ((bits & 1) == 0);
+  bits += step * (((ve > 0) == (v > 0)) ? 1ull : ~0ull);
+  __builtin_memcpy(&v, &bits, sizeof bits);
+  return sh + v;
+#else
+  return LP_FMA(a, b, c);
+#endif
+}
+
 template <typename T>
 inline T rowSumSquares(const T* x, size_t cols) {
   if constexpr (kSequentialSquares<T>) {
     T s = 0;
-    for (size_t j = 0; j < cols; ++j) s = LP_FMA(x[j], x[j], s);
+    for (size_t j = 0; j < cols; ++j) s = fmaDouble(x[j], x[j], s);
     return s;
   } else {
     return rowSum<T, SquareTerm>(x, cols);
@@ -202,6 +246,48 @@ inline T normOfSumSquares(T sumSquares) {
 template <typename T>
 inline T rowNorm(const T* x, size_t cols) {
   return normOfSumSquares(rowSumSquares(x, cols));
+}
+
+// The norms of `count` consecutive rows (count <= kNormRows). A float64 row's
+// chain of fmas waits on itself at every element (see rowSumSquares), so
+// four rows' chains run interleaved, each in its own order; float32 rows go
+// one after another.
+constexpr size_t kNormRows = 4;
+
+template <typename T>
+inline void rowNorms(const T* x, size_t count, size_t cols, T* out) {
+  if constexpr (kSequentialSquares<T>) {
+    if (count == kNormRows) {
+      const T* r1 = x + cols;
+      const T* r2 = r1 + cols;
+      const T* r3 = r2 + cols;
+      T s0 = 0, s1 = 0, s2 = 0, s3 = 0;
+      for (size_t j = 0; j < cols; ++j) {
+        s0 = fmaDouble(x[j], x[j], s0);
+        s1 = fmaDouble(r1[j], r1[j], s1);
+        s2 = fmaDouble(r2[j], r2[j], s2);
+        s3 = fmaDouble(r3[j], r3[j], s3);
+      }
+      out[0] = normOfSumSquares(s0);
+      out[1] = normOfSumSquares(s1);
+      out[2] = normOfSumSquares(s2);
+      out[3] = normOfSumSquares(s3);
+      return;
+    }
+  }
+  for (size_t k = 0; k < count; ++k) out[k] = rowNorm(x + k * cols, cols);
+}
+
+// Rows [0, rows) a block of up to kNormRows at a time: each block's norms,
+// then visit(row index, norm) for each of its rows.
+template <typename T, typename Visit>
+inline void forEachRowNorm(const T* x, size_t rows, size_t cols, Visit visit) {
+  T norms[kNormRows];
+  for (size_t r = 0; r < rows; r += kNormRows) {
+    const size_t count = rows - r < kNormRows ? rows - r : kNormRows;
+    rowNorms(x + r * cols, count, cols, norms);
+    for (size_t k = 0; k < count; ++k) visit(r + k, norms[k]);
+  }
 }
 
 // The divisor of a gradient row: max(norm, eps), written as a comparison (not
@@ -743,10 +829,14 @@ using TransformRows = void (*)(T* g, size_t rows, size_t cols, const TransformCo
 
 template <typename T, bool kNormalize, bool kScaleBias>
 LP_NOINLINE void transformRows(T* g, size_t rows, size_t cols, const TransformConstants<T>& c) {
-  for (size_t r = 0; r < rows; ++r) {
-    T* row = g + r * cols;
-    const T divisor = kNormalize ? normalizeDivisor(rowNorm(row, cols), c.eps) : T(1);
-    forEachElement<T>(cols, GradientTransform<T, kNormalize, kScaleBias>{row, divisor, c.scale, c.bias});
+  if constexpr (kNormalize) {
+    forEachRowNorm(g, rows, cols, [&](size_t r, T norm) {
+      forEachElement<T>(cols, GradientTransform<T, kNormalize, kScaleBias>{g + r * cols, normalizeDivisor(norm, c.eps), c.scale, c.bias});
+    });
+  } else {
+    for (size_t r = 0; r < rows; ++r) {
+      forEachElement<T>(cols, GradientTransform<T, kNormalize, kScaleBias>{g + r * cols, T(1), c.scale, c.bias});
+    }
   }
 }
 
@@ -785,11 +875,9 @@ using ProjectRows = void (*)(T* p, size_t rows, size_t cols, const double* maxNo
 
 template <typename T>
 LP_NOINLINE void projectRows(T* p, size_t rows, size_t cols, const double* maxNorms, T maxNorm) {
-  for (size_t r = 0; r < rows; ++r) {
-    T* row = p + r * cols;
-    const T limit = maxNorms != nullptr ? static_cast<T>(maxNorms[r]) : maxNorm;
-    renormRow(row, cols, rowNorm(row, cols), limit);
-  }
+  forEachRowNorm(p, rows, cols, [&](size_t r, T norm) {
+    renormRow(p + r * cols, cols, norm, maxNorms != nullptr ? static_cast<T>(maxNorms[r]) : maxNorm);
+  });
 }
 
 // Short rows of one element each, all to maxNorm (see UnitRowsRenorm).
@@ -873,6 +961,28 @@ struct FusedRowData {
 template <typename T, typename Op>
 void fusedRows(const Op& op, const FusedRowData<T>& d, size_t rowBegin, size_t rowEnd) {
   const size_t cols = d.cols;
+  if (d.normalize && !d.scaleBias && cols >= kReductionLanes && kSequentialSquares<T>) {
+    // float64: a block of rows at a time, so that their norms' chains run
+    // interleaved (see rowNorms); the new p's squares in their own order,
+    // a second pass over the block's rows while they are in cache.
+    SquareLanes<T> unused;
+    unused.clear();
+    for (size_t r = rowBegin; r < rowEnd; r += kNormRows) {
+      const size_t count = rowEnd - r < kNormRows ? rowEnd - r : kNormRows;
+      T norms[kNormRows];
+      rowNorms(d.g + r * cols, count, cols, norms);
+      for (size_t k = 0; k < count; ++k) {
+        fusedSweep<T, Op, false>(op, d.g, (r + k) * cols, cols, normalizeDivisor(norms[k], d.constants.eps), unused);
+      }
+      if (!d.project) continue;
+      rowNorms(d.p + r * cols, count, cols, norms);
+      for (size_t k = 0; k < count; ++k) {
+        const T limit = d.maxNorms != nullptr ? static_cast<T>(d.maxNorms[r + k]) : d.maxNorm;
+        renormRow(d.p + (r + k) * cols, cols, norms[k], limit);
+      }
+    }
+    return;
+  }
   if (d.normalize && !d.scaleBias && cols >= kReductionLanes) {
     const size_t tail = cols % kReductionLanes;
     for (size_t r = rowBegin; r < rowEnd; ++r) {
@@ -880,12 +990,7 @@ void fusedRows(const Op& op, const FusedRowData<T>& d, size_t rowBegin, size_t r
       const T divisor = gradientRowDivisor(d.g + base, cols, d.constants.eps);
       SquareLanes<T> squares;
       squares.clear();
-      if (d.project && kSequentialSquares<T>) {
-        // (The squares in their own order: a second pass over the row, in cache.)
-        fusedSweep<T, Op, false>(op, d.g, base, cols, divisor, squares);
-        const T limit = d.maxNorms != nullptr ? static_cast<T>(d.maxNorms[r]) : d.maxNorm;
-        renormRow(d.p + base, cols, rowNorm(d.p + base, cols), limit);
-      } else if (d.project) {
+      if (d.project) {
         fusedSweep<T, Op, true>(op, d.g, base, cols, divisor, squares);
         const T limit = d.maxNorms != nullptr ? static_cast<T>(d.maxNorms[r]) : d.maxNorm;
         projectRow(d.p + base, cols, squares.finish(d.p + base + cols - tail, tail), limit);
@@ -1039,34 +1144,28 @@ struct FrankWolfeOp {
 
 template <typename T>
 void rowNormsL2(const T* x, size_t rows, size_t cols, T* out) {
-  for (size_t r = 0; r < rows; ++r) out[r] = rowNorm(x + r * cols, cols);
+  forEachRowNorm(x, rows, cols, [&](size_t r, T norm) { out[r] = norm; });
 }
 
 template <typename T>
 void normalizeRowsL2(T* g, size_t rows, size_t cols, double divByZeroEps) {
   const T eps = static_cast<T>(divByZeroEps);
-  for (size_t r = 0; r < rows; ++r) {
-    T* row = g + r * cols;
-    const T divisor = normalizeDivisor(rowNorm(row, cols), eps);
-    forEachElement<T>(cols, DivideBy<T>{row, divisor});
-  }
+  forEachRowNorm(g, rows, cols, [&](size_t r, T norm) {
+    forEachElement<T>(cols, DivideBy<T>{g + r * cols, normalizeDivisor(norm, eps)});
+  });
 }
 
 template <typename T>
 void renormRowsL2(T* p, size_t rows, size_t cols, double maxNorm) {
   const T limit = static_cast<T>(maxNorm);
-  for (size_t r = 0; r < rows; ++r) {
-    T* row = p + r * cols;
-    renormRow(row, cols, rowNorm(row, cols), limit);
-  }
+  forEachRowNorm(p, rows, cols, [&](size_t r, T norm) { renormRow(p + r * cols, cols, norm, limit); });
 }
 
 template <typename T>
 void renormRowsL2PerRow(T* p, size_t rows, size_t cols, const double* maxNorms) {
-  for (size_t r = 0; r < rows; ++r) {
-    T* row = p + r * cols;
-    renormRow(row, cols, rowNorm(row, cols), static_cast<T>(maxNorms[r]));
-  }
+  forEachRowNorm(p, rows, cols, [&](size_t r, T norm) {
+    renormRow(p + r * cols, cols, norm, static_cast<T>(maxNorms[r]));
+  });
 }
 
 // Op<T, kFirst, kSecond>{x, first, second} over n elements, with the flags
