@@ -27,7 +27,18 @@ const failures = [];
 if (run('npm', ['run', '--silent', 'build:ts']).status !== 0) failures.push('TypeScript build');
 
 if (only !== 'jest') {
-  const r = run('bash', ['scripts/ctest.sh']);
+  // ctest's own summary ("N% tests passed, F tests failed out of T", skipped
+  // ISAs listed as "(Skipped)") goes into the closing totals too.
+  const r = spawnSync('bash', ['scripts/ctest.sh'], { cwd: root, stdio: ['inherit', 'pipe', 'inherit'], encoding: 'utf8', maxBuffer: 1 << 26 });
+  process.stdout.write(r.stdout || '');
+  const summary = /(\d+) tests failed out of (\d+)/.exec(r.stdout || '');
+  if (summary) {
+    const failed = Number(summary[1]);
+    const skipped = ((r.stdout || '').match(/\(Skipped\)/g) || []).length;
+    totals.failed += failed;
+    totals.skipped += skipped;
+    totals.passed += Number(summary[2]) - failed - skipped;
+  }
   if (r.status !== 0) failures.push('ctest (C++ kernel tests)');
 }
 
