@@ -102,6 +102,10 @@ describe(`L2ProjectedOptim on ${where}`, () => {
     opt.addParamGroup({ params: [y], lr: 2 });
     expect(opt.innerOpt.paramGroups.length).toBe(2);
     expect(opt.paramGroups[1]).toMatchObject({ lr: 2, epsilon: 10, paramNdim: null, momentum: 0 });
+    // A refused group is named by the index it would have had, and nothing is added.
+    expect(() => opt.addParamGroup({ params: [new Tensor([1, 2, 3])], paramNdim: 2 })).toThrow(/param group 2/);
+    expect(() => opt.addParamGroup({ params: [new Tensor([1])], epsilon: -1 })).toThrow(/epsilon \(param group 2\)/);
+    expect(opt.paramGroups.length).toBe(2);
   });
 
   test('InnerOpt as a class, a partial and an instance give the same step', () => {

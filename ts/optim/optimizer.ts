@@ -234,7 +234,7 @@ export abstract class Optimizer {
 
   /** Copies and checks a user's group: params, duplicates, unknown keys; then fills defaults. */
   private prepareGroup(input: unknown, others: ParamGroup[]): ParamGroup {
-    const where = `param group ${others.length}`;
+    const where = `param group ${this.paramGroups.length + others.length}`;
     if (!isPlainObject(input)) throw new TypeError(`a param group must be an object { params, ...options }, got ${show(input)}`);
     if (!('params' in input) || input.params === undefined) throw new RangeError(`${where} has no params`);
     const raw = input.params instanceof Tensor ? [input.params] : input.params;
