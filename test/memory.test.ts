@@ -240,7 +240,8 @@ describe(`allocArray and freeArray on ${where}`, () => {
 
   const others = availableBackends().filter((b) => b !== info.backend);
   const crossTest = others.length ? test : test.skip;
-  crossTest(`arrays allocated on ${info.backend} are stepped by an optimizer of the other backend, with the same bits`, () => {
+  const crossReason = others.length ? '' : ` (skipped: only the ${info.backend} backend loads on this machine)`;
+  crossTest(`arrays allocated on ${info.backend} are stepped by an optimizer of the other backend, with the same bits${crossReason}`, () => {
     const make: Make = (p) => new L2ProjectedOptim(p, { InnerOpt: Adam, lr: 0.05, epsilon: 1 });
     const cols = 4 * SMALL_STEP_ELEMENTS;
     const expected = run(make, cols, false, { data: false, grad: false });
