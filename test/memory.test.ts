@@ -111,6 +111,7 @@ describe(`allocArray and freeArray on ${where}`, () => {
     expect(() => allocArray(2.5)).toThrow(/length must be an integer/);
     expect(() => allocArray('8' as unknown as number)).toThrow(TypeError);
     expect(() => allocArray(8, 'int8' as 'float32')).toThrow(/dtype must be 'float32' or 'float64'/);
+    expect(() => allocArray(2 ** 40)).toThrow(RangeError);
     expect(() => freeArray([1, 2] as unknown as Float32Array)).toThrow(TypeError);
     expect(() => freeArray(new Float32Array(4))).toThrow(/takes an array that allocArray\(\) returned/);
     const a = allocArray(16);

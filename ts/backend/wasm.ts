@@ -270,8 +270,10 @@ export class WasmBackend implements KernelBackend, ArrayHeap {
   }
 
   allocArray(dtype: DType, length: number): FloatArray {
-    this.useSharedMemory();
     const bytes = length * elementBytes(dtype);
+    // Refused before the move to shared memory: a rejected call changes nothing.
+    if (bytes + 64 > 2 ** 31) throw new RangeError(`allocArray: ${length} ${dtype} elements do not fit the WebAssembly backend's memory (at most 2 GiB)`);
+    this.useSharedMemory();
     const ptr = this.malloc(bytes + 64);
     // 64-byte aligned, as the staging area: whole cache lines per row block.
     const start = Math.ceil(ptr / 64) * 64;
