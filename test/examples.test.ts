@@ -17,6 +17,16 @@ test('examples/train-maxnorm.js: rows within the max-norm, and resuming from che
   expect(r.stdout).toMatch(/resumed run identical to the uninterrupted one: true/);
 });
 
+test('examples/wasm-alloc.js: allocArray tensors give the bits of ordinary ones on WebAssembly, within epsilon', () => {
+  const r = spawnSync(process.execPath, [path.join(root, 'examples', 'wasm-alloc.js')], { cwd: root, encoding: 'utf8' });
+  expect(r.stderr).toBe('');
+  expect(r.stdout).toMatch(/^backend wasm /);
+  expect(r.stdout).toMatch(/identical results: true/);
+  const norm = Number(/largest row norm ([\d.]+) \(epsilon 1\)/.exec(r.stdout)![1]);
+  expect(norm).toBeLessThanOrEqual(1 + 1e-6);
+  expect(norm).toBeGreaterThan(0.99); // the projection binds
+});
+
 test('examples/linear-pgd.js: every perturbation stays within its epsilon', () => {
   const r = spawnSync(process.execPath, [path.join(root, 'examples', 'linear-pgd.js')], { cwd: root, encoding: 'utf8' });
   expect(r.stderr).toBe('');
