@@ -166,8 +166,7 @@ export class WasmBackend implements KernelBackend, ArrayHeap {
     if (isa !== this.info.isa) throw new Error(`allocArray: ${this.sharedFile} runs ${isa}, not ${this.info.isa} as ${this.info.binary}`);
     const moved: [StateCell, number][] = [];
     for (const cell of this.liveStates) {
-      const ptr = next.malloc(Math.max(cell.bytes, 8)) >>> 0;
-      if (ptr === 0) throw new RangeError(`allocArray: out of memory moving optimizer state to ${this.sharedFile}`);
+      const ptr = this.malloc(cell.bytes, next);
       // Views made after each allocation (it may grow the memory).
       new Uint8Array(next.memory.buffer, ptr, cell.bytes).set(new Uint8Array(this.exports.memory.buffer, cell.ptr, cell.bytes));
       moved.push([cell, ptr]);
@@ -192,11 +191,12 @@ export class WasmBackend implements KernelBackend, ArrayHeap {
     return dtype === 'float64' ? new Float64Array(buffer, ptr, length) : new Float32Array(buffer, ptr, length);
   }
 
-  private malloc(bytes: number): number {
+  /** Memory from the running module's malloc (or, while moving to it, the shared-memory module's). */
+  private malloc(bytes: number, exports = this.exports): number {
     // The memory's maximum is 2 GiB; a larger size would wrap in the i32 argument.
     if (!(bytes <= 2 ** 31)) throw new RangeError(`WebAssembly backend: out of memory allocating ${bytes} bytes (the module's memory is at most 2 GiB)`);
     // `>>> 0`: malloc returns an i32, which reads as negative above 2 GiB.
-    const ptr = this.exports.malloc(Math.max(bytes, 8)) >>> 0;
+    const ptr = exports.malloc(Math.max(bytes, 8)) >>> 0;
     if (ptr === 0) throw new RangeError(`WebAssembly backend: out of memory allocating ${bytes} bytes`);
     return ptr;
   }
