@@ -246,7 +246,7 @@ test('a targeted l1 attack aims at (label + 1) % classes and reaches it with the
   expect(report.results[1].samples.some((s: { success: boolean }) => s.success)).toBe(true);
 });
 
-(useRealModel ? test : test.skip)('the shipped Fashion-MNIST files as they are: uint8 images, int64 labels, 1000 samples', () => {
+(useRealModel ? test : test.skip)(`the shipped Fashion-MNIST files as they are: uint8 images, int64 labels, 1000 samples${useRealModel ? '' : ' (skipped: models/ or data/fashion-mnist/ is not in this checkout)'}`, () => {
   const outDir = path.join(tmp, 'report-shipped');
   const r = runCli(['attack', '--model', realModel, '--images', realImages, '--labels', realLabels, '--eps', '1', '--steps', '1', '--batch-size', '500', '--out', outDir]);
   expect(r.stderr).toBe('');
