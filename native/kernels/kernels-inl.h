@@ -957,6 +957,59 @@ struct FusedRowData {
   T maxNorm;
 };
 
+// float32 rows of kPipelinedCols or more elements (an ImageNet image is
+// 150528) outgrow L2 before their three reads are done (the gradient's norm,
+// the sweep, the projection), and read one after another the first of them
+// is a read-only pass over memory, then a read-write one. So each row's sweep
+// also sums the next row's gradient squares, a piece (kPipelineChunk
+// elements) at a time: one steady stream of misses, and the next row's norm
+// ready when its sweep starts. The sums run in rowSumSquares's lane order,
+// so the bits are those of a row at a time. Measured on an AVX-512 Zen 4
+// (1 MB L2), 64 ImageNet rows: 5.1 -> 4.1 ms (floor 2.8). Shorter rows gain
+// nothing from it (their reads already hit in cache; 4608-element rows lost
+// 15%), nor from software prefetching, which helped plain SGD on them a
+// little and slowed the optimizers with state.
+constexpr size_t kPipelinedCols = 65536;
+constexpr size_t kPipelineChunk = 1024;
+static_assert(kPipelineChunk % kReductionLanes == 0, "pieces must hold whole lane blocks");
+
+template <typename T, typename Op, bool kProject>
+void fusedRowsPipelinedAs(const Op& op, const FusedRowData<T>& d, size_t rowBegin, size_t rowEnd) {
+  const size_t cols = d.cols;
+  const size_t tail = cols % kReductionLanes;
+  const T eps = d.constants.eps;
+  T divisor = gradientRowDivisor(d.g + rowBegin * cols, cols, eps);
+  for (size_t r = rowBegin; r < rowEnd; ++r) {
+    const size_t base = r * cols;
+    const bool hasNext = r + 1 < rowEnd;
+    const T* nextG = d.g + base + cols;
+    SquareLanes<T> squares;
+    SquareLanes<T> nextSquares;
+    squares.clear();
+    nextSquares.clear();
+    for (size_t j = 0; j < cols; j += kPipelineChunk) {
+      const size_t n = cols - j < kPipelineChunk ? cols - j : kPipelineChunk;
+      fusedSweep<T, Op, kProject>(op, d.g, base + j, n, divisor, squares);
+      if (hasNext) addSquareBlocks(nextSquares, nextG + j, n);
+    }
+    if (kProject) {
+      const T limit = d.maxNorms != nullptr ? static_cast<T>(d.maxNorms[r]) : d.maxNorm;
+      projectRow(d.p + base, cols, squares.finish(d.p + base + cols - tail, tail), limit);
+    }
+    if (hasNext) divisor = normalizeDivisor(normOfSumSquares(nextSquares.finish(nextG + cols - tail, tail)), eps);
+  }
+}
+
+template <typename T, typename Op>
+void fusedRowsPipelined(const Op& op, const FusedRowData<T>& d, size_t rowBegin, size_t rowEnd) {
+  static_assert(!kSequentialSquares<T>, "float64 rows keep PyTorch's sequential order (see fusedRows)");
+  if (d.project) {
+    fusedRowsPipelinedAs<T, Op, true>(op, d, rowBegin, rowEnd);
+  } else {
+    fusedRowsPipelinedAs<T, Op, false>(op, d, rowBegin, rowEnd);
+  }
+}
+
 // Rows [rowBegin, rowEnd) of one tensor (see kFusedChunk).
 template <typename T, typename Op>
 void fusedRows(const Op& op, const FusedRowData<T>& d, size_t rowBegin, size_t rowEnd) {
@@ -982,6 +1035,12 @@ void fusedRows(const Op& op, const FusedRowData<T>& d, size_t rowBegin, size_t r
       }
     }
     return;
+  }
+  if constexpr (!kSequentialSquares<T>) {
+    if (d.normalize && !d.scaleBias && cols >= kPipelinedCols) {
+      fusedRowsPipelined(op, d, rowBegin, rowEnd);
+      return;
+    }
   }
   if (d.normalize && !d.scaleBias && cols >= kReductionLanes) {
     const size_t tail = cols % kReductionLanes;

@@ -1121,6 +1121,60 @@ void testFused(const lp::KernelsFor<T>& k, Rng& rng) {
   }
 }
 
+// Rows long enough for the pipelined sweep (kPipelinedCols = 65536 in
+// kernels-inl.h: each row's sweep also sums the next row's gradient), either
+// side of that boundary, with a tail after the last whole piece, for a
+// sample of the inner ops, with and without the projection, over whole and
+// partial row ranges (a range's last row has no next row to sum).
+template <typename T>
+void testFusedLongRows(const lp::KernelsFor<T>& k, Rng& rng) {
+  const std::vector<InnerCase> cases = innerCases();
+  int run = 0;
+  for (size_t ci = 0; ci < cases.size(); ci += 7) {
+    const InnerCase& c = cases[ci];
+    for (size_t cols : {size_t{65535}, size_t{65536}, size_t{65536 + 1024 + 17}}) {
+      for (int project = 0; project < 2; ++project, ++run) {
+        GroupCase gc{};
+        gc.normalize = true;
+        gc.project = project != 0;
+        gc.divByZeroEps = 1e-12;
+        gc.maxNorm = run % 3 == 0 ? 1.0 : 150.0;  // binding on some rows, not on others
+        const lp::FusedGroup group = parsedGroup(gc, c);
+        const size_t rows = 3;
+        const int pattern = run % 2 == 0 ? 0 : 2;  // ordinary values, or rows of random kinds
+        const bool perRow = run % 4 == 1;
+        char ctx[256];
+        std::snprintf(ctx, sizeof ctx, "fusedStepRows long rows %s cols=%zu pattern=%d project=%d %s %s",
+                      typeName(T()), cols, pattern, project, perRow ? "per-row" : "", c.describe().c_str());
+        gContext = ctx;
+        FusedFixture<T> f(rng, pattern, rows, cols, perRow);
+        for (int step = 1; step <= kSteps; ++step) {
+          f.newGradient(rng, pattern);
+          double s0 = 0, s1 = 0;
+          c.stepScalars(step, &s0, &s1);
+          f.unfused(k, gc, c, s0, s1);
+          const lp::FusedTensor<T> t = f.tensor(c, s0, s1);
+          switch ((run + step) % 3) {
+            case 0:
+              k.fusedStepRows(group, t, 0, rows);
+              break;
+            case 1:  // rows 1 and 2, then row 0 alone
+              k.fusedStepRows(group, t, 1, rows);
+              k.fusedStepRows(group, t, 0, 1);
+              break;
+            default:  // one row at a time, out of order
+              k.fusedStepRows(group, t, 2, 3);
+              k.fusedStepRows(group, t, 0, 1);
+              k.fusedStepRows(group, t, 1, 2);
+              break;
+          }
+          f.check(step);
+        }
+      }
+    }
+  }
+}
+
 template <typename T>
 void testRenormPerRow(const lp::KernelsFor<T>& k, Rng& rng) {
   const double radii[] = {0.0, 0.5, 1.0, 3.0, 1e30, 1e300, -1.0,
@@ -1535,6 +1589,7 @@ void testAllKernels(const lp::KernelsFor<T>& k) {
   testRenormPerRow(k, rng);
   testMemoryFloor(k, rng);
   testFused(k, rng);
+  testFusedLongRows(k, rng);
   testFamilyKernels(k, rng);
 }
 
