@@ -964,11 +964,12 @@ struct FusedRowData {
 // also sums the next row's gradient squares, a piece (kPipelineChunk
 // elements) at a time: one steady stream of misses, and the next row's norm
 // ready when its sweep starts. The sums run in rowSumSquares's lane order,
-// so the bits are those of a row at a time. Measured on an AVX-512 Zen 4
-// (1 MB L2), 64 ImageNet rows: 5.1 -> 4.1 ms (floor 2.8). Shorter rows gain
-// nothing from it (their reads already hit in cache; 4608-element rows lost
-// 15%), nor from software prefetching, which helped plain SGD on them a
-// little and slowed the optimizers with state.
+// so the bits are those of a row at a time. On an AVX-512 Zen 4 (1 MB L2),
+// the bench's ImageNet batch went from 1.5x to 1.3x the memory floor.
+// Shorter rows are left alone: 4608-element rows (ResNet's largest) ran
+// 10-15% slower pipelined, in pieces of 128 to 4608 elements, and software
+// prefetching, also tried on them, helped plain SGD a little but slowed the
+// optimizers with state.
 constexpr size_t kPipelinedCols = 65536;
 constexpr size_t kPipelineChunk = 1024;
 static_assert(kPipelineChunk % kReductionLanes == 0, "pieces must hold whole lane blocks");
