@@ -1035,6 +1035,16 @@ struct FusedFixture {
                               s0,
                               s1};
   }
+  // The start of step `step`: a new gradient, the unfused step on the want
+  // side, and the got side as the fused kernel takes it.
+  lp::FusedTensor<T> nextStep(const lp::KernelsFor<T>& k, Rng& rng, int pattern, const GroupCase& gc,
+                              const InnerCase& c, int step) {
+    newGradient(rng, pattern);
+    double s0 = 0, s1 = 0;
+    c.stepScalars(step, &s0, &s1);
+    unfused(k, gc, c, s0, s1);
+    return tensor(c, s0, s1);
+  }
   void unfused(const lp::KernelsFor<T>& k, const GroupCase& gc, const InnerCase& c, double s0,
                double s1) {
     T* bufs[3] = {buf0.want(), buf1.want(), buf2.want()};
@@ -1100,11 +1110,7 @@ void testFused(const lp::KernelsFor<T>& k, Rng& rng) {
           gContext = ctx;
           FusedFixture<T> f(rng, pattern, rows, cols, layout == 1);
           for (int step = 1; step <= kSteps; ++step) {
-            f.newGradient(rng, pattern);
-            double s0 = 0, s1 = 0;
-            c.stepScalars(step, &s0, &s1);
-            f.unfused(k, gc, c, s0, s1);
-            const lp::FusedTensor<T> t = f.tensor(c, s0, s1);
+            const lp::FusedTensor<T> t = f.nextStep(k, rng, pattern, gc, c, step);
             // All rows at once, or (every other run) in two row ranges.
             if (run % 2 == 0 || rows < 2) {
               k.fusedStepRows(group, t, 0, rows);
@@ -1149,11 +1155,7 @@ void testFusedLongRows(const lp::KernelsFor<T>& k, Rng& rng) {
         gContext = ctx;
         FusedFixture<T> f(rng, pattern, rows, cols, perRow);
         for (int step = 1; step <= kSteps; ++step) {
-          f.newGradient(rng, pattern);
-          double s0 = 0, s1 = 0;
-          c.stepScalars(step, &s0, &s1);
-          f.unfused(k, gc, c, s0, s1);
-          const lp::FusedTensor<T> t = f.tensor(c, s0, s1);
+          const lp::FusedTensor<T> t = f.nextStep(k, rng, pattern, gc, c, step);
           switch ((run + step) % 3) {
             case 0:
               k.fusedStepRows(group, t, 0, rows);
