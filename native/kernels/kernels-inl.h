@@ -1011,9 +1011,13 @@ void fusedRowsPipelined(const Op& op, const FusedRowData<T>& d, size_t rowBegin,
   }
 }
 
-// Rows [rowBegin, rowEnd) of one tensor (see kFusedChunk).
+// Rows [rowBegin, rowEnd) of one tensor (see kFusedChunk). Out of line, a
+// function per inner op: inlined, the fifty-odd ops made fusedStepRows one
+// function of 500 KB of WebAssembly machine code, which V8 compiles with its
+// optimising tier only after 0.3 s of steps at twice the time (see
+// lp_add_wasm in CMakeLists.txt).
 template <typename T, typename Op>
-void fusedRows(const Op& op, const FusedRowData<T>& d, size_t rowBegin, size_t rowEnd) {
+LP_NOINLINE void fusedRows(const Op& op, const FusedRowData<T>& d, size_t rowBegin, size_t rowEnd) {
   const size_t cols = d.cols;
   if (d.normalize && !d.scaleBias && cols >= kReductionLanes && kSequentialSquares<T>) {
     // float64: a block of rows at a time, so that their norms' chains run
