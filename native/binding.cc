@@ -643,7 +643,7 @@ class LpOptimAddon : public Napi::Addon<LpOptimAddon> {
     return Napi::String::New(info.Env(), table_->name);
   }
 
-  // Best first.
+  // In order of preference (compiledKernelTables).
   Napi::Value IsaNames(Napi::Env env, bool supportedOnly) {
     size_t count = 0;
     const lp::KernelTable* const* tables = lp::compiledKernelTables(&count);

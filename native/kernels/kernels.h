@@ -198,12 +198,12 @@ void topQRows(T* g, size_t rows, size_t cols, size_t keep);
 template <typename T>
 void l1LmoRows(T* g, size_t rows, size_t cols);
 
-// The tables compiled into this build, best first, whether or not this CPU
-// supports them.
+// The tables compiled into this build, in order of preference (see
+// dispatch.cc), whether or not this CPU supports them.
 const KernelTable* const* compiledKernelTables(size_t* count);
 // Whether this CPU (and OS) can run a table.
 bool cpuSupports(const KernelTable& table);
-// The best table this CPU supports.
+// The default: the first table in that order this CPU supports.
 const KernelTable& bestKernelTable();
 // The table of that name, or null when it is unknown or unsupported here
 // (reason says which).

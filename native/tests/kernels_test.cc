@@ -1644,15 +1644,16 @@ int testDispatch() {
     const char* name;
   };
   const Expected expected[] = {
-  // Best first, as compiledKernelTables lists them.
+  // In order of preference, as compiledKernelTables lists them (AVX2 before
+  // AVX-512: see dispatch.cc).
 #if defined(LP_KERNELS_HAVE_WASM_SIMD128)
       {&lp::wasm_simd128::kKernelTable, "wasm-simd128"},
 #endif
-#if defined(LP_KERNELS_HAVE_AVX512)
-      {&lp::avx512::kKernelTable, "avx512"},
-#endif
 #if defined(LP_KERNELS_HAVE_AVX2)
       {&lp::avx2::kKernelTable, "avx2"},
+#endif
+#if defined(LP_KERNELS_HAVE_AVX512)
+      {&lp::avx512::kKernelTable, "avx512"},
 #endif
 #if defined(LP_KERNELS_HAVE_NEON)
       {&lp::neon::kKernelTable, "neon"},
