@@ -129,8 +129,23 @@ struct ReductionLanes {
   static_assert(kReductionLanes % V::kWidth == 0, "a vector must hold a whole number of lanes");
   typename V::Reg acc[kRegs];
 
+  // How far the lanes are rotated: register lane i holds lane (shift + i) %
+  // kReductionLanes (see startAligned).
+  size_t shift;
+
   inline void clear() {
+    shift = 0;
     for (size_t r = 0; r < kRegs; ++r) acc[r] = V::set1(T(0));
+  }
+  // Lanes for a row whose blocks start `head` elements in (head <
+  // kReductionLanes): x[0..head) are the first terms of lanes 0..head-1,
+  // which sit at register lanes kReductionLanes - head + l.
+  inline void startAligned(const T* x, size_t head) {
+    T lane[kReductionLanes];
+    for (size_t k = 0; k < kReductionLanes; ++k) lane[k] = T(0);
+    for (size_t l = 0; l < head; ++l) lane[kReductionLanes - head + l] = Term::template of<One<T>>(x[l]);
+    for (size_t r = 0; r < kRegs; ++r) acc[r] = V::load(lane + r * V::kWidth);
+    shift = head;
   }
   // Register r of the next block, given in a register (see fusedSweep).
   inline void addRegister(size_t r, typename V::Reg x) { acc[r] = V::add(acc[r], Term::template of<V>(x)); }
@@ -143,9 +158,11 @@ struct ReductionLanes {
   // The sum, once the tail (count < kReductionLanes elements after the last
   // block) has gone to lanes 0, 1, ...
   inline T finish(const T* tail, size_t count) const {
+    T rotated[kReductionLanes];
+    for (size_t r = 0; r < kRegs; ++r) V::store(rotated + r * V::kWidth, acc[r]);
+    for (size_t k = 0; k < count; ++k) rotated[k] = rotated[k] + Term::template of<One<T>>(tail[k]);
     T lane[kReductionLanes];
-    for (size_t r = 0; r < kRegs; ++r) V::store(lane + r * V::kWidth, acc[r]);
-    for (size_t k = 0; k < count; ++k) lane[k] = lane[k] + Term::template of<One<T>>(tail[k]);
+    for (size_t k = 0; k < kReductionLanes; ++k) lane[(shift + k) % kReductionLanes] = rotated[k];
     for (size_t h = kReductionLanes / 2; h > 0; h /= 2) {
       for (size_t i = 0; i < h; ++i) lane[i] = lane[i] + lane[i + h];
     }
@@ -156,11 +173,26 @@ struct ReductionLanes {
 template <typename T>
 using SquareLanes = ReductionLanes<T, SquareTerm>;
 
+// The elements before x + head is aligned to a whole vector (0 when x is not
+// even aligned to T).
+template <typename T>
+inline size_t alignedHead(const T* x) {
+  constexpr size_t kBytes = Vec<T>::kWidth * sizeof(T);
+  const size_t address = reinterpret_cast<size_t>(x);
+  if (address % sizeof(T) != 0) return 0;
+  return ((kBytes - address % kBytes) % kBytes) / sizeof(T);
+}
+
 template <typename T, typename Term>
 inline T rowSum(const T* x, size_t cols) {
   ReductionLanes<T, Term> lanes;
   lanes.clear();
   size_t j = 0;
+  const size_t head = alignedHead(x);
+  if (head != 0 && cols >= head + kReductionLanes) {
+    lanes.startAligned(x, head);
+    j = head;
+  }
   for (; cols - j >= kReductionLanes; j += kReductionLanes) lanes.addBlock(x + j);
   return lanes.finish(x + j, cols - j);
 }
@@ -323,7 +355,14 @@ template <typename T>
 inline void renormRow(T* row, size_t cols, T norm, T limit) {
   if (norm > limit) {
     const T factor = limit / (norm + static_cast<T>(1e-7));
-    forEachElement<T>(cols, MultiplyBy<T>{row, factor});
+    const MultiplyBy<T> op{row, factor};
+    size_t head = alignedHead(row);
+    if (head > cols) head = cols;
+    for (size_t i = 0; i < head; ++i) op.template run<One<T>>(i);
+    constexpr size_t kWidth = Vec<T>::kWidth;
+    size_t i = head;
+    for (; cols - i >= kWidth; i += kWidth) op.template run<Vec<T>>(i);
+    for (; i < cols; ++i) op.template run<One<T>>(i);
   }
 }
 
@@ -1048,18 +1087,26 @@ LP_NOINLINE void fusedRows(const Op& op, const FusedRowData<T>& d, size_t rowBeg
     }
   }
   if (d.normalize && !d.scaleBias && cols >= kReductionLanes) {
-    const size_t tail = cols % kReductionLanes;
     for (size_t r = rowBegin; r < rowEnd; ++r) {
       const size_t base = r * cols;
       const T divisor = gradientRowDivisor(d.g + base, cols, d.constants.eps);
+      // The sweep's vectors start where p's are aligned (a load or store
+      // across two cache lines costs twice, and the C library aligns a
+      // Float32Array's memory to only 16 bytes): the elements before go one
+      // at a time, and the squares' lanes start rotated to match.
+      const size_t head = alignedHead(d.p + base);
+      const size_t start = head != 0 && cols >= head + kReductionLanes ? head : 0;
       SquareLanes<T> squares;
       squares.clear();
+      if (start != 0) fusedSweep<T, Op, false>(op, d.g, base, start, divisor, squares);
       if (d.project) {
-        fusedSweep<T, Op, true>(op, d.g, base, cols, divisor, squares);
+        if (start != 0) squares.startAligned(d.p + base, start);
+        fusedSweep<T, Op, true>(op, d.g, base + start, cols - start, divisor, squares);
+        const size_t rest = (cols - start) % kReductionLanes;
         const T limit = d.maxNorms != nullptr ? static_cast<T>(d.maxNorms[r]) : d.maxNorm;
-        projectRow(d.p + base, cols, squares.finish(d.p + base + cols - tail, tail), limit);
+        projectRow(d.p + base, cols, squares.finish(d.p + base + cols - rest, rest), limit);
       } else {
-        fusedSweep<T, Op, false>(op, d.g, base, cols, divisor, squares);
+        fusedSweep<T, Op, false>(op, d.g, base + start, cols - start, divisor, squares);
       }
     }
     return;
