@@ -59,10 +59,11 @@ const batchOf = (reps) => (reps > 1000 ? 1000 : 1);
  * of them alike and their ratios hold. In a round each runner makes one
  * untimed call (its data back in cache, as in a run of steps) and then its
  * share of the timed samples. Each runner first warms up: long for tiny
- * steps (V8 optimising the whole path) and ten calls for large ones (V8
- * compiles WebAssembly with its baseline compiler first and tiers hot
- * functions up during the first steps). A runner's `before` runs ahead of
- * each of its turns (the thread count).
+ * steps (V8 optimising the whole path) and for large ones ten calls and at
+ * least a quarter of a second (V8 compiles WebAssembly with its baseline
+ * compiler first and tiers hot functions up in the background: a CIFAR-size
+ * WebAssembly step took 1.6x its steady time for its first 60 ms). A
+ * runner's `before` runs ahead of each of its turns (the thread count).
  */
 function timeInterleaved(runners, reps) {
   const batch = batchOf(reps);
@@ -70,7 +71,8 @@ function timeInterleaved(runners, reps) {
   const rounds = Math.min(5, samples);
   for (const r of runners) {
     r.before?.();
-    for (let i = 0; i < (r.warmUp ?? (batch > 1 ? 100000 : 10)); i++) r.fn();
+    const until = performance.now() + (batch > 1 || r.warmUp !== undefined ? 0 : 250);
+    for (let i = 0; i < (r.warmUp ?? (batch > 1 ? 100000 : 10)) || performance.now() < until; i++) r.fn();
     r.samples = [];
   }
   for (let round = 0; round < rounds; round++) {
