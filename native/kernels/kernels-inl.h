@@ -118,10 +118,12 @@ struct AbsTerm {
 };
 
 // The fixed-order sum of Term (squares or magnitudes) over one row (see
-// kReductionLanes), in T: blocks of 16 elements go to 16 lanes held in
-// 16 / kWidth registers, the tail to lanes 0.., then the lanes are combined
-// pairwise in a fixed tree. rowSumSquares and the fused step both sum
-// through SquareLanes, so their norms are the same bits.
+// kReductionLanes), in T: element j goes to lane j % 16, the lanes held in
+// 16 / kWidth registers (which may start rotated, so that blocks of 16 can
+// begin at an aligned address: startAligned), each lane adding in index
+// order; then the lanes are combined pairwise in a fixed tree. rowSumSquares
+// and the fused step both sum through SquareLanes, so their norms are the
+// same bits.
 template <typename T, typename Term>
 struct ReductionLanes {
   using V = Vec<T>;
@@ -156,7 +158,8 @@ struct ReductionLanes {
     }
   }
   // The sum, once the tail (count < kReductionLanes elements after the last
-  // block) has gone to lanes 0, 1, ...
+  // block) has gone to the next lanes in order (register lanes 0, 1, ...)
+  // and the lanes are back in place: combined pairwise in a fixed tree.
   inline T finish(const T* tail, size_t count) const {
     T rotated[kReductionLanes];
     for (size_t r = 0; r < kRegs; ++r) V::store(rotated + r * V::kWidth, acc[r]);
@@ -173,8 +176,8 @@ struct ReductionLanes {
 template <typename T>
 using SquareLanes = ReductionLanes<T, SquareTerm>;
 
-// The elements before x + head is aligned to a whole vector (0 when x is not
-// even aligned to T).
+// How many elements come before x's first element aligned to a whole vector
+// (0 when x is not even aligned to T).
 template <typename T>
 inline size_t alignedHead(const T* x) {
   constexpr size_t kBytes = Vec<T>::kWidth * sizeof(T);
