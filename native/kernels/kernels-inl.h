@@ -186,16 +186,21 @@ inline size_t alignedHead(const T* x) {
   return ((kBytes - address % kBytes) % kBytes) / sizeof(T);
 }
 
+// Where a row's lane blocks start: at its first aligned element when a whole
+// block follows it, else at 0 (see ReductionLanes::startAligned).
+template <typename T>
+inline size_t laneBlockStart(const T* x, size_t cols) {
+  const size_t head = alignedHead(x);
+  return cols >= head + kReductionLanes ? head : 0;
+}
+
 template <typename T, typename Term>
 inline T rowSum(const T* x, size_t cols) {
   ReductionLanes<T, Term> lanes;
   lanes.clear();
-  size_t j = 0;
-  const size_t head = alignedHead(x);
-  if (head != 0 && cols >= head + kReductionLanes) {
-    lanes.startAligned(x, head);
-    j = head;
-  }
+  const size_t start = laneBlockStart(x, cols);
+  if (start != 0) lanes.startAligned(x, start);
+  size_t j = start;
   for (; cols - j >= kReductionLanes; j += kReductionLanes) lanes.addBlock(x + j);
   return lanes.finish(x + j, cols - j);
 }
@@ -1102,8 +1107,7 @@ LP_NOINLINE void fusedRows(const Op& op, const FusedRowData<T>& d, size_t rowBeg
       // across two cache lines costs twice, and the C library aligns a
       // Float32Array's memory to only 16 bytes): the elements before go one
       // at a time, and the squares' lanes start rotated to match.
-      const size_t head = alignedHead(d.p + base);
-      const size_t start = head != 0 && cols >= head + kReductionLanes ? head : 0;
+      const size_t start = laneBlockStart(d.p + base, cols);
       SquareLanes<T> squares;
       squares.clear();
       if (start != 0) fusedSweep<T, Op, false>(op, d.g, base, start, divisor, squares);
