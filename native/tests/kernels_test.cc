@@ -1366,6 +1366,107 @@ void fillFamily(Rng& rng, int pattern, T* x, size_t rows, size_t cols) {
   }
 }
 
+// RowNormDivision (kernels-inl.h) replaces the division by a reciprocal and
+// Markstein's correction on some ISAs, within bounds: this checks the
+// quotients bit for bit against the division at and across those bounds. A
+// divByZeroEps above the row's norm makes the divisor any float chosen here:
+// divisors at exponents either side of 2^-64 and 2^64 (and subnormal, and
+// near the top), with significands of all ones, just above 1 and random;
+// dividends with random or all-ones significands from about the divisor
+// down, zeros of both signs, and magnitudes either side of the 2^-50 cutoff.
+// A "clean" row of each divisor (from 2^-25 up) has nothing below the
+// cutoff, so that every vector of it takes the reciprocal's path where the
+// ISA has one. Each row
+// goes through normalizeRowsL2, normalizeRowsL1 and the fused step.
+template <typename T>
+void testRowDivision(const lp::KernelsFor<T>& k, Rng& rng) {
+  const int exponents[] = {-140, -127, -100, -65, -64, -63, -40, -1, 0, 1, 40, 63, 64, 65, 100, 126};
+  const size_t cols = 67;  // whole vectors and a tail on every ISA
+  const T cutoff = static_cast<T>(std::ldexp(1.0, -50));
+  InnerCase sgd = innerCases()[0];
+  GroupCase gc{};
+  gc.normalize = true;
+  gc.scale = 1.0;
+  // A significand in [1, 2) with 24 bits: all ones, just above 1, or random.
+  auto significand = [&rng](int kind) {
+    const double top = std::ldexp(1.0, 24);
+    double m;
+    if (kind == 0) {
+      m = top - 1 - static_cast<double>(rng.below(4));
+    } else if (kind == 1) {
+      m = top / 2 + static_cast<double>(rng.below(4));
+    } else {
+      m = top / 2 + static_cast<double>(rng.below(1u << 23));
+    }
+    return m / (top / 2);
+  };
+  for (int e : exponents) {
+    for (int trial = 0; trial < 48; ++trial) {
+      const T d = static_cast<T>(std::ldexp(significand(trial % 3), e));
+      if (!(d > T(0)) || !(d < std::numeric_limits<T>::infinity())) continue;
+      for (int clean = 0; clean < 2; ++clean) {
+        std::vector<T> row(cols);
+        // One element near the divisor (quotient 0.47 to 0.94: the norm stays
+        // below the divisor), the rest at most d / 64.
+        row[0] = static_cast<T>(d * (0.5 * significand(trial % 2) - 0.03)) * (trial % 4 < 2 ? T(1) : T(-1));
+        for (size_t j = 1; j < cols; ++j) {
+          T v = static_cast<T>(std::ldexp(significand(static_cast<int>(rng.below(3))),
+                                          -7 - static_cast<int>(rng.below(clean ? 20 : 200))) * d);
+          if (rng.below(2)) v = -v;
+          if (!clean) {
+            switch (rng.below(8)) {
+              case 0: v = rng.below(2) ? T(0) : T(-0.0); break;
+              case 1: v = cutoff; break;
+              case 2: v = std::nextafter(cutoff, T(0)); break;
+              case 3: v = -std::nextafter(cutoff, T(1)); break;
+              default: break;
+            }
+            if (std::fabs(v) > d / 64) v = static_cast<T>(d / 128);
+          } else if (std::fabs(v) < cutoff || !(std::fabs(v) > T(0))) {
+            v = d / 64;
+          }
+          row[j] = v;
+        }
+        char ctx[160];
+        std::snprintf(ctx, sizeof ctx, "row division %s divisor=%a clean=%d", typeName(T()),
+                      static_cast<double>(d), clean);
+        const double eps = static_cast<double>(d);
+        {
+          gContext = std::string("normalizeRowsL2 ") + ctx;
+          Guarded<T> g(cols);
+          std::memcpy(g.data(), row.data(), cols * sizeof(T));
+          std::vector<T> want(row);
+          refNormalizeRows(want.data(), 1, cols, eps);
+          k.normalizeRowsL2(g.data(), 1, cols, eps);
+          expectSame(g.data(), want.data(), cols, "g");
+        }
+        {
+          gContext = std::string("normalizeRowsL1 ") + ctx;
+          Guarded<T> g(cols);
+          std::memcpy(g.data(), row.data(), cols * sizeof(T));
+          std::vector<T> want(row);
+          refNormalizeRowsL1(want.data(), 1, cols, eps);
+          k.normalizeRowsL1(g.data(), 1, cols, eps);
+          expectSame(g.data(), want.data(), cols, "g");
+        }
+        {
+          gContext = std::string("fusedStepRows (SGD) ") + ctx;
+          gc.divByZeroEps = eps;
+          const lp::FusedGroup group = parsedGroup(gc, sgd);
+          Guarded<T> g(cols), p(cols);
+          std::memcpy(g.data(), row.data(), cols * sizeof(T));
+          std::fill(p.data(), p.data() + cols, T(0));
+          std::vector<T> want(row);
+          refNormalizeRows(want.data(), 1, cols, eps);
+          const lp::FusedTensor<T> t{p.data(), g.data(), nullptr, nullptr, nullptr, nullptr, 1, cols, 0, 0};
+          k.fusedStepRows(group, t, 0, 1);
+          expectSame(g.data(), want.data(), cols, "g");
+        }
+      }
+    }
+  }
+}
+
 template <typename T>
 void testFamilyKernels(const lp::KernelsFor<T>& k, Rng& rng) {
   const double nan = std::numeric_limits<double>::quiet_NaN();
@@ -1592,6 +1693,7 @@ void testAllKernels(const lp::KernelsFor<T>& k) {
   testMemoryFloor(k, rng);
   testFused(k, rng);
   testFusedLongRows(k, rng);
+  testRowDivision(k, rng);
   testFamilyKernels(k, rng);
 }
 
