@@ -91,8 +91,6 @@ struct One {
   static inline Mask lt(Reg a, Reg b) { return a < b; }
   static inline Reg select(Mask m, Reg a, Reg b) { return m ? a : b; }
   static inline Reg abs(Reg a) { return absT(a); }
-  // A tail element is divided (see RowNormDivision).
-  static constexpr bool kReciprocalDivision = false;
 };
 
 // Runs op.run<V>(i) on full vectors, then op.run<One<T>>(i) on the rest.
@@ -339,55 +337,13 @@ inline T normalizeDivisor(T norm, T eps) {
   return (norm < eps) ? eps : norm;
 }
 
-// g / divisor, correctly rounded, for the elements g of a row whose divisor is
-// normalizeDivisor of the row's norm (L2 or L1: no |g| is much above it),
-// without the division instruction where Vec<T> allows (kReciprocalDivision:
-// float with FMA). On AVX2 (Zen 4) vdivps bounds the fused step on CIFAR-sized
-// rows. With y = RN(1 / divisor) once per row, per vector q0 = RN(g * y),
-// r = RN(q0 * divisor - g) (exact) and q = RN(q0 - r * y) (Markstein's
-// correction) is g / divisor correctly rounded for every pair of float
-// significands: checked against vdivps for all 2^46 pairs in [1, 2) x [1, 2).
-// Powers of two scale every step alike while each stays a normal float, which
-// these bounds ensure: a divisor at most 2^64 and every |g| at least 2^-50
-// (and at most about the divisor, which is then above 2^-51) put y in
-// [2^-64, 2^51], q0 and q above 2^-115 and a nonzero r above 2^-98. Vectors
-// holding a |g| below 2^-50 (zeros too) and rows whose divisor is above 2^64
-// or NaN (a row holding an Inf or NaN has such a norm) take the division. The
-// order of r and q keeps -0 / divisor = -0 (r = g - q0 * divisor gives +0),
-// though zeros never get here.
-template <typename T>
-struct RowNormDivision {
-  T divisor;
-  T reciprocal;
-  bool useReciprocal;
-
-  explicit RowNormDivision(T d) : divisor(d), reciprocal(T(1)), useReciprocal(false) {
-    if constexpr (Vec<T>::kReciprocalDivision) {
-      useReciprocal = d <= T(0x1p64);
-      if (useReciprocal) reciprocal = T(1) / d;
-    }
-  }
-
-  template <typename O>
-  inline typename O::Reg of(typename O::Reg g) const {
-    if constexpr (O::kReciprocalDivision) {
-      if (useReciprocal && !O::anyLess(O::abs(g), O::set1(T(0x1p-50)))) {
-        const typename O::Reg y = O::set1(reciprocal);
-        const typename O::Reg q0 = O::mul(g, y);
-        return O::negMulAdd(O::mulSub(q0, O::set1(divisor), g), y, q0);
-      }
-    }
-    return O::div(g, O::set1(divisor));
-  }
-};
-
 template <typename T>
 struct DivideBy {
   T* g;
-  RowNormDivision<T> divisor;
+  T divisor;
   template <typename O>
   inline void run(size_t i) const {
-    O::store(g + i, divisor.template of<O>(O::load(g + i)));
+    O::store(g + i, O::div(O::load(g + i), O::set1(divisor)));
   }
 };
 
@@ -849,13 +805,13 @@ LP_NOINLINE void runOp(const Op& opArgument, size_t begin, size_t n) {
 template <typename T, bool kNormalize, bool kScaleBias>
 struct GradientTransform {
   T* g;
-  RowNormDivision<T> divisor;
+  T divisor;
   T scale;
   T bias;
   template <typename O>
   inline void run(size_t i) const {
     typename O::Reg v = O::load(g + i);
-    if (kNormalize) v = divisor.template of<O>(v);
+    if (kNormalize) v = O::div(v, O::set1(divisor));
     if (kScaleBias) v = O::add(O::mul(v, O::set1(scale)), O::set1(bias));
     O::store(g + i, v);
   }
@@ -915,7 +871,7 @@ using TransformChunk = void (*)(T* g, size_t n, T divisor, const TransformConsta
 
 template <typename T, bool kNormalize, bool kScaleBias>
 LP_NOINLINE void transformChunk(T* g, size_t n, T divisor, const TransformConstants<T>& c) {
-  forEachElement<T>(n, GradientTransform<T, kNormalize, kScaleBias>{g, RowNormDivision<T>(divisor), c.scale, c.bias});
+  forEachElement<T>(n, GradientTransform<T, kNormalize, kScaleBias>{g, divisor, c.scale, c.bias});
 }
 
 // Short rows: the gradient transform of whole rows, each with its own
@@ -927,11 +883,11 @@ template <typename T, bool kNormalize, bool kScaleBias>
 LP_NOINLINE void transformRows(T* g, size_t rows, size_t cols, const TransformConstants<T>& c) {
   if constexpr (kNormalize) {
     forEachRowNorm(g, rows, cols, [&](size_t r, T norm) {
-      forEachElement<T>(cols, GradientTransform<T, kNormalize, kScaleBias>{g + r * cols, RowNormDivision<T>(normalizeDivisor(norm, c.eps)), c.scale, c.bias});
+      forEachElement<T>(cols, GradientTransform<T, kNormalize, kScaleBias>{g + r * cols, normalizeDivisor(norm, c.eps), c.scale, c.bias});
     });
   } else {
     for (size_t r = 0; r < rows; ++r) {
-      forEachElement<T>(cols, GradientTransform<T, kNormalize, kScaleBias>{g + r * cols, RowNormDivision<T>(T(1)), c.scale, c.bias});
+      forEachElement<T>(cols, GradientTransform<T, kNormalize, kScaleBias>{g + r * cols, T(1), c.scale, c.bias});
     }
   }
 }
@@ -1009,17 +965,18 @@ LP_NOINLINE void projectRow(T* row, size_t cols, T sumSquares, T limit) {
 // elements after the row's last whole lane block are left for
 // SquareLanes::finish, as in rowSumSquares.
 template <typename T, typename Op, bool kProject>
-LP_NOINLINE void fusedSweep(const Op& opArgument, T* g, size_t begin, size_t n,
-                            RowNormDivision<T> divisor, SquareLanes<T>& squares) {
+LP_NOINLINE void fusedSweep(const Op& opArgument, T* g, size_t begin, size_t n, T divisor,
+                            SquareLanes<T>& squares) {
   using V = Vec<T>;
   const Op op = opArgument;        // fields in registers (see runOp)
   SquareLanes<T> lanes = squares;  // likewise
+  const typename V::Reg divisorV = V::set1(divisor);
   const size_t end = begin + n;
   size_t i = begin;
   for (; end - i >= kReductionLanes; i += kReductionLanes) {
     for (size_t r = 0; r < SquareLanes<T>::kRegs; ++r) {
       const size_t k = i + r * V::kWidth;
-      const typename V::Reg gradient = divisor.template of<V>(V::load(g + k));
+      const typename V::Reg gradient = V::div(V::load(g + k), divisorV);
       V::store(g + k, gradient);
       const typename V::Reg next = op.template update<V>(k, gradient);
       if (kProject) lanes.addRegister(r, next);
@@ -1028,7 +985,7 @@ LP_NOINLINE void fusedSweep(const Op& opArgument, T* g, size_t begin, size_t n,
   squares = lanes;
   LP_TAIL_LOOP
   for (; i < end; ++i) {
-    const T gradient = divisor.template of<One<T>>(g[i]);
+    const T gradient = g[i] / divisor;
     g[i] = gradient;
     op.template update<One<T>>(i, gradient);
   }
@@ -1079,14 +1036,13 @@ void fusedRowsPipelinedAs(const Op& op, const FusedRowData<T>& d, size_t rowBegi
     const size_t base = r * cols;
     const bool hasNext = r + 1 < rowEnd;
     const T* nextG = d.g + base + cols;
-    const RowNormDivision<T> division(divisor);
     SquareLanes<T> squares;
     SquareLanes<T> nextSquares;
     squares.clear();
     nextSquares.clear();
     for (size_t j = 0; j < cols; j += kPipelineChunk) {
       const size_t n = cols - j < kPipelineChunk ? cols - j : kPipelineChunk;
-      fusedSweep<T, Op, kProject>(op, d.g, base + j, n, division, squares);
+      fusedSweep<T, Op, kProject>(op, d.g, base + j, n, divisor, squares);
       if (hasNext) addSquareBlocks(nextSquares, nextG + j, n);
     }
     if (kProject) {
@@ -1126,8 +1082,7 @@ LP_NOINLINE void fusedRows(const Op& op, const FusedRowData<T>& d, size_t rowBeg
       T norms[kNormRows];
       rowNorms(d.g + r * cols, count, cols, norms);
       for (size_t k = 0; k < count; ++k) {
-        fusedSweep<T, Op, false>(op, d.g, (r + k) * cols, cols,
-                                 RowNormDivision<T>(normalizeDivisor(norms[k], d.constants.eps)), unused);
+        fusedSweep<T, Op, false>(op, d.g, (r + k) * cols, cols, normalizeDivisor(norms[k], d.constants.eps), unused);
       }
       if (!d.project) continue;
       rowNorms(d.p + r * cols, count, cols, norms);
@@ -1147,7 +1102,7 @@ LP_NOINLINE void fusedRows(const Op& op, const FusedRowData<T>& d, size_t rowBeg
   if (d.normalize && !d.scaleBias && cols >= kReductionLanes) {
     for (size_t r = rowBegin; r < rowEnd; ++r) {
       const size_t base = r * cols;
-      const RowNormDivision<T> divisor(gradientRowDivisor(d.g + base, cols, d.constants.eps));
+      const T divisor = gradientRowDivisor(d.g + base, cols, d.constants.eps);
       // The sweep's vectors start where p's are aligned (a load or store
       // across two cache lines costs twice, and the C library aligns a
       // Float32Array's memory to only 16 bytes): the elements before go one
@@ -1319,7 +1274,7 @@ template <typename T>
 void normalizeRowsL2(T* g, size_t rows, size_t cols, double divByZeroEps) {
   const T eps = static_cast<T>(divByZeroEps);
   forEachRowNorm(g, rows, cols, [&](size_t r, T norm) {
-    forEachElement<T>(cols, DivideBy<T>{g + r * cols, RowNormDivision<T>(normalizeDivisor(norm, eps))});
+    forEachElement<T>(cols, DivideBy<T>{g + r * cols, normalizeDivisor(norm, eps)});
   });
 }
 
@@ -1425,7 +1380,7 @@ void normalizeRowsL1(T* g, size_t rows, size_t cols, double divByZeroEps) {
   for (size_t r = 0; r < rows; ++r) {
     T* row = g + r * cols;
     const T divisor = normalizeDivisor(rowNormL1(row, cols), eps);
-    forEachElement<T>(cols, DivideBy<T>{row, RowNormDivision<T>(divisor)});
+    forEachElement<T>(cols, DivideBy<T>{row, divisor});
   }
 }
 

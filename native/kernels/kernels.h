@@ -119,10 +119,8 @@ template <typename T>
 struct KernelsFor {
   // out[r] = sqrt(sum_j x[r][j]^2), summed in T as described above.
   void (*rowNormsL2)(const T* x, size_t rows, size_t cols, T* out);
-  // g[r] /= max(T(norm_r), T(divByZeroEps)), element by element: the
-  // correctly rounded quotient, as the reference's division gives (not a
-  // multiplication by the reciprocal; see RowNormDivision for how AVX2 and
-  // AVX-512 get it without dividing).
+  // g[r] /= max(T(norm_r), T(divByZeroEps)), element by element (a division,
+  // not a multiplication by the reciprocal, as the reference does).
   void (*normalizeRowsL2)(T* g, size_t rows, size_t cols, double divByZeroEps);
   // PyTorch's renorm(p=2, dim=0, maxnorm): with n = T(norm_r) and m = T(maxNorm),
   // where n > m: factor = m / (n + T(1e-7)) and p[r] *= factor; other rows untouched.

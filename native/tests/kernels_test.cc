@@ -1366,18 +1366,16 @@ void fillFamily(Rng& rng, int pattern, T* x, size_t rows, size_t cols) {
   }
 }
 
-// RowNormDivision (kernels-inl.h) replaces the division by a reciprocal and
-// Markstein's correction on some ISAs, within bounds: this checks the
-// quotients bit for bit against the division at and across those bounds. A
-// divByZeroEps above the row's norm makes the divisor any float chosen here:
-// divisors at exponents either side of 2^-64 and 2^64 (and subnormal, and
-// near the top), with significands of all ones, just above 1 and random;
-// dividends with random or all-ones significands from about the divisor
-// down, zeros of both signs, and magnitudes either side of the 2^-50 cutoff.
-// A "clean" row of each divisor (from 2^-25 up) has nothing below the
-// cutoff, so that every vector of it takes the reciprocal's path where the
-// ISA has one. Each row
-// goes through normalizeRowsL2, normalizeRowsL1 and the fused step.
+// The gradient's division by its row's divisor, bit for bit against the
+// division, at the extremes a replacement for it would have to get right (a
+// reciprocal with Markstein's correction was tried and measured no faster;
+// see the issue notes): a divByZeroEps above the row's norm makes the divisor
+// any float chosen here, at exponents either side of 2^-64 and 2^64 (and
+// subnormal, and near the top), with significands of all ones, just above 1
+// and random; dividends with random or all-ones significands from about the
+// divisor down, zeros of both signs, and magnitudes either side of 2^-50. A
+// "clean" row of each divisor (from 2^-25 up) has nothing below 2^-50. Each
+// row goes through normalizeRowsL2, normalizeRowsL1 and the fused step.
 template <typename T>
 void testRowDivision(const lp::KernelsFor<T>& k, Rng& rng) {
   const int exponents[] = {-140, -127, -100, -65, -64, -63, -40, -1, 0, 1, 40, 63, 64, 65, 100, 126};

@@ -1,8 +1,6 @@
 // SPDX-License-Identifier: MIT
 // AVX2 vector wrapper (256-bit); include only from a translation unit built
-// with -mavx2 -mfma. The compiler never contracts a * b + c into an FMA
-// (-ffp-contract=off); FMA is used only where written, in the float row
-// division (RowNormDivision in kernels-inl.h).
+// with -mavx2 -mfma (FMA is enabled but never used: no contraction).
 #ifndef LP_OPTIM_SIMD_AVX2_H_
 #define LP_OPTIM_SIMD_AVX2_H_
 
@@ -46,14 +44,6 @@ struct Vec<float> {
   static inline Reg select(Mask m, Reg a, Reg b) { return _mm256_blendv_ps(b, a, m); }
   // Clear the sign bit, exactly like scalar fabs (also for 0 and NaN).
   static inline Reg abs(Reg a) { return _mm256_andnot_ps(_mm256_set1_ps(-0.0f), a); }
-  // For RowNormDivision: a * b - c and c - a * b, each rounded once, and
-  // whether any lane of a is below b's.
-  static constexpr bool kReciprocalDivision = true;
-  static inline Reg mulSub(Reg a, Reg b, Reg c) { return _mm256_fmsub_ps(a, b, c); }
-  static inline Reg negMulAdd(Reg a, Reg b, Reg c) { return _mm256_fnmadd_ps(a, b, c); }
-  static inline bool anyLess(Reg a, Reg b) {
-    return _mm256_movemask_ps(_mm256_cmp_ps(a, b, _CMP_LT_OQ)) != 0;
-  }
 };
 
 template <>
@@ -79,8 +69,6 @@ struct Vec<double> {
   static inline Mask lt(Reg a, Reg b) { return _mm256_cmp_pd(a, b, _CMP_LT_OQ); }
   static inline Reg select(Mask m, Reg a, Reg b) { return _mm256_blendv_pd(b, a, m); }
   static inline Reg abs(Reg a) { return _mm256_andnot_pd(_mm256_set1_pd(-0.0), a); }
-  // No proof for double's significands (see RowNormDivision): vdivpd.
-  static constexpr bool kReciprocalDivision = false;
 };
 
 }  // namespace avx2

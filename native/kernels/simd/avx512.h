@@ -48,12 +48,6 @@ struct Vec<float> {
   static inline Reg select(Mask m, Reg a, Reg b) { return _mm512_mask_blend_ps(m, b, a); }
   // Clear the sign bit (AVX-512DQ), exactly like scalar fabs.
   static inline Reg abs(Reg a) { return _mm512_andnot_ps(_mm512_set1_ps(-0.0f), a); }
-  // For RowNormDivision: a * b - c and c - a * b, each rounded once, and
-  // whether any lane of a is below b's.
-  static constexpr bool kReciprocalDivision = true;
-  static inline Reg mulSub(Reg a, Reg b, Reg c) { return _mm512_fmsub_ps(a, b, c); }
-  static inline Reg negMulAdd(Reg a, Reg b, Reg c) { return _mm512_fnmadd_ps(a, b, c); }
-  static inline bool anyLess(Reg a, Reg b) { return _mm512_cmp_ps_mask(a, b, _CMP_LT_OQ) != 0; }
 };
 
 template <>
@@ -81,8 +75,6 @@ struct Vec<double> {
   static inline Mask lt(Reg a, Reg b) { return _mm512_cmp_pd_mask(a, b, _CMP_LT_OQ); }
   static inline Reg select(Mask m, Reg a, Reg b) { return _mm512_mask_blend_pd(m, b, a); }
   static inline Reg abs(Reg a) { return _mm512_andnot_pd(_mm512_set1_pd(-0.0), a); }
-  // No proof for double's significands (see RowNormDivision): vdivpd.
-  static constexpr bool kReciprocalDivision = false;
 };
 
 }  // namespace avx512

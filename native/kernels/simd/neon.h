@@ -42,9 +42,6 @@ struct Vec<float> {
   static inline Reg select(Mask m, Reg a, Reg b) { return vbslq_f32(m, a, b); }
   // Clears the sign bit (fabs), exactly like scalar fabs.
   static inline Reg abs(Reg a) { return vabsq_f32(a); }
-  // NEON has FMA, but no machine here runs NEON, and no untested path ships
-  // (see RowNormDivision): vdivq_f32.
-  static constexpr bool kReciprocalDivision = false;
 };
 
 template <>
@@ -69,7 +66,6 @@ struct Vec<double> {
   static inline Mask lt(Reg a, Reg b) { return vcltq_f64(a, b); }
   static inline Reg select(Mask m, Reg a, Reg b) { return vbslq_f64(m, a, b); }
   static inline Reg abs(Reg a) { return vabsq_f64(a); }
-  static constexpr bool kReciprocalDivision = false;
 };
 
 }  // namespace neon

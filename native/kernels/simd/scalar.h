@@ -50,8 +50,6 @@ struct Vec {
   static inline Mask lt(Reg a, Reg b) { return a < b; }
   static inline Reg select(Mask m, Reg a, Reg b) { return m ? a : b; }
   static inline Reg abs(Reg a) { return absOf(a); }
-  // One element at a time: the division (see RowNormDivision).
-  static constexpr bool kReciprocalDivision = false;
 };
 
 }  // namespace scalar

@@ -41,8 +41,6 @@ struct Vec<float> {
   static inline Reg select(Mask m, Reg a, Reg b) { return wasm_v128_bitselect(a, b, m); }
   // Clears the sign bit, exactly like scalar fabs.
   static inline Reg abs(Reg a) { return wasm_f32x4_abs(a); }
-  // simd128 has no FMA (see RowNormDivision): f32x4.div.
-  static constexpr bool kReciprocalDivision = false;
 };
 
 template <>
@@ -67,7 +65,6 @@ struct Vec<double> {
   static inline Mask lt(Reg a, Reg b) { return wasm_f64x2_lt(a, b); }
   static inline Reg select(Mask m, Reg a, Reg b) { return wasm_v128_bitselect(a, b, m); }
   static inline Reg abs(Reg a) { return wasm_f64x2_abs(a); }
-  static constexpr bool kReciprocalDivision = false;
 };
 
 }  // namespace wasm_simd128
