@@ -1071,10 +1071,10 @@ void fusedRowsPipelinedAs(const Op& op, const FusedRowData<T>& d, size_t rowBegi
     pending = nullptr;
     if (kProject) {
       const T limit = d.maxNorms != nullptr ? static_cast<T>(d.maxNorms[r]) : d.maxNorm;
-      const T norm = normOfSumSquares(squares.finish(d.p + base + cols - tail, tail));
+      const T sumSquares = squares.finish(d.p + base + cols - tail, tail);
       if (!hasNext) {
-        renormRow(d.p + base, cols, norm, limit);
-      } else if (renormFactor(norm, limit, &pendingFactor)) {
+        projectRow(d.p + base, cols, sumSquares, limit);
+      } else if (renormFactor(normOfSumSquares(sumSquares), limit, &pendingFactor)) {
         pending = d.p + base;
       }
     }
