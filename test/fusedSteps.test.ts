@@ -145,6 +145,31 @@ describe(`fused group steps on ${where}`, () => {
     expectSameBits(js.data, backend.data, 'small step');
   });
 
+  test('a group mixing float32 and float64 parameters steps each as a group of its own', () => {
+    // As a torch group may; the WebAssembly module's group step takes one dtype at a time.
+    const make = () => [
+      new Tensor(Float32Array.from({ length: 3 * 300 }, (_, i) => Math.sin(i * 0.3) * 2), [3, 300]),
+      new Tensor(Float64Array.from({ length: 2 * 400 }, (_, i) => Math.cos(i * 0.7)), [2, 400]),
+      new Tensor(Float32Array.from({ length: 7 }, (_, i) => i - 3), [7]),
+    ];
+    const setGrads = (k: number, ts: Tensor[]) => ts.forEach((t) => {
+      const values = Array.from({ length: t.numel }, (_, i) => Math.sin(3 * i + k) + 0.1 * k);
+      t.grad = t.dtype === 'float64' ? Float64Array.from(values) : Float32Array.from(values);
+    });
+    const options = { InnerOpt: Adam, lr: 0.05, epsilon: 1.5 };
+    const mixed = make();
+    const mixedOpt = new L2ProjectedOptim(mixed, options);
+    const alone = make();
+    const aloneOpts = alone.map((t) => new L2ProjectedOptim([t], options));
+    for (let k = 0; k < 3; k++) {
+      setGrads(k, mixed);
+      setGrads(k, alone);
+      mixedOpt.step();
+      aloneOpts.forEach((o) => o.step());
+    }
+    mixed.forEach((t, i) => expectSameBits(t.data, alone[i].data, `parameter ${i} (${t.dtype})`));
+  });
+
   test('any number of threads gives the bits of one thread', () => {
     const before = getNumThreads();
     try {

@@ -70,6 +70,18 @@ function suffix(dtype: DType): 'f32' | 'f64' {
  * finalizer can free it once the buffer is collected, and so it can be
  * moved when the backend changes to its shared-memory module.
  */
+/** One dtype's tensors of a group step, checked, with where their arrays live (see WasmBackend.groupStep). */
+interface DtypeStepPlan {
+  dtype: 'float32' | 'float64';
+  tensors: GroupTensor[];
+  /** Where p and g of each tensor live in the module's memory (-1: staged). */
+  residentP: number[];
+  residentG: number[];
+  /** The largest block of rows staged at a time, in elements and in rows. */
+  blockElements: number;
+  blockRows: number;
+}
+
 interface StateCell {
   ptr: number;
   bytes: number;
@@ -362,17 +374,26 @@ export class WasmBackend implements KernelBackend, ArrayHeap {
    * independent, so the blocks give the bits of one call over the whole group.
    */
   groupStep(spec: Float64Array, tensors: GroupTensor[]): void {
-    if (tensors.length === 0) return;
-    const dtype = dtypeOf(tensors[0].p);
-    const bytes = elementBytes(dtype);
+    // A group may hold float32 and float64 parameters (as a torch group may);
+    // the module's group step takes one dtype, so each dtype's tensors go in
+    // a call of their own, all of them checked before the first one runs.
+    const parts = (['float32', 'float64'] as const)
+      .map((dtype) => tensors.flatMap((t, index) => (dtypeOf(t.p) === dtype ? [{ index, t }] : [])))
+      .filter((part) => part.length > 0)
+      .map((part) => this.planDtypeStep(part));
+    for (const part of parts) this.runDtypeStep(spec, part);
+  }
+
+  /** The checks and the staging layout of one dtype's tensors of a group step (see groupStep). */
+  private planDtypeStep(entries: { index: number; t: GroupTensor }[]): DtypeStepPlan {
+    const dtype = dtypeOf(entries[0].t.p);
     // Every block runs the module's own checks again; these make a refusal
     // happen before the first block is written, not halfway through a group.
     let blockElements = 0;
     let blockRows = 0;
-    // Where p and g of each tensor live in the module's memory (-1: staged).
     const residentP: number[] = [];
     const residentG: number[] = [];
-    for (const [i, t] of tensors.entries()) {
+    for (const { index: i, t } of entries) {
       const n = t.rows * t.cols;
       if (!Number.isSafeInteger(n) || t.rows < 0 || t.cols < 0 || dtypeOf(t.p) !== dtype || dtypeOf(t.g) !== dtype || t.p.length !== n || t.g.length !== n) {
         throw new RangeError(`WebAssembly group step: tensor ${i} is not ${dtype}[${t.rows} x ${t.cols}] in p and g`);
@@ -387,6 +408,13 @@ export class WasmBackend implements KernelBackend, ArrayHeap {
       blockElements = Math.max(blockElements, rows * t.cols);
       blockRows = Math.max(blockRows, rows);
     }
+    return { dtype, tensors: entries.map((e) => e.t), residentP, residentG, blockElements, blockRows };
+  }
+
+  /** One dtype's tensors of a group step, a block of rows at a time (see groupStep). */
+  private runDtypeStep(spec: Float64Array, plan: DtypeStepPlan): void {
+    const { dtype, tensors, residentP, residentG, blockElements, blockRows } = plan;
+    const bytes = elementBytes(dtype);
     // The staging area: spec, one tensor record, its six addresses, the
     // block's radii, then the block's p and g (each 64-byte aligned).
     const align = (x: number) => Math.ceil(x / 64) * 64;
