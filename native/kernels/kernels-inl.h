@@ -366,8 +366,8 @@ inline bool renormFactor(T norm, T limit, T* factor) {
   return true;
 }
 
-// PyTorch's renorm of one row whose norm is known: where norm > limit,
-// row *= limit / (norm + T(1e-7)); otherwise the row is left alone. The
+// PyTorch's renorm of one row whose norm is known: the row times its
+// renormFactor, or left alone where there is none. The
 // vectors start at the row's first aligned element (alignedHead) and run from
 // the row's end back to its start: a fused sweep has just gone over the row
 // front to back, so its end is the likeliest to be still in L1 (in Node, the

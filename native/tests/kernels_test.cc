@@ -1381,7 +1381,7 @@ void testRowDivision(const lp::KernelsFor<T>& k, Rng& rng) {
   const int exponents[] = {-140, -127, -100, -65, -64, -63, -40, -1, 0, 1, 40, 63, 64, 65, 100, 126};
   const size_t cols = 67;  // whole vectors and a tail on every ISA
   const T cutoff = static_cast<T>(std::ldexp(1.0, -50));
-  InnerCase sgd = innerCases()[0];
+  const InnerCase sgd = innerCases()[0];
   GroupCase gc{};
   gc.normalize = true;
   gc.scale = 1.0;
@@ -1429,24 +1429,19 @@ void testRowDivision(const lp::KernelsFor<T>& k, Rng& rng) {
         std::snprintf(ctx, sizeof ctx, "row division %s divisor=%a clean=%d", typeName(T()),
                       static_cast<double>(d), clean);
         const double eps = static_cast<double>(d);
-        {
-          gContext = std::string("normalizeRowsL2 ") + ctx;
+        // The kernel against its reference on this row.
+        auto checkNormalize = [&](const char* name, void (*kernel)(T*, size_t, size_t, double),
+                                  void (*reference)(T*, size_t, size_t, double)) {
+          gContext = std::string(name) + " " + ctx;
           Guarded<T> g(cols);
           std::memcpy(g.data(), row.data(), cols * sizeof(T));
           std::vector<T> want(row);
-          refNormalizeRows(want.data(), 1, cols, eps);
-          k.normalizeRowsL2(g.data(), 1, cols, eps);
+          reference(want.data(), 1, cols, eps);
+          kernel(g.data(), 1, cols, eps);
           expectSame(g.data(), want.data(), cols, "g");
-        }
-        {
-          gContext = std::string("normalizeRowsL1 ") + ctx;
-          Guarded<T> g(cols);
-          std::memcpy(g.data(), row.data(), cols * sizeof(T));
-          std::vector<T> want(row);
-          refNormalizeRowsL1(want.data(), 1, cols, eps);
-          k.normalizeRowsL1(g.data(), 1, cols, eps);
-          expectSame(g.data(), want.data(), cols, "g");
-        }
+        };
+        checkNormalize("normalizeRowsL2", k.normalizeRowsL2, refNormalizeRows<T>);
+        checkNormalize("normalizeRowsL1", k.normalizeRowsL1, refNormalizeRowsL1<T>);
         {
           gContext = std::string("fusedStepRows (SGD) ") + ctx;
           gc.divByZeroEps = eps;

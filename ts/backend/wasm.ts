@@ -65,11 +65,6 @@ function suffix(dtype: DType): 'f32' | 'f64' {
   return dtype === 'float64' ? 'f64' : 'f32';
 }
 
-/**
- * Where a state buffer's memory is: apart from the buffer object, so the
- * finalizer can free it once the buffer is collected, and so it can be
- * moved when the backend changes to its shared-memory module.
- */
 /** One dtype's tensors of a group step, checked, with where their arrays live (see WasmBackend.groupStep). */
 interface DtypeStepPlan {
   dtype: 'float32' | 'float64';
@@ -82,6 +77,11 @@ interface DtypeStepPlan {
   blockRows: number;
 }
 
+/**
+ * Where a state buffer's memory is: apart from the buffer object, so the
+ * finalizer can free it once the buffer is collected, and so it can be
+ * moved when the backend changes to its shared-memory module.
+ */
 interface StateCell {
   ptr: number;
   bytes: number;
