@@ -7,9 +7,16 @@
 #include <immintrin.h>
 
 #include <cstddef>
+#include <cstdint>
 
 namespace lp {
 namespace avx2 {
+
+// Lane masks for the first n lanes: kFirstLanes32 + 8 - n (32-bit lanes),
+// kFirstLanes64 + 4 - n (64-bit lanes).
+alignas(32) inline constexpr int32_t kFirstLanes32[16] = {-1, -1, -1, -1, -1, -1, -1, -1,
+                                                          0,  0,  0,  0,  0,  0,  0,  0};
+alignas(32) inline constexpr int64_t kFirstLanes64[8] = {-1, -1, -1, -1, 0, 0, 0, 0};
 
 template <typename T>
 struct Vec;
@@ -44,6 +51,18 @@ struct Vec<float> {
   static inline Reg select(Mask m, Reg a, Reg b) { return _mm256_blendv_ps(b, a, m); }
   // Clear the sign bit, exactly like scalar fabs (also for 0 and NaN).
   static inline Reg abs(Reg a) { return _mm256_andnot_ps(_mm256_set1_ps(-0.0f), a); }
+  // p[0..n) (n <= kWidth) and +0 above; nothing past p[n - 1] is read.
+  static inline Reg loadFirst(const float* p, size_t n) {
+    const __m256i mask = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(kFirstLanes32 + 8 - n));
+    return _mm256_maskload_ps(p, mask);
+  }
+  // The lanes summed by the pairwise tree: lane i + lane i + 4, then + 2, + 1.
+  static inline float sumTree(Reg v) {
+    __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+    s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+    s = _mm_add_ss(s, _mm_movehdup_ps(s));
+    return _mm_cvtss_f32(s);
+  }
 };
 
 template <>
@@ -69,6 +88,15 @@ struct Vec<double> {
   static inline Mask lt(Reg a, Reg b) { return _mm256_cmp_pd(a, b, _CMP_LT_OQ); }
   static inline Reg select(Mask m, Reg a, Reg b) { return _mm256_blendv_pd(b, a, m); }
   static inline Reg abs(Reg a) { return _mm256_andnot_pd(_mm256_set1_pd(-0.0), a); }
+  static inline Reg loadFirst(const double* p, size_t n) {
+    const __m256i mask = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(kFirstLanes64 + 4 - n));
+    return _mm256_maskload_pd(p, mask);
+  }
+  // lane i + lane i + 2, then + 1.
+  static inline double sumTree(Reg v) {
+    const __m128d s = _mm_add_pd(_mm256_castpd256_pd128(v), _mm256_extractf128_pd(v, 1));
+    return _mm_cvtsd_f64(_mm_add_sd(s, _mm_unpackhi_pd(s, s)));
+  }
 };
 
 }  // namespace avx2

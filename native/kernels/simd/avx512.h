@@ -48,6 +48,22 @@ struct Vec<float> {
   static inline Reg select(Mask m, Reg a, Reg b) { return _mm512_mask_blend_ps(m, b, a); }
   // Clear the sign bit (AVX-512DQ), exactly like scalar fabs.
   static inline Reg abs(Reg a) { return _mm512_andnot_ps(_mm512_set1_ps(-0.0f), a); }
+  // p[0..n) (n <= kWidth) and +0 above; nothing past p[n - 1] is read.
+  static inline Reg loadFirst(const float* p, size_t n) {
+    return _mm512_maskz_loadu_ps(static_cast<__mmask16>((1u << n) - 1), p);
+  }
+  // The lanes summed by the pairwise tree: lane i + lane i + 8, then + 4, + 2, + 1.
+  static inline float sumTree(Reg v) {
+    // Masked extracts: the plain ones and the casts (extracts in GCC) trip
+    // GCC bug 105593 (see sqrt).
+    const __mmask8 all = static_cast<__mmask8>(0xFF);
+    const __m256 h = _mm256_add_ps(_mm512_mask_extractf32x8_ps(_mm256_setzero_ps(), all, v, 0),
+                                   _mm512_mask_extractf32x8_ps(_mm256_setzero_ps(), all, v, 1));
+    __m128 s = _mm_add_ps(_mm256_castps256_ps128(h), _mm256_extractf128_ps(h, 1));
+    s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+    s = _mm_add_ss(s, _mm_movehdup_ps(s));
+    return _mm_cvtss_f32(s);
+  }
 };
 
 template <>
@@ -75,6 +91,17 @@ struct Vec<double> {
   static inline Mask lt(Reg a, Reg b) { return _mm512_cmp_pd_mask(a, b, _CMP_LT_OQ); }
   static inline Reg select(Mask m, Reg a, Reg b) { return _mm512_mask_blend_pd(m, b, a); }
   static inline Reg abs(Reg a) { return _mm512_andnot_pd(_mm512_set1_pd(-0.0), a); }
+  static inline Reg loadFirst(const double* p, size_t n) {
+    return _mm512_maskz_loadu_pd(static_cast<__mmask8>((1u << n) - 1), p);
+  }
+  // lane i + lane i + 4, then + 2, + 1.
+  static inline double sumTree(Reg v) {
+    const __mmask8 all = static_cast<__mmask8>(0xF);
+    const __m256d h = _mm256_add_pd(_mm512_mask_extractf64x4_pd(_mm256_setzero_pd(), all, v, 0),
+                                    _mm512_mask_extractf64x4_pd(_mm256_setzero_pd(), all, v, 1));
+    const __m128d s = _mm_add_pd(_mm256_castpd256_pd128(h), _mm256_extractf128_pd(h, 1));
+    return _mm_cvtsd_f64(_mm_add_sd(s, _mm_unpackhi_pd(s, s)));
+  }
 };
 
 }  // namespace avx512

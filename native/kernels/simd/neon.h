@@ -42,6 +42,20 @@ struct Vec<float> {
   static inline Reg select(Mask m, Reg a, Reg b) { return vbslq_f32(m, a, b); }
   // Clears the sign bit (fabs), exactly like scalar fabs.
   static inline Reg abs(Reg a) { return vabsq_f32(a); }
+  // p[0..n) (n <= kWidth) and +0 above; nothing past p[n - 1] is read.
+  static inline Reg loadFirst(const float* p, size_t n) {
+    if (n >= 4) return vld1q_f32(p);
+    Reg v = vdupq_n_f32(0.0f);
+    if (n > 0) v = vld1q_lane_f32(p, v, 0);
+    if (n > 1) v = vld1q_lane_f32(p + 1, v, 1);
+    if (n > 2) v = vld1q_lane_f32(p + 2, v, 2);
+    return v;
+  }
+  // The lanes summed by the pairwise tree: lane i + lane i + 2, then + 1.
+  static inline float sumTree(Reg v) {
+    const float32x2_t s = vadd_f32(vget_low_f32(v), vget_high_f32(v));
+    return vget_lane_f32(s, 0) + vget_lane_f32(s, 1);
+  }
 };
 
 template <>
@@ -66,6 +80,11 @@ struct Vec<double> {
   static inline Mask lt(Reg a, Reg b) { return vcltq_f64(a, b); }
   static inline Reg select(Mask m, Reg a, Reg b) { return vbslq_f64(m, a, b); }
   static inline Reg abs(Reg a) { return vabsq_f64(a); }
+  static inline Reg loadFirst(const double* p, size_t n) {
+    if (n >= 2) return vld1q_f64(p);
+    return n == 1 ? vld1q_lane_f64(p, vdupq_n_f64(0.0), 0) : vdupq_n_f64(0.0);
+  }
+  static inline double sumTree(Reg v) { return vgetq_lane_f64(v, 0) + vgetq_lane_f64(v, 1); }
 };
 
 }  // namespace neon

@@ -50,6 +50,9 @@ struct Vec {
   static inline Mask lt(Reg a, Reg b) { return a < b; }
   static inline Reg select(Mask m, Reg a, Reg b) { return m ? a : b; }
   static inline Reg abs(Reg a) { return absOf(a); }
+  // p[0..n) (n <= 1) and +0 above; nothing past p[n - 1] is read.
+  static inline Reg loadFirst(const T* p, size_t n) { return n != 0 ? *p : T(0); }
+  static inline T sumTree(Reg v) { return v; }
 };
 
 }  // namespace scalar

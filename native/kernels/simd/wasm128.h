@@ -41,6 +41,21 @@ struct Vec<float> {
   static inline Reg select(Mask m, Reg a, Reg b) { return wasm_v128_bitselect(a, b, m); }
   // Clears the sign bit, exactly like scalar fabs.
   static inline Reg abs(Reg a) { return wasm_f32x4_abs(a); }
+  // p[0..n) (n <= kWidth) and +0 above; nothing past p[n - 1] is read.
+  static inline Reg loadFirst(const float* p, size_t n) {
+    switch (n) {
+      case 0: return wasm_f32x4_splat(0.0f);
+      case 1: return wasm_v128_load32_zero(p);
+      case 2: return wasm_v128_load64_zero(p);
+      case 3: return wasm_v128_load32_lane(p + 2, wasm_v128_load64_zero(p), 2);
+      default: return wasm_v128_load(p);
+    }
+  }
+  // The lanes summed by the pairwise tree: lane i + lane i + 2, then + 1.
+  static inline float sumTree(Reg v) {
+    const Reg s = wasm_f32x4_add(v, wasm_i32x4_shuffle(v, v, 2, 3, 0, 1));
+    return wasm_f32x4_extract_lane(s, 0) + wasm_f32x4_extract_lane(s, 1);
+  }
 };
 
 template <>
@@ -65,6 +80,11 @@ struct Vec<double> {
   static inline Mask lt(Reg a, Reg b) { return wasm_f64x2_lt(a, b); }
   static inline Reg select(Mask m, Reg a, Reg b) { return wasm_v128_bitselect(a, b, m); }
   static inline Reg abs(Reg a) { return wasm_f64x2_abs(a); }
+  static inline Reg loadFirst(const double* p, size_t n) {
+    if (n == 0) return wasm_f64x2_splat(0.0);
+    return n == 1 ? wasm_v128_load64_zero(p) : wasm_v128_load(p);
+  }
+  static inline double sumTree(Reg v) { return wasm_f64x2_extract_lane(v, 0) + wasm_f64x2_extract_lane(v, 1); }
 };
 
 }  // namespace wasm_simd128
