@@ -41,8 +41,10 @@
 // a copy of each.
 #if defined(_MSC_VER) && !defined(__clang__)
 #define LP_NOINLINE __declspec(noinline)
+#define LP_ALWAYS_INLINE __forceinline
 #else
 #define LP_NOINLINE __attribute__((noinline))
+#define LP_ALWAYS_INLINE inline __attribute__((always_inline))
 #endif
 
 // Before a tail loop (fewer than a vector's elements): unrolling or
@@ -160,10 +162,18 @@ struct ReductionLanes {
   // The sum, once the tail (count < kReductionLanes elements after the last
   // block) has gone to the next lanes in order (register lanes 0, 1, ...)
   // and the lanes are back in place: combined pairwise in a fixed tree.
-  inline T finish(const T* tail, size_t count) const {
+  // Always inlined, with the rotated case out of line on a copy of the lanes:
+  // were finish, or anything taking `this`, a call of its own, the lanes
+  // would live in memory (in WebAssembly, cleared and copied through
+  // memory.fill and memory.copy, calls into the engine, at every row).
+  LP_ALWAYS_INLINE T finish(const T* tail, size_t count) const {
     if (shift == 0) return finishInRegisters(tail, count);
     T rotated[kReductionLanes];
     for (size_t r = 0; r < kRegs; ++r) V::store(rotated + r * V::kWidth, acc[r]);
+    return finishRotated(rotated, shift, tail, count);
+  }
+  // finish for lanes stored rotated by `shift` (see startAligned).
+  static LP_NOINLINE T finishRotated(T* rotated, size_t shift, const T* tail, size_t count) {
     for (size_t k = 0; k < count; ++k) rotated[k] = rotated[k] + Term::template of<One<T>>(tail[k]);
     T lane[kReductionLanes];
     for (size_t k = 0; k < kReductionLanes; ++k) lane[(shift + k) % kReductionLanes] = rotated[k];
@@ -178,7 +188,7 @@ struct ReductionLanes {
   // terms come in as vectors with +0 above the tail, which adds exactly (a
   // lane's sum is never -0); the tree runs across registers while its step
   // spans whole ones, then within the last (V::sumTree).
-  inline T finishInRegisters(const T* tail, size_t count) const {
+  LP_ALWAYS_INLINE T finishInRegisters(const T* tail, size_t count) const {
     typename V::Reg lanes[kRegs];
     for (size_t r = 0; r < kRegs; ++r) {
       lanes[r] = acc[r];
@@ -349,9 +359,16 @@ inline void rowNorms(const T* x, size_t count, size_t cols, T* out) {
 }
 
 // Rows [0, rows) a block of up to kNormRows at a time: each block's norms,
-// then visit(row index, norm) for each of its rows.
+// then visit(row index, norm) for each of its rows. (float32 rows, which
+// rowNorms takes one by one anyway, visit each norm as it comes: the block's
+// array of norms, copied into `out` by rowNormsL2, became a memory.copy per
+// block in WebAssembly, a call into the engine.)
 template <typename T, typename Visit>
 inline void forEachRowNorm(const T* x, size_t rows, size_t cols, Visit visit) {
+  if constexpr (!kSequentialSquares<T>) {
+    for (size_t r = 0; r < rows; ++r) visit(r, rowNorm(x + r * cols, cols));
+    return;
+  }
   T norms[kNormRows];
   for (size_t r = 0; r < rows; r += kNormRows) {
     const size_t count = rows - r < kNormRows ? rows - r : kNormRows;
