@@ -817,9 +817,9 @@ inline void visitAdagradOp(T* p, const T* g, T* sum, const AdagradOptions& o, co
 // ---- the fused group step ----
 
 // A group that normalises its gradient (without gradScale/gradBias) takes
-// each row of 16 or more elements in one sweep (fusedSweep, below). The
-// others work on pieces of about this many elements, each while it is in
-// L1, so that memory sees one pass:
+// each row of kFusedSweepMinCols or more elements in one sweep (fusedSweep,
+// below). The others work on pieces of about this many elements, each while
+// it is in L1, so that memory sees one pass:
 // - a row of at least kFusedChunk elements is walked in chunks of this size
 //   (a multiple of kReductionLanes): per chunk the gradient transform, the
 //   inner op, and the new p's squares into the lanes in rowSumSquares's
@@ -833,6 +833,14 @@ inline void visitAdagradOp(T* p, const T* g, T* sum, const AdagradOptions& o, co
 // for one), so there is no flag test in the loops to unswitch them on.
 constexpr size_t kFusedChunk = 512;
 static_assert(kFusedChunk % kReductionLanes == 0, "chunks must hold whole lane blocks");
+
+// Rows shorter than this go a block at a time even when fusedSweep could take
+// them: per row, the sweep's calls cost more than a second look at a block in
+// L1 (Node, one thread, 2M float32 elements, SGD: rows of 20 3.1 -> 1.6 ms a
+// step, of 64 1.2-1.5 -> 1.0, of 100 1.0 -> 0.84; rows of 200 and 400 the same
+// either way).
+constexpr size_t kFusedSweepMinCols = 128;
+static_assert(kFusedSweepMinCols <= kFusedChunk, "rows below kFusedSweepMinCols must fit a block");
 
 // The inner op over elements [begin, begin + n): full vectors, then single
 // elements (forEachElement on a range).
@@ -1175,7 +1183,7 @@ LP_NOINLINE void fusedRows(const Op& op, const FusedRowData<T>& d, size_t rowBeg
       return;
     }
   }
-  if (d.normalize && !d.scaleBias && cols >= kReductionLanes) {
+  if (d.normalize && !d.scaleBias && cols >= kFusedSweepMinCols) {
     for (size_t r = rowBegin; r < rowEnd; ++r) {
       const size_t base = r * cols;
       const T divisor = gradientRowDivisor(d.g + base, cols, d.constants.eps);
@@ -1260,8 +1268,8 @@ FusedRowData<T> fusedRowData(const FusedGroup& group, const FusedTensor<T>& t) {
     d.transformChunk = &transformChunk<T, true, true>;
     d.transformRows = unitRows ? &transformUnitRows<T, true, true> : &transformRows<T, true, true>;
   } else if (normalize) {
-    // (Its rows of kReductionLanes or more elements take fusedSweep, so no
-    // chunk transform: only the short rows' one.)
+    // (Its rows of kFusedSweepMinCols or more elements take fusedSweep, so
+    // no chunk transform: only the short rows' one.)
     d.transformRows = unitRows ? &transformUnitRows<T, true, false> : &transformRows<T, true, false>;
   } else if (scaleBias) {
     d.transformChunk = &transformChunk<T, false, true>;
