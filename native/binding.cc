@@ -474,7 +474,8 @@ bool readGroupStep(const Args& a, GroupStepArgs* out) {
     FloatArray p;
     for (int slot = 0; slot < static_cast<int>(lp::kArraysPerTensor); ++slot) {
       const Napi::Value value = values[t * lp::kArraysPerTensor + static_cast<size_t>(slot)];
-      const bool given = !value.IsNull() && !value.IsUndefined();
+      const napi_valuetype type = value.Type();  // one call, not IsNull and IsUndefined
+      const bool given = type != napi_null && type != napi_undefined;
       const bool isBuffer = slot >= lp::kSlotBuf0 && slot <= lp::kSlotBuf2;
       const bool needed = slot == lp::kSlotP || slot == lp::kSlotG ||
                           (isBuffer && needs.needed[slot - lp::kSlotBuf0]);

@@ -116,7 +116,13 @@ export function groupSpec(t: GroupTransform, inner: InnerSpec, reuse?: Float64Ar
 /** The flat per-tensor spec. */
 export function tensorSpec(tensors: GroupTensor[]): Float64Array {
   const out = new Float64Array(tensors.length * TENSOR_SPEC_WIDTH);
-  tensors.forEach((t, i) => out.set([t.rows, t.cols, t.s0, t.s1], i * TENSOR_SPEC_WIDTH));
+  let k = 0;
+  for (const t of tensors) {
+    out[k++] = t.rows;
+    out[k++] = t.cols;
+    out[k++] = t.s0;
+    out[k++] = t.s1;
+  }
   return out;
 }
 

@@ -47,9 +47,15 @@ export interface NativeAddon {
   benchFloor(p: Float32Array, g: Float32Array, scale: number, lr: number, threads: number): void;
 }
 
-/** The flat array list of a group step: p, g, three state buffers and the per-row radii of each tensor. */
+/**
+ * The flat array list of a group step: p, g, three state buffers and the
+ * per-row radii of each tensor. (A plain loop: flatMap took 0.5 us a tensor,
+ * as much as the addon's own checks.)
+ */
 function groupArrays(tensors: GroupTensor[]): (FloatArray | null)[] {
-  return tensors.flatMap((t) => [t.p, t.g, arrayOf(t.buffers[0]), arrayOf(t.buffers[1]), arrayOf(t.buffers[2]), t.maxNorms]);
+  const arrays: (FloatArray | null)[] = [];
+  for (const t of tensors) arrays.push(t.p, t.g, arrayOf(t.buffers[0]), arrayOf(t.buffers[1]), arrayOf(t.buffers[2]), t.maxNorms);
+  return arrays;
 }
 
 function arrayOf(buf: StateBuffer): FloatArray;
