@@ -39,6 +39,9 @@ function resnet18Shapes() {
 const WORKLOADS = [
   { key: 'seed', name: "one 2-element tensor, SGD (the seed's example)", shapes: [[2]], inner: 'SGD', paramNdim: null, bytes: 16, reps: quick ? 2000 : 20000 },
   { key: 'cifar', name: 'CIFAR batch, 256x3x32x32, SGD', shapes: [[256, 3, 32, 32]], inner: 'SGD', bytes: 16, reps: quick ? 5 : 40 },
+  // Short rows (a batch attack on tabular data: one row of 20 features per
+  // sample), where a step is per-row work rather than memory traffic.
+  { key: 'tabular', name: 'tabular batch, 100000x20, SGD', shapes: [[100000, 20]], inner: 'SGD', bytes: 16, reps: quick ? 5 : 40 },
   { key: 'imagenet', name: 'ImageNet batch, 64x3x224x224, SGD', shapes: [[64, 3, 224, 224]], inner: 'SGD', bytes: 16, reps: quick ? 3 : 15 },
   { key: 'resnet-sgd', name: "ResNet-18's 62 tensors (11.7M), SGD momentum 0.9", shapes: resnet18Shapes(), inner: 'SGDm', bytes: 24, reps: quick ? 3 : 15 },
   { key: 'resnet-adam', name: "ResNet-18's 62 tensors, Adam", shapes: resnet18Shapes(), inner: 'Adam', bytes: 32, reps: quick ? 3 : 15 },
