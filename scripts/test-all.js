@@ -1,12 +1,14 @@
 #!/usr/bin/env node
 // SPDX-License-Identifier: MIT
-// The whole test suite: the C++ kernel tests (ctest), then the jest suite once
-// per backend and instruction set this machine supports (native: each ISA the
-// CPU runs, forced with LP_OPTIM_FORCE_ISA; WebAssembly: simd128 and baseline).
+// The whole test suite: the C++ kernel tests (ctest, and the NEON table's
+// under qemu-aarch64 when the cross tools are installed), then the jest suite
+// once per backend and instruction set this machine supports (native: each
+// ISA the CPU runs, forced with LP_OPTIM_FORCE_ISA; WebAssembly: simd128 and
+// baseline).
 // Prints one closing line "total: N passed, N failed, N skipped" and exits
 // non-zero when anything failed or could not run.
 'use strict';
-const { spawnSync } = require('child_process');
+const { spawn, spawnSync } = require('child_process');
 const fs = require('fs');
 const os = require('os');
 const path = require('path');
@@ -40,6 +42,38 @@ if (only !== 'jest') {
     totals.passed += Number(summary[2]) - failed - skipped;
   }
   if (r.status !== 0) failures.push('ctest (C++ kernel tests)');
+}
+
+// The NEON table, cross-built and run under qemu-aarch64 (scripts/ctest-neon.sh:
+// one ctest test, about 2 minutes emulated; exit 77 when the cross compiler
+// or qemu is missing, counted as skipped). It runs in the background while
+// jest runs, which uses one worker on a 2-core machine; its output goes to a
+// file and is shown at the end.
+const neonLog = path.join(os.tmpdir(), `lp-optim-neon-${process.pid}.log`);
+let neon = null;
+if (only !== 'jest') {
+  const fd = fs.openSync(neonLog, 'w');
+  neon = spawn('bash', ['scripts/ctest-neon.sh'], { cwd: root, stdio: ['ignore', fd, fd] });
+  fs.closeSync(fd);
+}
+const neonDone = neon ? new Promise((resolve) => neon.on('exit', (code) => resolve(code))) : Promise.resolve(null);
+
+async function collectNeon() {
+  const code = await neonDone;
+  if (code === null) return;
+  const out = fs.readFileSync(neonLog, 'utf8');
+  fs.unlinkSync(neonLog);
+  console.log('\n=== NEON kernel tests (qemu-aarch64) ===');
+  process.stdout.write(out);
+  if (code === 77) {
+    totals.skipped += 1;
+    console.log('NEON kernel tests skipped: no cross compiler or qemu-aarch64 (see scripts/ctest-neon.sh)');
+  } else if (code === 0 && /100% tests passed, 0 tests failed out of 1/.test(out)) {
+    totals.passed += 1;
+  } else {
+    totals.failed += 1;
+    failures.push('NEON kernel tests (scripts/ctest-neon.sh)');
+  }
 }
 
 /** The native ISAs this CPU supports, asked of the built addon itself. */
@@ -77,6 +111,8 @@ if (only !== 'ctest') {
   }
 }
 
-if (failures.length) console.log(`\nFailed: ${failures.join('; ')}`);
-console.log(`total: ${totals.passed} passed, ${totals.failed} failed, ${totals.skipped} skipped`);
-process.exit(failures.length ? 1 : 0);
+collectNeon().then(() => {
+  if (failures.length) console.log(`\nFailed: ${failures.join('; ')}`);
+  console.log(`total: ${totals.passed} passed, ${totals.failed} failed, ${totals.skipped} skipped`);
+  process.exit(failures.length ? 1 : 0);
+});
