@@ -208,6 +208,21 @@ struct ReductionLanes {
 template <typename T>
 using SquareLanes = ReductionLanes<T, SquareTerm>;
 
+// SquareLanes::finish in the fused step's code, which is instantiated per
+// inner op. In WebAssembly out of line: inlined into every op's copy it
+// doubled the baseline module (380 to 740 KB), for no speed we could measure
+// (it runs once per row of 128 elements or more). Natively inlined: out of
+// line, rows of 784 to 3072 elements ran 10% slower.
+#if defined(__wasm__)
+#define LP_FUSED_FINISH LP_NOINLINE
+#else
+#define LP_FUSED_FINISH LP_ALWAYS_INLINE
+#endif
+template <typename T>
+LP_FUSED_FINISH T finishSquares(const SquareLanes<T>& squares, const T* tail, size_t count) {
+  return squares.finish(tail, count);
+}
+
 // How many elements come before x's first element aligned to a whole vector
 // (0 when x is not even aligned to T).
 template <typename T>
@@ -1126,14 +1141,14 @@ void fusedRowsPipelinedAs(const Op& op, const FusedRowData<T>& d, size_t rowBegi
     pending = nullptr;
     if (kProject) {
       const T limit = d.maxNorms != nullptr ? static_cast<T>(d.maxNorms[r]) : d.maxNorm;
-      const T sumSquares = squares.finish(d.p + base + cols - tail, tail);
+      const T sumSquares = finishSquares(squares, d.p + base + cols - tail, tail);
       if (!hasNext) {
         projectRow(d.p + base, cols, sumSquares, limit);
       } else if (renormFactor(normOfSumSquares(sumSquares), limit, &pendingFactor)) {
         pending = d.p + base;
       }
     }
-    if (hasNext) divisor = normalizeDivisor(normOfSumSquares(nextSquares.finish(nextG + cols - tail, tail)), eps);
+    if (hasNext) divisor = normalizeDivisor(normOfSumSquares(finishSquares(nextSquares, nextG + cols - tail, tail)), eps);
   }
 }
 
@@ -1177,35 +1192,37 @@ LP_NOINLINE void fusedRows(const Op& op, const FusedRowData<T>& d, size_t rowBeg
     }
     return;
   }
+  // (float64 rows that normalise took the branch above; `if constexpr` keeps
+  // these from being instantiated for them.)
   if constexpr (!kSequentialSquares<T>) {
     if (d.normalize && !d.scaleBias && cols >= kPipelinedCols) {
       fusedRowsPipelined(op, d, rowBegin, rowEnd);
       return;
     }
-  }
-  if (d.normalize && !d.scaleBias && cols >= kFusedSweepMinCols) {
-    for (size_t r = rowBegin; r < rowEnd; ++r) {
-      const size_t base = r * cols;
-      const T divisor = gradientRowDivisor(d.g + base, cols, d.constants.eps);
-      // The sweep's vectors start where p's are aligned (a load or store
-      // across two cache lines costs twice, and the C library aligns a
-      // Float32Array's memory to only 16 bytes): the elements before go one
-      // at a time, and the squares' lanes start rotated to match.
-      const size_t start = laneBlockStart(d.p + base, cols);
-      SquareLanes<T> squares;
-      squares.clear();
-      if (start != 0) fusedSweep<T, Op, false>(op, d.g, base, start, divisor, squares);
-      if (d.project) {
-        if (start != 0) squares.startAligned(d.p + base, start);
-        fusedSweep<T, Op, true>(op, d.g, base + start, cols - start, divisor, squares);
-        const size_t rest = (cols - start) % kReductionLanes;
-        const T limit = d.maxNorms != nullptr ? static_cast<T>(d.maxNorms[r]) : d.maxNorm;
-        projectRow(d.p + base, cols, squares.finish(d.p + base + cols - rest, rest), limit);
-      } else {
-        fusedSweep<T, Op, false>(op, d.g, base + start, cols - start, divisor, squares);
+    if (d.normalize && !d.scaleBias && cols >= kFusedSweepMinCols) {
+      for (size_t r = rowBegin; r < rowEnd; ++r) {
+        const size_t base = r * cols;
+        const T divisor = gradientRowDivisor(d.g + base, cols, d.constants.eps);
+        // The sweep's vectors start where p's are aligned (a load or store
+        // across two cache lines costs twice, and the C library aligns a
+        // Float32Array's memory to only 16 bytes): the elements before go one
+        // at a time, and the squares' lanes start rotated to match.
+        const size_t start = laneBlockStart(d.p + base, cols);
+        SquareLanes<T> squares;
+        squares.clear();
+        if (start != 0) fusedSweep<T, Op, false>(op, d.g, base, start, divisor, squares);
+        if (d.project) {
+          if (start != 0) squares.startAligned(d.p + base, start);
+          fusedSweep<T, Op, true>(op, d.g, base + start, cols - start, divisor, squares);
+          const size_t rest = (cols - start) % kReductionLanes;
+          const T limit = d.maxNorms != nullptr ? static_cast<T>(d.maxNorms[r]) : d.maxNorm;
+          projectRow(d.p + base, cols, finishSquares(squares, d.p + base + cols - rest, rest), limit);
+        } else {
+          fusedSweep<T, Op, false>(op, d.g, base + start, cols - start, divisor, squares);
+        }
       }
+      return;
     }
-    return;
   }
   if (cols < kFusedChunk) {
     const size_t blockRows = kFusedChunk / cols;
@@ -1237,7 +1254,7 @@ LP_NOINLINE void fusedRows(const Op& op, const FusedRowData<T>& d, size_t rowBeg
       if constexpr (kSequentialSquares<T>) {
         renormRow(d.p + base, cols, rowNorm(d.p + base, cols), limit);
       } else {
-        projectRow(d.p + base, cols, squares.finish(d.p + base + cols - tail, tail), limit);
+        projectRow(d.p + base, cols, finishSquares(squares, d.p + base + cols - tail, tail), limit);
       }
     }
   }
