@@ -377,15 +377,19 @@ std::string arrayLabel(size_t tensor, int slot, const lp::BufferNeeds& needs) {
          "] (tensor " + std::to_string(tensor) + " " + slotName(needs, slot) + ")";
 }
 
-// spec, tensorSpec and arrays at arguments 0, 1, 2.
-bool readGroupStep(const Args& a, GroupStepArgs* out) {
+// spec and tensorSpec at arguments 0 and 1, then the arrays: an Array at
+// argument 2 or, where `spread` allows it (groupStep), the same entries as
+// arguments 2, 3, ... (an argument costs nothing to read; an Array element is
+// a property lookup, about 60 ns, which was most of a small tensor's cost).
+bool readGroupStep(const Args& a, GroupStepArgs* out, bool spread) {
   Napi::Env env = a.env();
   FloatArray spec, tensorSpec;
   if (!readFloat64Array(a, 0, "spec", &spec) || !readFloat64Array(a, 1, "tensorSpec", &tensorSpec)) {
     return false;
   }
   const Napi::Value arraysValue = a.info[2];
-  if (!arraysValue.IsArray()) {
+  const bool asArguments = spread && !arraysValue.IsArray();
+  if (!asArguments && !arraysValue.IsArray()) {
     throwTypeError(env, a.where("arrays") +
                             " must be an Array of 6 entries per tensor (p, g, buf0, buf1, buf2, "
                             "maxNorms), got " + describe(arraysValue));
@@ -428,21 +432,27 @@ bool readGroupStep(const Args& a, GroupStepArgs* out) {
     return false;
   }
   const size_t count = tensorSpec.length / lp::kTensorSpecStride;
-  const Napi::Array arrays = arraysValue.As<Napi::Array>();
-  if (static_cast<size_t>(arrays.Length()) != count * lp::kArraysPerTensor) {
-    throwRangeError(env, a.where("arrays.length") + " must be 6 * tensors = " +
+  const size_t given = asArguments ? a.info.Length() - 2
+                                   : static_cast<size_t>(arraysValue.As<Napi::Array>().Length());
+  if (given != count * lp::kArraysPerTensor) {
+    throwRangeError(env, a.where(asArguments ? "the arrays after tensorSpec" : "arrays.length") +
+                             " must be 6 * tensors = " +
                              std::to_string(count * lp::kArraysPerTensor) + " (tensorSpec has " +
-                             std::to_string(count) + " tensors), got " +
-                             std::to_string(arrays.Length()));
+                             std::to_string(count) + " tensors), got " + std::to_string(given));
     return false;
   }
 
   // Every entry first: a getter on the Array may run JS (and, say, detach a
   // buffer), so no typed array is looked into before the last one is read.
   std::vector<Napi::Value> values(count * lp::kArraysPerTensor);
-  for (size_t i = 0; i < values.size(); ++i) {
-    values[i] = arrays.Get(static_cast<uint32_t>(i));
-    if (env.IsExceptionPending()) return false;  // a getter threw
+  if (asArguments) {
+    for (size_t i = 0; i < values.size(); ++i) values[i] = a.info[2 + i];
+  } else {
+    const Napi::Array arrays = arraysValue.As<Napi::Array>();
+    for (size_t i = 0; i < values.size(); ++i) {
+      values[i] = arrays.Get(static_cast<uint32_t>(i));
+      if (env.IsExceptionPending()) return false;  // a getter threw
+    }
   }
 
   out->tensors.resize(count);
@@ -1025,12 +1035,13 @@ class LpOptimAddon : public Napi::Addon<LpOptimAddon> {
     return info.Env().Undefined();
   }
 
-  // groupStep(spec, tensorSpec, arrays): one fused step of a param group (see
-  // kernels/group_spec.h for the layout), on the worker pool
+  // groupStep(spec, tensorSpec, arrays) or groupStep(spec, tensorSpec,
+  // ...arrays): one fused step of a param group (see kernels/group_spec.h for
+  // the layout), on the worker pool
   Napi::Value GroupStep(const Napi::CallbackInfo& info) {
     const Args a{info, "groupStep"};
     GroupStepArgs args;
-    if (!readGroupStep(a, &args)) return info.Env().Undefined();
+    if (!readGroupStep(a, &args, true)) return info.Env().Undefined();
     lp::ThreadPool& pool = lp::ThreadPool::shared();
     lp::runGroupStep(*table_, args.group, args.tensors.data(), args.tensors.size(), &pool,
                      pool.threads());
@@ -1048,7 +1059,7 @@ class LpOptimAddon : public Napi::Addon<LpOptimAddon> {
       return env.Undefined();
     }
     GroupStepArgs args;
-    if (!readGroupStep(a, &args)) return env.Undefined();
+    if (!readGroupStep(a, &args, false)) return env.Undefined();
     GroupStepWorker* worker =
         new GroupStepWorker(callback.As<Napi::Function>(), table_, std::move(args));
     worker->Queue();

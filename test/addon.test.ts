@@ -135,7 +135,10 @@ describe('the native group step refuses a bad group before writing anything', ()
     const { good, arrays } = fresh();
     const list = arraysOf([good]);
     expectRefused(() => addon.groupStep(spec(), new Float64Array(5), list), RangeError, /tensorSpec\.length must be a multiple of 4/, arrays);
-    expectRefused(() => addon.groupStep(spec(), tensorSpec([good]), { length: 6 } as never), TypeError, /arrays must be an Array of 6 entries per tensor/, arrays);
+    // groupStep also takes the arrays as arguments, so a lone non-Array is one argument of six;
+    // groupStepAsync takes only the Array.
+    expectRefused(() => addon.groupStep(spec(), tensorSpec([good]), { length: 6 } as never), RangeError, /groupStep: the arrays after tensorSpec must be 6 \* tensors = 6 \(tensorSpec has 1 tensors\), got 1/, arrays);
+    expectRefused(() => addon.groupStepAsync(spec(), tensorSpec([good]), { length: 6 } as never, () => undefined), TypeError, /groupStepAsync: arrays must be an Array of 6 entries per tensor/, arrays);
     expectRefused(() => addon.groupStep(spec(), tensorSpec([good]), list.slice(0, 5)), RangeError, /arrays\.length must be 6 \* tensors = 6 \(tensorSpec has 1 tensors\), got 5/, arrays);
     expectRefused(() => addon.groupStep(spec(), Float64Array.from([2, 2.5, 0, 0]), list), RangeError, /tensorSpec\[1\] \(tensor 0 cols\)/, arrays);
     expectRefused(() => addon.groupStep(spec(), Float64Array.from([2 ** 40, 2 ** 40, 0, 0]), list), RangeError, /tensor 0: rows \* cols overflows: rows 1099511627776, cols 1099511627776/, arrays);
@@ -182,6 +185,19 @@ describe('the native group step refuses a bad group before writing anything', ()
     const { good, arrays } = fresh();
     expectRefused(() => addon.groupStepAsync(spec(), tensorSpec([good]), arraysOf([good]), undefined as never), TypeError, /groupStepAsync: callback must be a function, got undefined/, arrays);
     expectRefused(() => addon.groupStepAsync(spec(), tensorSpec([good]), arraysOf([good]).slice(1), () => undefined), RangeError, /groupStepAsync: arrays\.length/, arrays);
+  });
+
+  test('the arrays as arguments after tensorSpec: checked the same way', () => {
+    const { good, arrays } = fresh();
+    const list = arraysOf([good]);
+    expectRefused(() => addon.groupStep(spec(), tensorSpec([good]), ...list.slice(0, 5)), RangeError, /the arrays after tensorSpec must be 6 \* tensors = 6 .* got 5/, arrays);
+    expectRefused(() => addon.groupStep(spec(), tensorSpec([good]), good.p, new Int32Array(4) as never, null, null, null, null), TypeError, /arrays\[1\] \(tensor 0 g\) must be a Float32Array like p, got Int32Array of length 4/, arrays);
+    expectRefused(() => addon.groupStep(spec(), tensorSpec([good]), good.p, good.p, null, null, null, null), RangeError, /arrays\[0\] \(tensor 0 p\) and arrays\[1\] \(tensor 0 g\) must not share memory/, arrays);
+    const copy = tensor(good.p.slice(), good.g.slice(), 2, 2);
+    addon.groupStep(spec(), tensorSpec([good]), ...list);
+    addon.groupStep(spec(), tensorSpec([copy]), arraysOf([copy]));
+    expect(Array.from(good.p)).toEqual(Array.from(copy.p));
+    expect(Array.from(good.g)).toEqual(Array.from(copy.g));
   });
 
   test('a good group after all that steps to the bits of the TypeScript reference', () => {

@@ -170,6 +170,25 @@ describe(`fused group steps on ${where}`, () => {
     mixed.forEach((t, i) => expectSameBits(t.data, alone[i].data, `parameter ${i} (${t.dtype})`));
   });
 
+  test.each([40, 300])('a group of %i tensors: fused equals one kernel per operation', (count) => {
+    // The native backend passes up to 256 tensors' arrays to the addon as
+    // call arguments and larger groups as one Array: both ways give the bits.
+    const runMany = () => {
+      const params = Array.from({ length: count }, (_, t) => new Tensor(Float32Array.from({ length: 2 * 9 }, (_, i) => Math.sin(i + t) * 0.4), [2, 9]));
+      const opt = new L2ProjectedOptim(params, { lr: 0.3, momentum: 0.5, epsilon: 0.6 });
+      for (let k = 0; k < 2; k++) {
+        params.forEach((p, t) => (p.grad = Float32Array.from({ length: p.numel }, (_, i) => Math.cos(i * 0.9 + t + k))));
+        opt.step();
+      }
+      return params;
+    };
+    const fused = runMany();
+    setFusedSteps(false);
+    const unfused = runMany();
+    fused.forEach((p, i) => expectSameBits(p.data, unfused[i].data, `param ${i}`));
+    expect(fused[count - 1].data[0]).not.toBe(Math.fround(Math.sin(count - 1) * 0.4));
+  });
+
   test('any number of threads gives the bits of one thread', () => {
     const before = getNumThreads();
     try {

@@ -39,13 +39,17 @@ export interface NativeAddon {
   topQRows(g: FloatArray, rows: number, cols: number, keep: number): void;
   l1LmoRows(g: FloatArray, rows: number, cols: number): void;
   frankWolfeStep(p: FloatArray, g: FloatArray, alpha: number, lmoScale: number): void;
-  groupStep(spec: Float64Array, tensorSpec: Float64Array, arrays: (FloatArray | null)[]): void;
+  /** The arrays as one Array, or (cheaper: no property lookups) as the arguments after tensorSpec. */
+  groupStep(spec: Float64Array, tensorSpec: Float64Array, ...arrays: (FloatArray | null)[] | [(FloatArray | null)[]]): void;
   groupStepAsync(spec: Float64Array, tensorSpec: Float64Array, arrays: (FloatArray | null)[], done: (err: Error | null) => void): void;
   renormRowsL2PerRow(p: FloatArray, rows: number, cols: number, maxNorms: Float64Array): void;
   setNumThreads(n: number): void;
   getNumThreads(): number;
   benchFloor(p: Float32Array, g: Float32Array, scale: number, lr: number, threads: number): void;
 }
+
+/** Groups of up to this many arrays (6 per tensor) pass them to the addon as arguments. */
+const MAX_SPREAD_ARRAYS = 6 * 256;
 
 /**
  * The flat array list of a group step: p, g, three state buffers and the
@@ -137,7 +141,12 @@ export class NativeBackend implements KernelBackend {
     this.addon.adagradStep(p, g, arrayOf(sum), o.clr, o.weightDecay, o.eps, o.maximize);
   }
   groupStep(spec: Float64Array, tensors: GroupTensor[]): void {
-    this.addon.groupStep(spec, tensorSpec(tensors), groupArrays(tensors));
+    const arrays = groupArrays(tensors);
+    // As arguments (a group of 41 small tensors: 34 -> 24 us a step), but a
+    // call's arguments are bounded (V8 refuses tens of thousands), so large
+    // groups pass the Array.
+    if (arrays.length <= MAX_SPREAD_ARRAYS) this.addon.groupStep(spec, tensorSpec(tensors), ...arrays);
+    else this.addon.groupStep(spec, tensorSpec(tensors), arrays);
   }
   groupStepAsync(spec: Float64Array, tensors: GroupTensor[]): Promise<void> {
     return new Promise((resolve, reject) => {
