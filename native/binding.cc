@@ -388,8 +388,9 @@ bool readGroupStep(const Args& a, GroupStepArgs* out, bool spread) {
     return false;
   }
   const Napi::Value arraysValue = a.info[2];
-  const bool asArguments = spread && !arraysValue.IsArray();
-  if (!asArguments && !arraysValue.IsArray()) {
+  const bool isArray = arraysValue.IsArray();
+  const bool asArguments = spread && !isArray;
+  if (!asArguments && !isArray) {
     throwTypeError(env, a.where("arrays") +
                             " must be an Array of 6 entries per tensor (p, g, buf0, buf1, buf2, "
                             "maxNorms), got " + describe(arraysValue));
@@ -432,13 +433,13 @@ bool readGroupStep(const Args& a, GroupStepArgs* out, bool spread) {
     return false;
   }
   const size_t count = tensorSpec.length / lp::kTensorSpecStride;
-  const size_t given = asArguments ? a.info.Length() - 2
-                                   : static_cast<size_t>(arraysValue.As<Napi::Array>().Length());
-  if (given != count * lp::kArraysPerTensor) {
+  const size_t listed = asArguments ? a.info.Length() - 2
+                                    : static_cast<size_t>(arraysValue.As<Napi::Array>().Length());
+  if (listed != count * lp::kArraysPerTensor) {
     throwRangeError(env, a.where(asArguments ? "the arrays after tensorSpec" : "arrays.length") +
                              " must be 6 * tensors = " +
                              std::to_string(count * lp::kArraysPerTensor) + " (tensorSpec has " +
-                             std::to_string(count) + " tensors), got " + std::to_string(given));
+                             std::to_string(count) + " tensors), got " + std::to_string(listed));
     return false;
   }
 

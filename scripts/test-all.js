@@ -25,22 +25,25 @@ function run(cmd, argv, env = {}) {
 const totals = { passed: 0, failed: 0, skipped: 0 };
 const failures = [];
 
+/** Adds ctest's own summary ("N% tests passed, F tests failed out of T", skipped tests listed as "(Skipped)") to the totals; false when there is none. */
+function addCtestTotals(out) {
+  const summary = /(\d+) tests failed out of (\d+)/.exec(out);
+  if (!summary) return false;
+  const failed = Number(summary[1]);
+  const skipped = (out.match(/\(Skipped\)/g) || []).length;
+  totals.failed += failed;
+  totals.skipped += skipped;
+  totals.passed += Number(summary[2]) - failed - skipped;
+  return true;
+}
+
 // The TypeScript build: the package tests load dist/ as users do.
 if (run('npm', ['run', '--silent', 'build:ts']).status !== 0) failures.push('TypeScript build');
 
 if (only !== 'jest') {
-  // ctest's own summary ("N% tests passed, F tests failed out of T", skipped
-  // ISAs listed as "(Skipped)") goes into the closing totals too.
   const r = spawnSync('bash', ['scripts/ctest.sh'], { cwd: root, stdio: ['inherit', 'pipe', 'inherit'], encoding: 'utf8', maxBuffer: 1 << 26 });
   process.stdout.write(r.stdout || '');
-  const summary = /(\d+) tests failed out of (\d+)/.exec(r.stdout || '');
-  if (summary) {
-    const failed = Number(summary[1]);
-    const skipped = ((r.stdout || '').match(/\(Skipped\)/g) || []).length;
-    totals.failed += failed;
-    totals.skipped += skipped;
-    totals.passed += Number(summary[2]) - failed - skipped;
-  }
+  addCtestTotals(r.stdout || '');
   if (r.status !== 0) failures.push('ctest (C++ kernel tests)');
 }
 
@@ -68,12 +71,12 @@ async function collectNeon() {
   if (code === 77) {
     totals.skipped += 1;
     console.log('NEON kernel tests skipped: no cross compiler or qemu-aarch64 (see scripts/ctest-neon.sh)');
-  } else if (code === 0 && /100% tests passed, 0 tests failed out of 1/.test(out)) {
-    totals.passed += 1;
-  } else {
-    totals.failed += 1;
-    failures.push('NEON kernel tests (scripts/ctest-neon.sh)');
+    return;
   }
+  // A build that failed before ctest ran has no summary: one failure.
+  const summarized = addCtestTotals(out);
+  if (!summarized) totals.failed += 1;
+  if (code !== 0 || !summarized) failures.push('NEON kernel tests (scripts/ctest-neon.sh)');
 }
 
 /** The native ISAs this CPU supports, asked of the built addon itself. */

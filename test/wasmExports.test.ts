@@ -6,33 +6,18 @@
 // returns its documented status code and writes nothing; a good call returns
 // 0 and steps. Every shipped module (baseline and simd128, plain and shared
 // memory) is checked, whichever backend this run forces.
-import * as fs from 'fs';
 import * as path from 'path';
 import { InnerKind, NO_TRANSFORM, Projection, Transform, groupSpec } from '../ts/backend/groupStep';
+import { instantiate } from '../ts/backend/wasm';
 
 const OK = 0, SIZE = 1, ALIGN = 2, BOUNDS = 3, NULL_BUF = 4, NULL = 5, OVERLAP = 6, SPEC = 7, TENSOR_SPEC = 8, MAX_NORMS = 9;
 
-// The raw exports, loosely typed: addresses and counts are numbers.
 type Fn = (...args: number[]) => number;
-interface RawExports {
-  memory: WebAssembly.Memory;
-  malloc(bytes: number): number;
-  _initialize?: () => void;
-  [name: string]: unknown;
-}
 
 const MODULES = ['lp_optim.wasm', 'lp_optim_simd.wasm', 'lp_optim_shared.wasm', 'lp_optim_simd_shared.wasm'];
 
-function load(file: string): RawExports {
-  const bytes = fs.readFileSync(path.join(__dirname, '..', 'wasm', file));
-  const instance = new WebAssembly.Instance(new WebAssembly.Module(bytes), { env: { emscripten_notify_memory_growth: () => undefined } });
-  const exports = instance.exports as unknown as RawExports;
-  exports._initialize?.();
-  return exports;
-}
-
 describe.each(MODULES)('%s checks every address before it writes', (file) => {
-  const x = load(file);
+  const x = instantiate(path.join(__dirname, '..', 'wasm', file)); // as the WebAssembly backend loads it
   const call = (name: string, ...args: number[]) => (x[name] as Fn)(...args);
   const heap = () => new Uint8Array(x.memory.buffer);
   const f32At = (ptr: number, n: number) => new Float32Array(x.memory.buffer, ptr, n);

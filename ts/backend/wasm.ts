@@ -19,7 +19,8 @@ import {
   AdagradKernelOptions, AdamKernelOptions, BackendInfo, KernelBackend, RmspropKernelOptions, SgdKernelOptions, StateBuffer,
 } from './types';
 
-interface WasmExports {
+/** @internal The raw exports of a module (test/wasmExports.test.ts calls them directly). */
+export interface WasmExports {
   memory: WebAssembly.Memory;
   _initialize?: () => void;
   malloc(bytes: number): number;
@@ -108,8 +109,8 @@ function addressOf(buf: StateBuffer | null): number {
   return buf ? (buf as WasmStateBuffer).cell.ptr : 0;
 }
 
-/** Compiles and instantiates one of the modules; throws if this engine cannot run it (e.g. no SIMD). */
-function instantiate(file: string): WasmExports {
+/** @internal Compiles and instantiates one of the modules; throws if this engine cannot run it (e.g. no SIMD). */
+export function instantiate(file: string): WasmExports {
   const module = new WebAssembly.Module(fs.readFileSync(file));
   const instance = new WebAssembly.Instance(module, {
     env: { emscripten_notify_memory_growth: () => undefined },
