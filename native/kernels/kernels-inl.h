@@ -131,14 +131,11 @@ struct ReductionLanes {
   using V = Vec<T>;
   static constexpr size_t kRegs = kReductionLanes / V::kWidth;
   static_assert(kReductionLanes % V::kWidth == 0, "a vector must hold a whole number of lanes");
+  // Register lane i holds lane i, or after startAligned(x, head) lane
+  // (head + i) % kReductionLanes.
   typename V::Reg acc[kRegs];
 
-  // How far the lanes are rotated: register lane i holds lane (shift + i) %
-  // kReductionLanes (see startAligned).
-  size_t shift;
-
   inline void clear() {
-    shift = 0;
     for (size_t r = 0; r < kRegs; ++r) acc[r] = V::set1(T(0));
   }
   // Lanes for a row whose blocks start `head` elements in (head <
@@ -149,7 +146,6 @@ struct ReductionLanes {
     for (size_t k = 0; k < kReductionLanes; ++k) lane[k] = T(0);
     for (size_t l = 0; l < head; ++l) lane[kReductionLanes - head + l] = Term::template of<One<T>>(x[l]);
     for (size_t r = 0; r < kRegs; ++r) acc[r] = V::load(lane + r * V::kWidth);
-    shift = head;
   }
   // Register r of the next block, given in a register (see fusedSweep).
   inline void addRegister(size_t r, typename V::Reg x) { acc[r] = V::add(acc[r], Term::template of<V>(x)); }
@@ -160,28 +156,18 @@ struct ReductionLanes {
     }
   }
   // The sum, once the tail (count < kReductionLanes elements after the last
-  // block) has gone to the next lanes in order (register lanes 0, 1, ...)
-  // and the lanes are back in place: combined pairwise in a fixed tree.
-  // Always inlined, with the rotated case out of line on a copy of the lanes:
-  // were finish, or anything taking `this`, a call of its own, the lanes
-  // would live in memory (in WebAssembly, cleared and copied through
-  // memory.fill and memory.copy, calls into the engine, at every row).
-  LP_ALWAYS_INLINE T finish(const T* tail, size_t count) const {
-    if (shift == 0) return finishInRegisters(tail, count);
-    T rotated[kReductionLanes];
-    for (size_t r = 0; r < kRegs; ++r) V::store(rotated + r * V::kWidth, acc[r]);
-    return finishRotated(rotated, shift, tail, count);
-  }
-  // finish for lanes stored rotated by `shift` (see startAligned).
-  static LP_NOINLINE T finishRotated(T* rotated, size_t shift, const T* tail, size_t count) {
-    for (size_t k = 0; k < count; ++k) rotated[k] = rotated[k] + Term::template of<One<T>>(tail[k]);
-    T lane[kReductionLanes];
-    for (size_t k = 0; k < kReductionLanes; ++k) lane[(shift + k) % kReductionLanes] = rotated[k];
-    for (size_t h = kReductionLanes / 2; h > 0; h /= 2) {
-      for (size_t i = 0; i < h; ++i) lane[i] = lane[i] + lane[i + h];
-    }
-    return lane[0];
-  }
+  // block) has gone to the next lanes in order (register lanes 0, 1, ...):
+  // the lanes combined pairwise in a fixed tree, lane i + lane i + h for h =
+  // kReductionLanes / 2, ..., 1. Rotated lanes (startAligned) need no
+  // rotating back: a rotation moves each of the tree's pairs to
+  // register lanes q and q + h (mod 2h), the same pairs the tree adds in
+  // place, and addition commutes, so the bits are those of the lanes in
+  // order. (Rotating them through memory cost a store-forwarding stall a row:
+  // 5% of a CIFAR-size step.) Always inlined: were finish, or anything taking
+  // `this`, a call of its own, the lanes would live in memory (in
+  // WebAssembly, cleared and copied through memory.fill and memory.copy,
+  // calls into the engine, at every row).
+  LP_ALWAYS_INLINE T finish(const T* tail, size_t count) const { return finishInRegisters(tail, count); }
   // finish for lanes in place, without memory: a short row's sum used to
   // wait on vector loads of lanes just written one by one (a store-forwarding
   // stall), which made rows of 4-64 elements cost 60-110 ns each. The tail's
@@ -235,11 +221,11 @@ inline size_t alignedHead(const T* x) {
 
 // Where a row's lane blocks start: at its first aligned element when a whole
 // block follows it, else at 0 (see ReductionLanes::startAligned).
-// Rows shorter than kAlignedStartMinCols start at 0: their lanes then stay in
-// place and finish without memory (finishInRegisters), which saves more than
-// split loads cost on so few vectors (Node, one thread, 2M float32 elements:
-// rows of 20 8.1 -> 3.0 ms a step, of 64 3.3 -> 1.2, of 784 0.67 -> 0.60;
-// at 1024-1536 the two were even, and 3072 ran 10% faster aligned).
+// Rows shorter than kAlignedStartMinCols start at 0: startAligned builds its
+// lanes through memory (a store-forwarding stall), which costs more than split
+// loads on so few vectors (Node, one thread, about 1M float32 elements, after
+// rotated lanes stopped costing anything to finish: rows of 200 26% slower
+// aligned, 576 even, 784 4% faster, 3072 faster by 10% before that change).
 constexpr size_t kAlignedStartMinCols = 1024;
 
 template <typename T>

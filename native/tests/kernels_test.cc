@@ -1672,10 +1672,49 @@ int testSelectionKernels() {
   return 0;
 }
 
+// Rows long enough to start their lane blocks at an aligned element (1024 or
+// more), at every offset from a 64-byte boundary: the lanes then start rotated
+// and finish without being rotated back (ReductionLanes::finish), which must
+// give the bits of the lanes in order. The L2 and L1 norms, and the L2
+// normalisation (whose divisor is that norm), against the reference.
+template <typename T>
+void testRotatedLanes(const lp::KernelsFor<T>& k, Rng& rng) {
+  const size_t rows = 3;
+  for (size_t cols : {size_t{1024}, size_t{1031}, size_t{1039}, size_t{3072}}) {
+    const size_t n = rows * cols;
+    std::vector<T> storage(n + 64 / sizeof(T) * 2);
+    const size_t misalign = reinterpret_cast<uintptr_t>(storage.data()) % 64 / sizeof(T);
+    T* const aligned = storage.data() + (misalign == 0 ? 0 : 64 / sizeof(T) - misalign);
+    for (size_t offset = 0; offset < 64 / sizeof(T); ++offset) {
+      T* x = aligned + offset;
+      std::vector<T> input(n);
+      fillMatrix(rng, 0, input.data(), rows, cols);
+      std::memcpy(x, input.data(), n * sizeof(T));
+      char ctx[96];
+      std::snprintf(ctx, sizeof ctx, "%s cols=%zu offset=%zu", typeName(T()), cols, offset);
+      gContext = std::string("rotated lanes ") + ctx;
+      std::vector<T> got(rows), want(rows);
+      k.rowNormsL2(x, rows, cols, got.data());
+      refRowNorms(input.data(), rows, cols, want.data());
+      expectSame(got.data(), want.data(), rows, "rowNormsL2");
+      std::vector<T> wantG(input);
+      refNormalizeRows(wantG.data(), rows, cols, 1e-12);
+      k.normalizeRowsL2(x, rows, cols, 1e-12);
+      expectSame(x, wantG.data(), n, "normalizeRowsL2");
+      std::memcpy(x, input.data(), n * sizeof(T));
+      std::vector<T> wantL1(input);
+      refNormalizeRowsL1(wantL1.data(), rows, cols, 1e-12);
+      k.normalizeRowsL1(x, rows, cols, 1e-12);
+      expectSame(x, wantL1.data(), n, "normalizeRowsL1");
+    }
+  }
+}
+
 template <typename T>
 void testAllKernels(const lp::KernelsFor<T>& k) {
   Rng rng{sizeof(T) * 7919u};
   testRowKernels(k, rng);
+  testRotatedLanes(k, rng);
   testScaleBias(k, rng);
   testSgd(k, rng);
   testAdam(k, rng);
