@@ -38,14 +38,23 @@ function resnet18Shapes() {
 
 const WORKLOADS = [
   { key: 'seed', name: "one 2-element tensor, SGD (the seed's example)", shapes: [[2]], inner: 'SGD', paramNdim: null, bytes: 16, reps: quick ? 2000 : 20000 },
-  { key: 'cifar', name: 'CIFAR batch, 256x3x32x32, SGD', shapes: [[256, 3, 32, 32]], inner: 'SGD', bytes: 16, reps: quick ? 5 : 40 },
+  { key: 'cifar', name: 'CIFAR batch, 256x3x32x32, SGD', shapes: [[256, 3, 32, 32]], inner: 'SGD', bytes: 16, reps: quick ? 5 : 40, evict: true },
   // Short rows (a batch attack on tabular data: one row of 20 features per
   // sample), where a step is per-row work rather than memory traffic.
-  { key: 'tabular', name: 'tabular batch, 100000x20, SGD', shapes: [[100000, 20]], inner: 'SGD', bytes: 16, reps: quick ? 5 : 40 },
+  { key: 'tabular', name: 'tabular batch, 100000x20, SGD', shapes: [[100000, 20]], inner: 'SGD', bytes: 16, reps: quick ? 5 : 40, evict: true },
   { key: 'imagenet', name: 'ImageNet batch, 64x3x224x224, SGD', shapes: [[64, 3, 224, 224]], inner: 'SGD', bytes: 16, reps: quick ? 3 : 15 },
   { key: 'resnet-sgd', name: "ResNet-18's 62 tensors (11.7M), SGD momentum 0.9", shapes: resnet18Shapes(), inner: 'SGDm', bytes: 24, reps: quick ? 3 : 15 },
   { key: 'resnet-adam', name: "ResNet-18's 62 tensors, Adam", shapes: resnet18Shapes(), inner: 'Adam', bytes: 32, reps: quick ? 3 : 15 },
 ];
+
+/**
+ * The workloads marked `evict` fit in the caches, so back-to-back steps find
+ * their data there; in a training or attack loop the model's forward and
+ * backward run between steps and evict it. Those workloads are also timed
+ * (native and the floor, one thread, and PyTorch) with a sweep writing this
+ * many bytes before each step, untimed.
+ */
+const EVICT_BYTES = 64 << 20;
 
 const numel = (shape) => shape.reduce((a, b) => a * b, 1);
 const median = (xs) => {
@@ -94,6 +103,30 @@ function timeInterleaved(runners, reps) {
 }
 
 /** Median milliseconds per call of fn alone (see timeInterleaved). */
+/**
+ * Median milliseconds per call of each runner's fn, each call after an
+ * untimed sweep writing EVICT_BYTES (see EVICT_BYTES), the runners taking
+ * turns call by call.
+ */
+function timeEvicted(runners, reps) {
+  const sweep = new Float64Array(EVICT_BYTES / 8);
+  for (const r of runners) {
+    r.before?.();
+    for (let i = 0; i < 3; i++) r.fn();
+    r.samples = [];
+  }
+  for (let i = 0; i < reps; i++) {
+    for (const r of runners) {
+      r.before?.();
+      for (let k = 0; k < sweep.length; k += 8) sweep[k] += 1; // a write to every cache line
+      const t0 = process.hrtime.bigint();
+      r.fn();
+      r.samples.push(Number(process.hrtime.bigint() - t0) / 1e6);
+    }
+  }
+  return Object.fromEntries(runners.map((r) => [r.key, median(r.samples)]));
+}
+
 function timeIt(fn, reps, warmUp) {
   return timeInterleaved([{ key: 'only', fn, warmUp }], reps).only;
 }
@@ -236,7 +269,7 @@ function timeTorch() {
   const python = '/usr/bin/python3';
   const probe = spawnSync(python, ['-c', 'import torch; print(torch.__version__)'], { encoding: 'utf8' });
   if (probe.status !== 0) return { skipped: `PyTorch not found (${python} cannot import torch; apt-get install python3-torch)` };
-  const r = spawnSync(python, [path.join(__dirname, 'bench_torch.py'), JSON.stringify({ workloads: WORKLOADS, quick, cores })], {
+  const r = spawnSync(python, [path.join(__dirname, 'bench_torch.py'), JSON.stringify({ workloads: WORKLOADS, quick, cores, evictBytes: EVICT_BYTES })], {
     encoding: 'utf8',
     maxBuffer: 1 << 24,
   });
@@ -359,6 +392,12 @@ async function main() {
     const times = timeInterleaved(runners, w.reps);
     // The floor's loop touches 16 bytes per element: scaled to the optimizer's bytes per element.
     for (const r of runners) row[r.key] = times[r.key] * (r.scale ?? 1);
+    if (native && w.evict) {
+      const evicted = [floorRunner('floor1Evicted', w, native, 1), lpOptimRunner('native1Evicted', w, 'native', 1)];
+      const evictedTimes = timeEvicted(evicted, w.reps);
+      for (const r of evicted) row[r.key] = evictedTimes[r.key] * (r.scale ?? 1);
+      if (torch.results) row.torch1Evicted = torch.results[w.key].evicted ?? null;
+    }
     if (torch.results) {
       row.torch1 = torch.results[w.key]['1'];
       row.torchN = torch.results[w.key][String(cores)];
@@ -408,8 +447,17 @@ async function main() {
     }
     if (row.native1 && row.nativeN && row.short !== 'seed') ratios.push(`- ${row.name}: ${cores} threads are ${(row.native1 / row.nativeN).toFixed(2)}x faster than 1.`);
   }
+  const evictedLines = [];
+  for (const row of rows) {
+    if (!row.native1Evicted) continue;
+    const torchPart = row.torch1Evicted ? `; PyTorch ${fmt(row.torch1Evicted)} (native ${(row.torch1Evicted / row.native1Evicted).toFixed(1)}x faster)` : '';
+    evictedLines.push(
+      `- ${row.name}, data evicted before each step (${EVICT_BYTES >> 20} MB written between steps, untimed, as a model's forward and backward would): ` +
+        `native ${fmt(row.native1Evicted)} on one thread (${(row.native1Evicted / row.floor1Evicted).toFixed(2)}x the floor timed likewise, ${fmt(row.floor1Evicted)})${torchPart}.`,
+    );
+  }
   const table = lines.join('\n');
-  console.log(`\n${table}\n\n${ratios.join('\n')}`);
+  console.log(`\n${table}\n\n${ratios.join('\n')}\n\n${evictedLines.join('\n')}`);
   if (torch.skipped) console.log(`\nPyTorch skipped: ${torch.skipped}`);
   if (tfjsWasm.skipped) console.log(`\nTensorFlow.js wasm skipped: ${tfjsWasm.skipped}`);
 
@@ -438,6 +486,8 @@ async function main() {
     table,
     '',
     ...ratios,
+    '',
+    ...evictedLines,
     '',
     ...shareLines,
     '',

@@ -1,8 +1,9 @@
 # SPDX-License-Identifier: MIT
 # PyTorch side of `npm run bench`: the same L2-projected steps as lp-optim,
 # written as rai_toolbox computes them (torch.norm per datum, in-place divide,
-# torch.optim's step, renorm_), timed with 1 thread and with all cores.
-# Prints {workload: {threads: median ms}} as JSON. Run by scripts/bench.js.
+# torch.optim's step, renorm_), timed with 1 thread and with all cores, and for
+# the workloads marked "evict" also with 1 thread after a cache sweep.
+# Prints {workload: {threads or "evicted": median ms}} as JSON. Run by scripts/bench.js.
 import json
 import statistics
 import sys
@@ -24,7 +25,9 @@ def make(shapes):
     return params
 
 
-def run(w, threads):
+def run(w, threads, evict_bytes=0):
+    """Median ms per step; with evict_bytes, each step follows an untimed sweep
+    writing that many bytes (the step's data evicted from the caches)."""
     torch.set_num_threads(threads)
     params = make(w["shapes"])
     if w["inner"] == "Adam":
@@ -45,6 +48,17 @@ def run(w, threads):
             flat.renorm_(p=2, dim=0, maxnorm=1.0)
 
     reps = w["reps"]
+    if evict_bytes:
+        sweep = torch.zeros(evict_bytes // 8, dtype=torch.float64)
+        for _ in range(3):
+            step()
+        samples = []
+        for _ in range(reps):
+            sweep.add_(1.0)
+            t0 = time.perf_counter()
+            step()
+            samples.append((time.perf_counter() - t0) * 1000)
+        return statistics.median(samples)
     batch = 100 if reps > 1000 else 1
     for _ in range(min(3 * batch, 300)):
         step()
@@ -62,6 +76,8 @@ def main():
     out = {}
     for w in cfg["workloads"]:
         out[w["key"]] = {str(t): run(w, t) for t in sorted({1, cfg["cores"]})}
+        if w.get("evict"):
+            out[w["key"]]["evicted"] = run(w, 1, cfg["evictBytes"])
     print(json.dumps(out))
 
 
