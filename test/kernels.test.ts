@@ -8,6 +8,7 @@ import { availableBackends, backendByName, currentBackend } from '../ts/backend/
 import * as ref from '../ts/backend/reference';
 import { GroupTensor, InnerKind, NO_TRANSFORM, Projection, Transform, groupSpec, sequentialGroupStep } from '../ts/backend/groupStep';
 import { AdagradKernelOptions, AdamKernelOptions, KernelBackend, RmspropKernelOptions, SgdKernelOptions } from '../ts/backend/types';
+import { Generator } from '../ts/random';
 import { FloatArray } from '../ts/types';
 import { expectSameBits } from './helpers';
 
@@ -15,16 +16,10 @@ const backend = currentBackend();
 const LENGTHS = [0, 1, 2, 3, 4, 5, 7, 8, 9, 15, 16, 17, 31, 32, 33, 51, 64, 100, 1000];
 const DTYPES = ['float32', 'float64'] as const;
 
-/** A small deterministic generator (mulberry32) so failures reproduce. */
+/** A seeded uniform source (the library's own Generator) so failures reproduce. */
 function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
+  const g = new Generator(seed);
+  return () => g.uniform();
 }
 
 function randomArray(dtype: 'float32' | 'float64', n: number, seed: number, special = false): FloatArray {
