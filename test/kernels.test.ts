@@ -69,6 +69,37 @@ function compareKernels(name: string, b: KernelBackend): void {
         }
       });
 
+      if (dtype === 'float64') {
+        test('float64 norms where only an exact fma gives the reference bits', () => {
+          // A float64 row's sum of squares is s = fma(x, x, s), element after
+          // element. Where fma is emulated (WebAssembly), its low parts are
+          // added rounded to odd; rows [y, x, z] with x = m * 2^-26, m odd and
+          // m^2 above 2^53, put x^2's low half at exactly half an ulp, and
+          // the tiny y^2 before it decides the rounding: rounding to nearest
+          // there, or stepping the wrong way, gives another last bit, which z
+          // carries on into a norm that is not x (in a plain JavaScript model
+          // of the algorithm, either mistake changes 5 of the 8 norms).
+          const rowsOf = (count: number) => {
+            const x = new Float64Array(count * 3);
+            for (let r = 0; r < count; r++) {
+              const scale = 2 ** [0, -200, 200, 37][r % 4];
+              x[3 * r] = 2 ** -(53 + (r % 8)) * scale;
+              x[3 * r + 1] = (94906267 + 2 * r) * 2 ** -26 * scale;
+              x[3 * r + 2] = (0.1 + 0.05 * r) * scale;
+            }
+            return x;
+          };
+          for (const rows of [8, 7, 4, 3, 2, 1]) {
+            const x = rowsOf(rows);
+            const outB = new Float64Array(rows);
+            const outR = new Float64Array(rows);
+            b.rowNormsL2(x, rows, 3, outB);
+            ref.rowNormsL2(x, rows, 3, outR);
+            expectSameBits(outB, outR, `rowNormsL2 ${rows}x3 at fma's hard cases`);
+          }
+        });
+      }
+
       test(`rows of zeros and NaN/Inf rows (${dtype})`, () => {
         const cols = 19;
         const x = randomArray(dtype, 4 * cols, 99);

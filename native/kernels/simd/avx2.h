@@ -97,6 +97,8 @@ struct Vec<double> {
     const __m128d s = _mm_add_pd(_mm256_castpd256_pd128(v), _mm256_extractf128_pd(v, 1));
     return _mm_cvtsd_f64(_mm_add_sd(s, _mm_unpackhi_pd(s, s)));
   }
+  // A real fma instruction serves rowNorms (see wasm128.h).
+  static constexpr bool kEmulatedFmaPairs = false;
 };
 
 }  // namespace avx2

@@ -85,6 +85,8 @@ struct Vec<double> {
     return n == 1 ? vld1q_lane_f64(p, vdupq_n_f64(0.0), 0) : vdupq_n_f64(0.0);
   }
   static inline double sumTree(Reg v) { return vgetq_lane_f64(v, 0) + vgetq_lane_f64(v, 1); }
+  // A real fma instruction serves rowNorms (see wasm128.h).
+  static constexpr bool kEmulatedFmaPairs = false;
 };
 
 }  // namespace neon

@@ -53,6 +53,8 @@ struct Vec {
   // p[0..n) (n <= 1) and +0 above; nothing past p[n - 1] is read.
   static inline Reg loadFirst(const T* p, size_t n) { return n != 0 ? *p : T(0); }
   static inline T sumTree(Reg v) { return v; }
+  // One element a register: rowNorms keeps its scalar chains (see wasm128.h).
+  static constexpr bool kEmulatedFmaPairs = false;
 };
 
 }  // namespace scalar

@@ -85,6 +85,56 @@ struct Vec<double> {
     return n == 1 ? wasm_v128_load64_zero(p) : wasm_v128_load(p);
   }
   static inline double sumTree(Reg v) { return wasm_f64x2_extract_lane(v, 0) + wasm_f64x2_extract_lane(v, 1); }
+
+  // Two rows' float64 sums of squares side by side (see rowNorms): WebAssembly
+  // has no fma, and fmaDouble's error-free algorithm (kernels-inl.h), one
+  // chain per row, is most of a float64 step there; here it runs on both
+  // lanes at once, operation for operation the same, so the bits are the same.
+  static constexpr bool kEmulatedFmaPairs = true;
+  static inline Reg pair(double lane0, double lane1) { return wasm_f64x2_make(lane0, lane1); }
+  static inline double lane0(Reg v) { return wasm_f64x2_extract_lane(v, 0); }
+  static inline double lane1(Reg v) { return wasm_f64x2_extract_lane(v, 1); }
+  // a * b + c rounded once in each lane where fmaDouble's algorithm applies
+  // (its range checks, lane by lane); *inRange is false when a lane is outside
+  // them, and the caller then takes both lanes through fmaDouble.
+  static inline Reg fmaInRange(Reg a, Reg b, Reg c, bool* inRange) {
+    const Reg small = wasm_f64x2_splat(0x1p-480);
+    const Reg large = wasm_f64x2_splat(0x1p480);
+    const Reg aa = wasm_f64x2_abs(a);
+    const Reg ab = wasm_f64x2_abs(b);
+    // (NaN, Inf and zero operands fail these too.)
+    Reg ok = wasm_v128_and(wasm_f64x2_ge(aa, small), wasm_f64x2_le(aa, large));
+    ok = wasm_v128_and(ok, wasm_v128_and(wasm_f64x2_ge(ab, small), wasm_f64x2_le(ab, large)));
+    ok = wasm_v128_and(ok, wasm_f64x2_le(wasm_f64x2_abs(c), wasm_f64x2_splat(0x1p1000)));
+    const Reg p = wasm_f64x2_mul(a, b);
+    const Reg splitter = wasm_f64x2_splat(134217729.0);  // 2^27 + 1
+    Reg t = wasm_f64x2_mul(splitter, a);
+    const Reg ah = wasm_f64x2_sub(t, wasm_f64x2_sub(t, a));
+    const Reg al = wasm_f64x2_sub(a, ah);
+    t = wasm_f64x2_mul(splitter, b);
+    const Reg bh = wasm_f64x2_sub(t, wasm_f64x2_sub(t, b));
+    const Reg bl = wasm_f64x2_sub(b, bh);
+    Reg pl = wasm_f64x2_sub(wasm_f64x2_mul(ah, bh), p);
+    pl = wasm_f64x2_add(pl, wasm_f64x2_mul(ah, bl));
+    pl = wasm_f64x2_add(pl, wasm_f64x2_mul(al, bh));
+    pl = wasm_f64x2_add(pl, wasm_f64x2_mul(al, bl));
+    const Reg sh = wasm_f64x2_add(c, p);
+    const Reg sb = wasm_f64x2_sub(sh, c);
+    const Reg sl = wasm_f64x2_add(wasm_f64x2_sub(c, wasm_f64x2_sub(sh, sb)), wasm_f64x2_sub(p, sb));
+    ok = wasm_v128_and(ok, wasm_f64x2_ge(wasm_f64x2_abs(sh), wasm_f64x2_splat(0x1p-900)));
+    *inRange = wasm_i64x2_all_true(ok);
+    const Reg v = wasm_f64x2_add(pl, sl);
+    const Reg vb = wasm_f64x2_sub(v, pl);
+    const Reg ve = wasm_f64x2_add(wasm_f64x2_sub(pl, wasm_f64x2_sub(v, vb)), wasm_f64x2_sub(sl, vb));
+    // Rounded to odd (see fmaDouble): an inexact, even v steps one double
+    // toward the exact sum.
+    const Reg zero = wasm_f64x2_splat(0.0);
+    const Reg one = wasm_i64x2_splat(1);
+    const Reg step = wasm_v128_and(wasm_f64x2_ne(ve, zero), wasm_i64x2_eq(wasm_v128_and(v, one), wasm_i64x2_splat(0)));
+    const Reg sameSign = wasm_v128_not(wasm_v128_xor(wasm_f64x2_gt(ve, zero), wasm_f64x2_gt(v, zero)));
+    const Reg direction = wasm_v128_bitselect(one, wasm_i64x2_splat(-1), sameSign);
+    return wasm_f64x2_add(sh, wasm_i64x2_add(v, wasm_v128_and(step, direction)));
+  }
 };
 
 }  // namespace wasm_simd128
