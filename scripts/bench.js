@@ -102,7 +102,6 @@ function timeInterleaved(runners, reps) {
   return Object.fromEntries(runners.map((r) => [r.key, median(r.samples)]));
 }
 
-/** Median milliseconds per call of fn alone (see timeInterleaved). */
 /**
  * Median milliseconds per call of each runner's fn, each call after an
  * untimed sweep writing EVICT_BYTES (see EVICT_BYTES), the runners taking
@@ -127,6 +126,7 @@ function timeEvicted(runners, reps) {
   return Object.fromEntries(runners.map((r) => [r.key, median(r.samples)]));
 }
 
+/** Median milliseconds per call of fn alone (see timeInterleaved). */
 function timeIt(fn, reps, warmUp) {
   return timeInterleaved([{ key: 'only', fn, warmUp }], reps).only;
 }
