@@ -989,7 +989,7 @@ using TransformRows = void (*)(T* g, size_t rows, size_t cols, const TransformCo
 // sqrt in double rounded to float that normOfSumSquares takes (53 >= 2 * 24
 // + 2 bits), so the bits are those of a row at a time. float64 rows get
 // their norms from forEachRowNorm (its interleaved chains), then likewise.
-// (Node, one thread, 2M float32 elements: rows of 16 to 32 elements 17-22%
+// (Node, one thread, 2M float32 elements: rows of 16 to 32 elements 16-26%
 // faster, 64 and 100 even. Rows under one lane block, all tail, ran 12-39%
 // slower batched, and go a row at a time: kRowBatchMinCols.)
 constexpr size_t kRowBatch = 64;
