@@ -990,10 +990,13 @@ using TransformRows = void (*)(T* g, size_t rows, size_t cols, const TransformCo
 // + 2 bits), so the bits are those of a row at a time. float64 rows get
 // their norms from forEachRowNorm (its interleaved chains), then likewise.
 // (Node, one thread, 2M float32 elements: rows of 16 to 32 elements 16-26%
-// faster, 64 and 100 even. Rows under one lane block, all tail, ran 12-39%
-// slower batched, and go a row at a time: kRowBatchMinCols.)
+// faster, 64 and 100 even.) Shorter rows differ: their transform ran 12-39%
+// slower batched and goes a row at a time under kRowBatchMinCols, while
+// their projection, batched alone, took rows of 6 to 12 elements 10-28%
+// faster and rows of 2 and 4 7-15% slower (kProjectBatchMinCols).
 constexpr size_t kRowBatch = 64;
 constexpr size_t kRowBatchMinCols = kReductionLanes;
+constexpr size_t kProjectBatchMinCols = 6;
 
 // The batch's sums of squares (float) or norms (float64) into out[0..count).
 template <typename T>
@@ -1106,7 +1109,7 @@ using ProjectRows = void (*)(T* p, size_t rows, size_t cols, const double* maxNo
 // A batch of rows at a time (see kRowBatch).
 template <typename T>
 LP_NOINLINE void projectRows(T* p, size_t rows, size_t cols, const double* maxNorms, T maxNorm) {
-  if (cols < kRowBatchMinCols) {
+  if (cols < kProjectBatchMinCols) {
     forEachRowNorm(p, rows, cols, [&](size_t r, T norm) {
       renormRow(p + r * cols, cols, norm, maxNorms != nullptr ? static_cast<T>(maxNorms[r]) : maxNorm);
     });
