@@ -158,23 +158,20 @@ struct ReductionLanes {
   // The sum, once the tail (count < kReductionLanes elements after the last
   // block) has gone to the next lanes in order (register lanes 0, 1, ...):
   // the lanes combined pairwise in a fixed tree, lane i + lane i + h for h =
-  // kReductionLanes / 2, ..., 1. Rotated lanes (startAligned) need no
-  // rotating back: a rotation moves each of the tree's pairs to
-  // register lanes q and q + h (mod 2h), the same pairs the tree adds in
-  // place, and addition commutes, so the bits are those of the lanes in
-  // order. (Rotating them through memory cost a store-forwarding stall a row:
-  // 5% of a CIFAR-size step.) Always inlined: were finish, or anything taking
+  // kReductionLanes / 2, ..., 1, without memory. The tail's terms come in as
+  // vectors with +0 above the tail, which adds exactly (a lane's sum is never
+  // -0); the tree runs across registers while its step spans whole ones, then
+  // within the last (V::sumTree). Rotated lanes (startAligned) need no
+  // rotating back: a rotation moves each of the tree's pairs to register
+  // lanes q and q + h (mod 2h), the same pairs the tree adds in place, and
+  // addition commutes, so the bits are those of the lanes in order.
+  // Lanes through memory cost a store-forwarding stall a row: 60-110 ns on
+  // rows of 4-64 elements, 5% of a CIFAR-size step when rotated ones went
+  // back in place that way. Always inlined: were finish, or anything taking
   // `this`, a call of its own, the lanes would live in memory (in
   // WebAssembly, cleared and copied through memory.fill and memory.copy,
   // calls into the engine, at every row).
-  LP_ALWAYS_INLINE T finish(const T* tail, size_t count) const { return finishInRegisters(tail, count); }
-  // finish for lanes in place, without memory: a short row's sum used to
-  // wait on vector loads of lanes just written one by one (a store-forwarding
-  // stall), which made rows of 4-64 elements cost 60-110 ns each. The tail's
-  // terms come in as vectors with +0 above the tail, which adds exactly (a
-  // lane's sum is never -0); the tree runs across registers while its step
-  // spans whole ones, then within the last (V::sumTree).
-  LP_ALWAYS_INLINE T finishInRegisters(const T* tail, size_t count) const {
+  LP_ALWAYS_INLINE T finish(const T* tail, size_t count) const {
     typename V::Reg lanes[kRegs];
     for (size_t r = 0; r < kRegs; ++r) {
       lanes[r] = acc[r];
@@ -367,15 +364,15 @@ inline void rowNorms(const T* x, size_t count, size_t cols, T* out) {
     if constexpr (Vec<T>::kEmulatedFmaPairs) {
       T sums[kNormRows];
       size_t done = 0;
-      if (count == 4) {
-        sumSquaresInPairs<T, 2>(x, cols, sums);
-        done = 4;
+      if (count == kNormRows) {
+        sumSquaresInPairs<T, kNormRows / 2>(x, cols, sums);
+        done = kNormRows;
       }
       for (; count - done >= 2; done += 2) sumSquaresInPairs<T, 1>(x + done * cols, cols, sums + done);
       for (; done < count; ++done) sums[done] = rowSumSquares(x + done * cols, cols);
       for (size_t k = 0; k < count; ++k) out[k] = normOfSumSquares(sums[k]);
       return;
-    } else if (count == 4) {
+    } else if (count == kNormRows) {
       const T* r1 = x + cols;
       const T* r2 = r1 + cols;
       const T* r3 = r2 + cols;
