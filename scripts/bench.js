@@ -56,10 +56,18 @@ const WORKLOADS = [
  */
 const EVICT_BYTES = 64 << 20;
 
+/** A floor whose samples spread more than this (interquartile range over median) marks the run noisy. */
+const NOISY_SPREAD = 0.1;
+
 const numel = (shape) => shape.reduce((a, b) => a * b, 1);
 const median = (xs) => {
   const s = xs.slice().sort((a, b) => a - b);
   return s[s.length >> 1];
+};
+/** The interquartile range over the median: how much a runner's samples moved during the run. */
+const spread = (xs) => {
+  const s = xs.slice().sort((a, b) => a - b);
+  return (s[Math.floor((s.length * 3) / 4)] - s[Math.floor(s.length / 4)]) / s[s.length >> 1];
 };
 
 /** Calls per timed sample: tiny steps are timed a thousand at a time. */
@@ -78,6 +86,8 @@ const batchOf = (reps) => (reps > 1000 ? 1000 : 1);
  * runner's `before` runs ahead of each of its turns (the thread count).
  */
 function timeInterleaved(runners, reps) {
+  // (Each runner also keeps its samples, `samples`, and its median per round,
+  // `roundMedians`, for the noise lines of BENCHMARKS.md.)
   const batch = batchOf(reps);
   const samples = Math.max(1, Math.round(reps / batch));
   const rounds = Math.min(5, samples);
@@ -86,17 +96,21 @@ function timeInterleaved(runners, reps) {
     const until = performance.now() + (batch > 1 || r.warmUp !== undefined ? 0 : 250);
     for (let i = 0; i < (r.warmUp ?? (batch > 1 ? 100000 : 10)) || performance.now() < until; i++) r.fn();
     r.samples = [];
+    r.roundMedians = [];
   }
   for (let round = 0; round < rounds; round++) {
     const share = Math.ceil((samples * (round + 1)) / rounds) - Math.ceil((samples * round) / rounds);
     for (const r of runners) {
       r.before?.();
       for (let i = 0; i < batch; i++) r.fn();
+      const inRound = [];
       for (let k = 0; k < share; k++) {
         const t0 = process.hrtime.bigint();
         for (let i = 0; i < batch; i++) r.fn();
-        r.samples.push(Number(process.hrtime.bigint() - t0) / 1e6 / batch);
+        inRound.push(Number(process.hrtime.bigint() - t0) / 1e6 / batch);
       }
+      r.samples.push(...inRound);
+      if (inRound.length) r.roundMedians.push(median(inRound));
     }
   }
   return Object.fromEntries(runners.map((r) => [r.key, median(r.samples)]));
@@ -392,6 +406,14 @@ async function main() {
     const times = timeInterleaved(runners, w.reps);
     // The floor's loop touches 16 bytes per element: scaled to the optimizer's bytes per element.
     for (const r of runners) row[r.key] = times[r.key] * (r.scale ?? 1);
+    const floor1 = runners.find((r) => r.key === 'floor1');
+    const native1 = runners.find((r) => r.key === 'native1');
+    if (floor1 && native1 && floor1.roundMedians.length > 1) {
+      // The one-thread multiple of the floor round by round, and the floor's own spread.
+      const perRound = native1.roundMedians.map((t, i) => t / (floor1.roundMedians[i] * floor1.scale));
+      row.native1FloorRounds = [Math.min(...perRound), Math.max(...perRound)];
+      row.floor1Spread = spread(floor1.samples);
+    }
     if (native && w.evict) {
       const evicted = [floorRunner('floor1Evicted', w, native, 1), lpOptimRunner('native1Evicted', w, 'native', 1)];
       const evictedTimes = timeEvicted(evicted, w.reps);
@@ -456,8 +478,16 @@ async function main() {
         `native ${fmt(row.native1Evicted)} on one thread (${(row.native1Evicted / row.floor1Evicted).toFixed(2)}x the floor timed likewise, ${fmt(row.floor1Evicted)})${torchPart}.`,
     );
   }
+  // How far the run's own measurements moved: the floor of one thread across
+  // its samples, and native's multiple of it round by round (the rounds
+  // alternate all runners, so a neighbour's load falls on both alike).
+  const noisy = rows.filter((row) => row.floor1Spread > NOISY_SPREAD).map((row) => row.short);
+  const noiseLines = rows
+    .filter((row) => row.native1FloorRounds && row.short !== 'seed')
+    .map((row) => `- ${row.name}: native one thread ${row.native1FloorRounds.map((x) => x.toFixed(2)).join('-')}x the floor across the rounds; the floor's samples spread ${(100 * row.floor1Spread).toFixed(0)}% (interquartile range over the median).`);
+  if (noisy.length) noiseLines.unshift(`A noisy run: the floor moved by more than ${(100 * NOISY_SPREAD).toFixed(0)}% on ${noisy.join(', ')} (another tenant drawing memory bandwidth, most likely): compare those rows with care, or run again.`, '');
   const table = lines.join('\n');
-  console.log(`\n${table}\n\n${ratios.join('\n')}\n\n${evictedLines.join('\n')}`);
+  console.log(`\n${table}\n\n${ratios.join('\n')}\n\n${evictedLines.join('\n')}\n\n${noiseLines.join('\n')}`);
   if (torch.skipped) console.log(`\nPyTorch skipped: ${torch.skipped}`);
   if (tfjsWasm.skipped) console.log(`\nTensorFlow.js wasm skipped: ${tfjsWasm.skipped}`);
 
@@ -490,6 +520,10 @@ async function main() {
     ...evictedLines,
     '',
     ...shareLines,
+    '',
+    '## Noise in this run',
+    '',
+    ...noiseLines,
     '',
     torch.skipped ? `PyTorch: skipped (${torch.skipped}).` : 'PyTorch: the same steps written with torch ops and torch.optim (scripts/bench_torch.py).',
     allocArrays.skipped
