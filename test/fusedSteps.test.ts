@@ -4,8 +4,8 @@
 // any number of threads equals one; stepAsync equals step and locks its
 // tensors while it runs. (Speed itself is measured by `npm run bench`.)
 import {
-  Adagrad, Adam, AdamW, L2NormedGradientOptim, L2ProjectedOptim, Optimizer, RMSprop, SGD, Tensor, backendInfo,
-  getNumThreads, partial, setNumThreads,
+  Adagrad, Adam, AdamW, L2NormedGradientOptim, L2ProjectedOptim, Optimizer, RMSprop, SGD, Tensor, allocArray, backendInfo,
+  freeArray, getNumThreads, partial, setNumThreads,
 } from '../ts';
 import { SMALL_STEP_ELEMENTS, setFusedSteps } from '../ts/optim/optimizer';
 import { expectSameBits } from './helpers';
@@ -98,6 +98,87 @@ describe(`fused group steps on ${where}`, () => {
     });
     // And the steps did move the parameters (two untouched copies would also be equal).
     expect(fused[1].data[5]).not.toBe(Math.fround(Math.sin(5 * 0.013 + 1) * 0.05));
+  });
+
+  // Rows of 64K elements or more take the pipelined sweep (each row's update
+  // also sums the next row's gradient, and rescales the previous row). Over
+  // ordinary arrays the WebAssembly backend stages such rows one per call, so
+  // only arrays from allocArray (stepped in place, the whole group in one
+  // call) reach that path there. Each row's sweep starts at its p's first
+  // vector-aligned element and the next row's sum at its g's: with p one
+  // element past a boundary and rows of 65538, the rows start at different
+  // offsets, and on simd128 the next row's sum has a whole block left when the
+  // sweep's last piece ends (native ISAs get these cases in ctest).
+  test.each(LARGE.slice(0, 2))('%s over long rows in allocArray arrays: fused equals one kernel per operation', (_name, make) => {
+    const rows = 3; // (the per-row radii above are three)
+    const cols = 65538;
+    const allocated: Float32Array[] = [];
+    const array = (length: number, offset: number, value: (i: number) => number) => {
+      const base = allocArray(length + offset) as Float32Array;
+      allocated.push(base);
+      const a = base.subarray(offset);
+      for (let i = 0; i < length; i++) a[i] = value(i);
+      return a;
+    };
+    const runLong = () => {
+      const p = new Tensor(array(rows * cols, 1, (i) => Math.sin(i * 0.011) * 0.03), [rows, cols]);
+      const opt = make([p]);
+      for (let step = 0; step < 3; step++) {
+        p.grad = array(rows * cols, 0, (i) => Math.cos(i * 0.5 + step) * ((i % 5) - 2));
+        opt.step();
+      }
+      return p;
+    };
+    try {
+      const fused = runLong();
+      setFusedSteps(false);
+      const unfused = runLong();
+      expectSameBits(fused.data, unfused.data, 'p');
+      expectSameBits(fused.grad!, unfused.grad!, 'grad');
+      // The steps moved every row.
+      for (let r = 0; r < rows; r++) expect(fused.data[r * cols + 7]).not.toBe(Math.fround(Math.sin((r * cols + 7) * 0.011) * 0.03));
+    } finally {
+      for (const a of allocated) freeArray(a);
+    }
+  });
+
+  // A tensor in allocArray arrays takes one call on WebAssembly, except that
+  // per-row radii are staged 8192 rows at a time: more rows than that, with a
+  // radius per row, give the bits of one kernel per operation.
+  test('per-row radii over more rows than one call takes, in allocArray arrays', () => {
+    const rows = 20000;
+    const cols = 3;
+    const radii = Array.from({ length: rows }, (_, r) => 0.2 + (r % 97) * 0.01);
+    const allocated: Float32Array[] = [];
+    const array = (value: (i: number) => number) => {
+      const a = allocArray(rows * cols) as Float32Array;
+      allocated.push(a);
+      for (let i = 0; i < a.length; i++) a[i] = value(i);
+      return a;
+    };
+    const runRows = () => {
+      const p = new Tensor(array((i) => Math.sin(i * 0.37) * 0.5), [rows, cols]);
+      const opt = new L2ProjectedOptim([p], { lr: 0.3, momentum: 0.5, epsilon: radii });
+      for (let step = 0; step < 2; step++) {
+        p.grad = array((i) => Math.cos(i * 0.9 + step));
+        opt.step();
+      }
+      return p;
+    };
+    try {
+      const fused = runRows();
+      setFusedSteps(false);
+      const unfused = runRows();
+      expectSameBits(fused.data, unfused.data, 'p');
+      expectSameBits(fused.grad!, unfused.grad!, 'grad');
+      // Rows past the first 8192 were projected to their own radius.
+      for (const r of [8191, 8192, 19999]) {
+        const norm = Math.hypot(...fused.data.subarray(r * cols, (r + 1) * cols));
+        expect(norm).toBeLessThanOrEqual(radii[r] * (1 + 1e-6));
+      }
+    } finally {
+      for (const a of allocated) freeArray(a);
+    }
   });
 
   // One-element rows (1-D parameters under paramNdim -1) take a vector path

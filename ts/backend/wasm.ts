@@ -62,6 +62,15 @@ function stageRows(cols: number): number {
   return cols === 0 ? 1 : Math.max(1, Math.floor(STAGE_ELEMENTS / cols));
 }
 
+/**
+ * Rows per call for a tensor whose p and g both live in the module's memory
+ * (allocArray): nothing is staged, so the whole tensor goes in one call, as
+ * on the native backend (rows of 64K elements or more then take the kernels'
+ * pipelined sweep, which works across the rows of a call), except that
+ * per-row radii are still staged, this many rows at a time.
+ */
+const RESIDENT_RADII_ROWS = 1 << 13;
+
 function suffix(dtype: DType): 'f32' | 'f64' {
   return dtype === 'float64' ? 'f64' : 'f32';
 }
@@ -73,7 +82,9 @@ interface DtypeStepPlan {
   /** Where p and g of each tensor live in the module's memory (-1: staged). */
   residentP: number[];
   residentG: number[];
-  /** The largest block of rows staged at a time, in elements and in rows. */
+  /** Rows per call of each tensor: a staged block, or (p and g resident) the whole tensor. */
+  rowsPerCall: number[];
+  /** The largest block staged at a time: p and g elements, and radii (rows). */
   blockElements: number;
   blockRows: number;
 }
@@ -366,13 +377,15 @@ export class WasmBackend implements KernelBackend, ArrayHeap {
   }
 
   /**
-   * One group step, a block of rows at a time (about STAGE_ELEMENTS
-   * elements, or one longer row). The state buffers are resident in the
-   * module's memory, and so are parameters and gradients from allocArray;
-   * any other parameter or gradient passes through a staging area, so the
-   * copies in and out run while the block is in cache and memory sees each
-   * element read and written once, as in the native step. Rows are
-   * independent, so the blocks give the bits of one call over the whole group.
+   * One group step, a call per tensor, or per block of rows where the tensor
+   * is staged (about STAGE_ELEMENTS elements, or one longer row). The state
+   * buffers are resident in the module's memory, and so are parameters and
+   * gradients from allocArray (a tensor with both takes one call, see
+   * RESIDENT_RADII_ROWS); any other parameter or gradient passes through a
+   * staging area, so the copies in and out run while the block is in cache
+   * and memory sees each element read and written once, as in the native
+   * step. Rows are independent, so the blocks give the bits of one call over
+   * the whole group.
    */
   groupStep(spec: Float64Array, tensors: GroupTensor[]): void {
     // A group may hold float32 and float64 parameters (as a torch group may);
@@ -394,6 +407,7 @@ export class WasmBackend implements KernelBackend, ArrayHeap {
     let blockRows = 0;
     const residentP: number[] = [];
     const residentG: number[] = [];
+    const rowsPerCall: number[] = [];
     for (const { index: i, t } of entries) {
       const n = t.rows * t.cols;
       if (!Number.isSafeInteger(n) || t.rows < 0 || t.cols < 0 || dtypeOf(t.p) !== dtype || dtypeOf(t.g) !== dtype || t.p.length !== n || t.g.length !== n) {
@@ -403,18 +417,22 @@ export class WasmBackend implements KernelBackend, ArrayHeap {
         if (b && (b.dtype !== dtype || b.length !== n)) throw new RangeError(`WebAssembly group step: a state buffer of tensor ${i} is not ${dtype}[${n}]`);
       }
       if (t.maxNorms && t.maxNorms.length !== t.rows) throw new RangeError(`WebAssembly group step: tensor ${i} has ${t.maxNorms.length} radii for ${t.rows} rows`);
-      residentP.push(this.residentAddress(t.p, `tensor ${i}'s parameter`));
-      residentG.push(this.residentAddress(t.g, `tensor ${i}'s gradient`));
-      const rows = stageRows(t.cols);
-      blockElements = Math.max(blockElements, rows * t.cols);
-      blockRows = Math.max(blockRows, rows);
+      const pAt = this.residentAddress(t.p, `tensor ${i}'s parameter`);
+      const gAt = this.residentAddress(t.g, `tensor ${i}'s gradient`);
+      residentP.push(pAt);
+      residentG.push(gAt);
+      const resident = pAt >= 0 && gAt >= 0;
+      const rows = resident ? Math.max(1, t.maxNorms ? Math.min(t.rows, RESIDENT_RADII_ROWS) : t.rows) : stageRows(t.cols);
+      rowsPerCall.push(rows);
+      if (!resident) blockElements = Math.max(blockElements, rows * t.cols);
+      if (t.maxNorms) blockRows = Math.max(blockRows, rows);
     }
-    return { dtype, tensors: entries.map((e) => e.t), residentP, residentG, blockElements, blockRows };
+    return { dtype, tensors: entries.map((e) => e.t), residentP, residentG, rowsPerCall, blockElements, blockRows };
   }
 
   /** One dtype's tensors of a group step, a block of rows at a time (see groupStep). */
   private runDtypeStep(spec: Float64Array, plan: DtypeStepPlan): void {
-    const { dtype, tensors, residentP, residentG, blockElements, blockRows } = plan;
+    const { dtype, tensors, residentP, residentG, rowsPerCall, blockElements, blockRows } = plan;
     const bytes = elementBytes(dtype);
     // The staging area: spec, one tensor record, its six addresses, the
     // block's radii, then the block's p and g (each 64-byte aligned).
@@ -438,7 +456,7 @@ export class WasmBackend implements KernelBackend, ArrayHeap {
       if (t.rows === 0 || t.cols === 0) continue;
       const pResident = residentP[i] >= 0;
       const gResident = residentG[i] >= 0;
-      const rowsPerBlock = stageRows(t.cols);
+      const rowsPerBlock = rowsPerCall[i];
       for (let row = 0; row < t.rows; row += rowsPerBlock) {
         const rows = Math.min(rowsPerBlock, t.rows - row);
         const from = row * t.cols;
