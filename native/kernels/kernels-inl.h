@@ -206,6 +206,15 @@ LP_FUSED_FINISH T finishSquares(const SquareLanes<T>& squares, const T* tail, si
   return squares.finish(tail, count);
 }
 
+// SquareLanes::startAligned in the pipelined rows' code (instantiated per
+// inner op), likewise out of line in WebAssembly: inlined, the two lane sets
+// a row starts added 46 KB to the simd128 module. (Once per row of 64K
+// elements or more: the call costs nothing measurable.)
+template <typename T>
+LP_FUSED_FINISH void startSquaresAligned(SquareLanes<T>& squares, const T* x, size_t head) {
+  squares.startAligned(x, head);
+}
+
 // How many elements come before x's first element aligned to a whole vector
 // (0 when x is not even aligned to T).
 template <typename T>
@@ -1235,6 +1244,27 @@ constexpr size_t kPipelinedCols = 65536;
 constexpr size_t kPipelineChunk = 1024;
 static_assert(kPipelineChunk % kReductionLanes == 0, "pieces must hold whole lane blocks");
 
+// The pipelined rows' work on the next row's gradient. The next piece:
+// whole lane blocks, up to n elements, from where the sums stand (*done).
+// (Inlined: out of line in WebAssembly, the call per piece cost 1-2% of an
+// ImageNet step.)
+template <typename T>
+LP_ALWAYS_INLINE void sumNextRowPiece(SquareLanes<T>& squares, const T* g, size_t cols, size_t n, size_t* done) {
+  const size_t blocks = (cols - *done < n ? cols - *done : n) / kReductionLanes * kReductionLanes;
+  addSquareBlocks(squares, g + *done, blocks);
+  *done += blocks;
+}
+
+// The rest of the next row (a block is left over when its blocks start later
+// than this row's), then its divisor; once a row, out of line in WebAssembly
+// (as finishSquares).
+template <typename T>
+LP_FUSED_FINISH T nextRowDivisor(SquareLanes<T>& squares, const T* g, size_t cols, size_t start, size_t done, T eps) {
+  addSquareBlocks(squares, g + done, cols - done);
+  const size_t rest = (cols - start) % kReductionLanes;
+  return normalizeDivisor(normOfSumSquares(finishSquares(squares, g + cols - rest, rest)), eps);
+}
+
 template <typename T, typename Op, bool kProject>
 void fusedRowsPipelinedAs(const Op& op, const FusedRowData<T>& d, size_t rowBegin, size_t rowEnd) {
   const size_t cols = d.cols;
@@ -1254,19 +1284,15 @@ void fusedRowsPipelinedAs(const Op& op, const FusedRowData<T>& d, size_t rowBegi
     nextSquares.clear();
     if (start != 0) {
       fusedSweep<T, Op, false>(op, d.g, base, start, divisor, squares);
-      if (kProject) squares.startAligned(d.p + base, start);
+      if (kProject) startSquaresAligned(squares, d.p + base, start);
       if (kProject && pending != nullptr) scaleBlock(pending, start, pendingFactor);
     }
-    if (nextStart != 0) nextSquares.startAligned(nextG, nextStart);
+    if (nextStart != 0) startSquaresAligned(nextSquares, nextG, nextStart);
     size_t nextDone = nextStart;  // the next row's elements summed so far: whole blocks, as the pieces go
     for (size_t j = start; j < cols; j += kPipelineChunk) {
       const size_t n = cols - j < kPipelineChunk ? cols - j : kPipelineChunk;
       fusedSweep<T, Op, kProject>(op, d.g, base + j, n, divisor, squares);
-      if (hasNext) {
-        const size_t blocks = (cols - nextDone < n ? cols - nextDone : n) / kReductionLanes * kReductionLanes;
-        addSquareBlocks(nextSquares, nextG + nextDone, blocks);
-        nextDone += blocks;
-      }
+      if (hasNext) sumNextRowPiece(nextSquares, nextG, cols, n, &nextDone);
       if (kProject && pending != nullptr) scaleBlock(pending + j, n, pendingFactor);
     }
     pending = nullptr;
@@ -1280,12 +1306,7 @@ void fusedRowsPipelinedAs(const Op& op, const FusedRowData<T>& d, size_t rowBegi
         pending = d.p + base;
       }
     }
-    if (hasNext) {
-      // (A block is left over when the next row's blocks start later than this row's.)
-      addSquareBlocks(nextSquares, nextG + nextDone, cols - nextDone);
-      const size_t nextRest = (cols - nextStart) % kReductionLanes;
-      divisor = normalizeDivisor(normOfSumSquares(finishSquares(nextSquares, nextG + cols - nextRest, nextRest)), eps);
-    }
+    if (hasNext) divisor = nextRowDivisor(nextSquares, nextG, cols, nextStart, nextDone, eps);
   }
 }
 
