@@ -56,17 +56,48 @@ function run(make: Make, steps: number, scale = 1): Tensor[] {
   return params;
 }
 
+/**
+ * Runs `run` with the fused steps, then with one kernel per operation, and
+ * expects the same bits in every parameter and gradient; returns the fused
+ * run's tensors.
+ */
+function expectFusedMatchesUnfused(run: () => Tensor[], what = ''): Tensor[] {
+  const fused = run();
+  setFusedSteps(false);
+  try {
+    const unfused = run();
+    fused.forEach((p, i) => {
+      expectSameBits(p.data, unfused[i].data, `param ${i}${what}`);
+      if (p.grad) expectSameBits(p.grad, unfused[i].grad!, `grad ${i}${what}`);
+    });
+  } finally {
+    setFusedSteps(true);
+  }
+  return fused;
+}
+
+/** Float32 arrays from allocArray for one test, `offset` elements into their allocation; freeAll() frees them. */
+function allocArrays() {
+  const allocated: Float32Array[] = [];
+  return {
+    array(length: number, value: (i: number) => number, offset = 0): Float32Array {
+      const base = allocArray(length + offset) as Float32Array;
+      allocated.push(base);
+      const a = base.subarray(offset);
+      for (let i = 0; i < length; i++) a[i] = value(i);
+      return a;
+    },
+    freeAll(): void {
+      for (const a of allocated) freeArray(a);
+    },
+  };
+}
+
 describe(`fused group steps on ${where}`, () => {
   afterEach(() => setFusedSteps(true));
 
   test.each(CONFIGS)('%s: fused equals one kernel per operation, bit for bit', (_name, make) => {
-    const fused = run(make, 4);
-    setFusedSteps(false);
-    const unfused = run(make, 4);
-    fused.forEach((p, i) => {
-      expectSameBits(p.data, unfused[i].data, `param ${i}`);
-      if (p.grad) expectSameBits(p.grad, unfused[i].grad!, `grad ${i}`);
-    });
+    expectFusedMatchesUnfused(() => run(make, 4));
   });
 
   // Groups larger than a block of the WebAssembly backend's staged step (64K
@@ -89,13 +120,8 @@ describe(`fused group steps on ${where}`, () => {
       }
       return params;
     };
-    const fused = runLarge();
-    setFusedSteps(false);
-    const unfused = runLarge();
-    fused.forEach((p, i) => {
-      expectSameBits(p.data, unfused[i].data, `param ${i}`);
-      expectSameBits(p.grad!, unfused[i].grad!, `grad ${i}`);
-    });
+    const fused = expectFusedMatchesUnfused(runLarge);
+    for (const p of fused) expect(p.grad).not.toBeNull();
     // And the steps did move the parameters (two untouched copies would also be equal).
     expect(fused[1].data[5]).not.toBe(Math.fround(Math.sin(5 * 0.013 + 1) * 0.05));
   });
@@ -112,33 +138,23 @@ describe(`fused group steps on ${where}`, () => {
   test.each(LARGE.slice(0, 2))('%s over long rows in allocArray arrays: fused equals one kernel per operation', (_name, make) => {
     const rows = 3; // (the per-row radii above are three)
     const cols = 65538;
-    const allocated: Float32Array[] = [];
-    const array = (length: number, offset: number, value: (i: number) => number) => {
-      const base = allocArray(length + offset) as Float32Array;
-      allocated.push(base);
-      const a = base.subarray(offset);
-      for (let i = 0; i < length; i++) a[i] = value(i);
-      return a;
-    };
+    const arrays = allocArrays();
     const runLong = () => {
-      const p = new Tensor(array(rows * cols, 1, (i) => Math.sin(i * 0.011) * 0.03), [rows, cols]);
+      const p = new Tensor(arrays.array(rows * cols, (i) => Math.sin(i * 0.011) * 0.03, 1), [rows, cols]);
       const opt = make([p]);
       for (let step = 0; step < 3; step++) {
-        p.grad = array(rows * cols, 0, (i) => Math.cos(i * 0.5 + step) * ((i % 5) - 2));
+        p.grad = arrays.array(rows * cols, (i) => Math.cos(i * 0.5 + step) * ((i % 5) - 2));
         opt.step();
       }
-      return p;
+      return [p];
     };
     try {
-      const fused = runLong();
-      setFusedSteps(false);
-      const unfused = runLong();
-      expectSameBits(fused.data, unfused.data, 'p');
-      expectSameBits(fused.grad!, unfused.grad!, 'grad');
+      const [fused] = expectFusedMatchesUnfused(runLong);
+      expect(fused.grad).not.toBeNull();
       // The steps moved every row.
       for (let r = 0; r < rows; r++) expect(fused.data[r * cols + 7]).not.toBe(Math.fround(Math.sin((r * cols + 7) * 0.011) * 0.03));
     } finally {
-      for (const a of allocated) freeArray(a);
+      arrays.freeAll();
     }
   });
 
@@ -149,35 +165,26 @@ describe(`fused group steps on ${where}`, () => {
     const rows = 20000;
     const cols = 3;
     const radii = Array.from({ length: rows }, (_, r) => 0.2 + (r % 97) * 0.01);
-    const allocated: Float32Array[] = [];
-    const array = (value: (i: number) => number) => {
-      const a = allocArray(rows * cols) as Float32Array;
-      allocated.push(a);
-      for (let i = 0; i < a.length; i++) a[i] = value(i);
-      return a;
-    };
+    const arrays = allocArrays();
     const runRows = () => {
-      const p = new Tensor(array((i) => Math.sin(i * 0.37) * 0.5), [rows, cols]);
+      const p = new Tensor(arrays.array(rows * cols, (i) => Math.sin(i * 0.37) * 0.5), [rows, cols]);
       const opt = new L2ProjectedOptim([p], { lr: 0.3, momentum: 0.5, epsilon: radii });
       for (let step = 0; step < 2; step++) {
-        p.grad = array((i) => Math.cos(i * 0.9 + step));
+        p.grad = arrays.array(rows * cols, (i) => Math.cos(i * 0.9 + step));
         opt.step();
       }
-      return p;
+      return [p];
     };
     try {
-      const fused = runRows();
-      setFusedSteps(false);
-      const unfused = runRows();
-      expectSameBits(fused.data, unfused.data, 'p');
-      expectSameBits(fused.grad!, unfused.grad!, 'grad');
+      const [fused] = expectFusedMatchesUnfused(runRows);
+      expect(fused.grad).not.toBeNull();
       // Rows past the first 8192 were projected to their own radius.
       for (const r of [8191, 8192, 19999]) {
         const norm = Math.hypot(...fused.data.subarray(r * cols, (r + 1) * cols));
         expect(norm).toBeLessThanOrEqual(radii[r] * (1 + 1e-6));
       }
     } finally {
-      for (const a of allocated) freeArray(a);
+      arrays.freeAll();
     }
   });
 
@@ -199,12 +206,8 @@ describe(`fused group steps on ${where}`, () => {
       return x;
     };
     for (const options of [{}, { gradScale: 0.5, gradBias: -0.25 }, { gradScale: 2 }, { gradBias: 0.125 }]) {
-      const fused = runUnit(options);
-      setFusedSteps(false);
-      const unfused = runUnit(options);
-      setFusedSteps(true);
-      expectSameBits(fused.data, unfused.data, `p with ${JSON.stringify(options)}`);
-      expectSameBits(fused.grad!, unfused.grad!, `g with ${JSON.stringify(options)}`);
+      const [fused] = expectFusedMatchesUnfused(() => [runUnit(options)], ` with ${JSON.stringify(options)}`);
+      expect(fused.grad).not.toBeNull();
       // The projection bound each finite element to [-1.2, 1.2] (rounded to the dtype).
       expect(fused.data.every((v) => Number.isNaN(v) || Math.abs(v) <= 1.2 + 1e-6)).toBe(true);
     }
@@ -263,10 +266,7 @@ describe(`fused group steps on ${where}`, () => {
       }
       return params;
     };
-    const fused = runMany();
-    setFusedSteps(false);
-    const unfused = runMany();
-    fused.forEach((p, i) => expectSameBits(p.data, unfused[i].data, `param ${i}`));
+    const fused = expectFusedMatchesUnfused(runMany);
     expect(fused[count - 1].data[0]).not.toBe(Math.fround(Math.sin(count - 1) * 0.4));
   });
 
