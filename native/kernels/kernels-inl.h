@@ -195,7 +195,8 @@ using SquareLanes = ReductionLanes<T, SquareTerm>;
 // inner op. In WebAssembly out of line: inlined into every op's copy it
 // doubled the baseline module (380 to 740 KB), for no speed we could measure
 // (it runs once per row of 128 elements or more). Natively inlined: out of
-// line, rows of 784 to 3072 elements ran 10% slower.
+// line, rows of 784 to 3072 elements ran 10% slower. (The pipelined rows'
+// other once-a-row helpers below take it too.)
 #if defined(__wasm__)
 #define LP_FUSED_FINISH LP_NOINLINE
 #else
