@@ -2,7 +2,7 @@
 // Tensor: a contiguous row-major float32/float64 array with a shape and an
 // optional gradient, the unit that optimizers update in place.
 import { show } from './errors';
-import { DType, FloatArray, dtypeOf } from './types';
+import { DType, FloatArray, floatDtypeOf, hasResizableBuffer, viewBuffer, viewByteLength, viewByteOffset, viewLength } from './types';
 
 function checkShape(shape: unknown, length: number): number[] {
   if (!Array.isArray(shape)) throw new TypeError(`shape must be an array of integers, got ${show(shape)}`);
@@ -12,17 +12,40 @@ function checkShape(shape: unknown, length: number): number[] {
       throw new TypeError(`shape must be an array of integers, got ${show(shape)}`);
     }
     if (d < 0) throw new RangeError(`shape must not have negative sizes, got ${show(shape)}`);
+    // Every size, and so every run of rows and columns taken from the shape, stays an exact integer.
+    if (!Number.isSafeInteger(d)) throw new RangeError(`shape sizes must be at most 2^53 - 1, got ${show(shape)}`);
     size *= d;
   }
   if (size !== length) {
     throw new RangeError(`shape ${show(shape)} holds ${size} elements but data has ${length}`);
   }
+  if (length === 0 && !Number.isSafeInteger(shape.reduce((a: number, d: number) => a * (d === 0 ? 1 : d), 1))) {
+    throw new RangeError(`shape ${show(shape)}: its non-zero sizes multiply beyond 2^53 - 1`);
+  }
   return shape.slice();
+}
+
+/** show(), except that an object passing for a typed array without being one (a Proxy, say) is called that. */
+function describeArrayLike(value: unknown): string {
+  const passes = value instanceof Float32Array || value instanceof Float64Array;
+  return passes && floatDtypeOf(value) === undefined ? `an object posing as a ${value instanceof Float64Array ? 'Float64Array' : 'Float32Array'} (a Proxy or a prototype trick), not the array itself` : show(value);
+}
+
+/**
+ * Refuses an array over a buffer that can change size: a step (possibly on
+ * another thread) must find the memory it was given.
+ */
+function checkFixedLength(a: FloatArray, what: string): void {
+  if (hasResizableBuffer(a)) {
+    throw new TypeError(`${what} must be a view of a fixed-length buffer, got a ${a instanceof Float64Array ? 'Float64Array' : 'Float32Array'} over a resizable one (copy it first, e.g. with .slice())`);
+  }
 }
 
 /** Whether two typed arrays overlap in memory. */
 function sharesMemory(a: FloatArray, b: FloatArray): boolean {
-  return a.buffer === b.buffer && a.byteOffset < b.byteOffset + b.byteLength && b.byteOffset < a.byteOffset + a.byteLength;
+  if (viewBuffer(a) !== viewBuffer(b)) return false;
+  const [aStart, bStart] = [viewByteOffset(a), viewByteOffset(b)];
+  return aStart < bStart + viewByteLength(b) && bStart < aStart + viewByteLength(a);
 }
 
 /**
@@ -55,14 +78,17 @@ function checkNotLocked(t: Tensor, what: string): void {
 
 export class Tensor {
   private readonly _data: FloatArray;
-  readonly shape: readonly number[];
-  readonly dtype: DType;
+  private readonly _shape: readonly number[];
+  private readonly _dtype: DType;
+  private readonly _numel: number;
   private _grad: FloatArray | null = null;
 
   constructor(data: FloatArray | number[], shape?: number[]) {
     let arr: FloatArray;
-    if (data instanceof Float32Array || data instanceof Float64Array) {
-      arr = data;
+    const dtype = floatDtypeOf(data);
+    if (dtype !== undefined) {
+      arr = data as FloatArray;
+      checkFixedLength(arr, 'data');
     } else if (Array.isArray(data)) {
       for (let i = 0; i < data.length; i++) {
         if (typeof data[i] !== 'number') {
@@ -71,11 +97,14 @@ export class Tensor {
       }
       arr = Float32Array.from(data);
     } else {
-      throw new TypeError(`data must be a Float32Array, a Float64Array or an array of numbers, got ${show(data)}`);
+      throw new TypeError(`data must be a Float32Array, a Float64Array or an array of numbers, got ${describeArrayLike(data)}`);
     }
-    this.shape = Object.freeze(shape === undefined ? [arr.length] : checkShape(shape, arr.length));
+    // The engine's own length: an array object cannot claim more memory than it has.
+    const length = viewLength(arr);
+    this._shape = Object.freeze(shape === undefined ? [length] : checkShape(shape, length));
     this._data = arr;
-    this.dtype = dtypeOf(arr);
+    this._dtype = dtype ?? 'float32';
+    this._numel = length;
   }
 
   /** The values, shared with the array given to the constructor; step() writes into it. */
@@ -84,17 +113,27 @@ export class Tensor {
     return this._data;
   }
 
+  /** The sizes of the dimensions (fixed: a tensor's shape never changes). */
+  get shape(): readonly number[] {
+    return this._shape;
+  }
+
+  /** 'float32' or 'float64', as the data array. */
+  get dtype(): DType {
+    return this._dtype;
+  }
+
   /** Whether an optimizer's stepAsync() is running on this tensor. */
   get busy(): boolean {
     return locked.has(this);
   }
 
   get ndim(): number {
-    return this.shape.length;
+    return this._shape.length;
   }
 
   get numel(): number {
-    return this._data.length;
+    return this._numel;
   }
 
   /** The gradient: a typed array of this tensor's dtype and length, or null. */
@@ -105,7 +144,9 @@ export class Tensor {
 
   set grad(value: FloatArray | null) {
     checkNotLocked(this, 'grad');
-    const grad = Tensor.checkGrad(value, this.dtype, this._data.length);
+    if (value === undefined) throw new TypeError('grad must be a typed array of the tensor\'s dtype and length, or null; got undefined');
+    const grad = Tensor.checkGrad(value, this._dtype, this._numel);
+    if (grad) checkFixedLength(grad, 'grad');
     // Kernels read the gradient while they write the parameter (torch too refuses a tensor as its own grad).
     if (grad && sharesMemory(grad, this._data)) throw new RangeError("grad must not share memory with the tensor's data; give the gradient an array of its own");
     this._grad = grad;
@@ -113,20 +154,19 @@ export class Tensor {
 
   /** Whether checkGrad would accept this value (no message built: the check of every step). */
   static gradFits(value: unknown, dtype: DType, length: number): boolean {
-    if (value === null || value === undefined) return true;
-    const expected = dtype === 'float64' ? Float64Array : Float32Array;
-    return value instanceof expected && value.length === length;
+    if (value === null) return true;
+    return floatDtypeOf(value) === dtype && viewLength(value as FloatArray) === length;
   }
 
   /** Validates a gradient for a tensor of this dtype and length (used again before every step). */
   static checkGrad(value: unknown, dtype: DType, length: number, name = 'grad'): FloatArray | null {
-    if (Tensor.gradFits(value, dtype, length)) return (value ?? null) as FloatArray | null;
+    if (Tensor.gradFits(value, dtype, length)) return value as FloatArray | null;
     // Not accepted: say why.
     const expected = dtype === 'float64' ? Float64Array : Float32Array;
-    if (!(value instanceof expected)) {
-      throw new TypeError(`${name} must be a ${expected.name} (the tensor's dtype is ${dtype}) or null, got ${show(value)}`);
+    if (floatDtypeOf(value) !== dtype) {
+      throw new TypeError(`${name} must be a ${expected.name} (the tensor's dtype is ${dtype}) or null, got ${describeArrayLike(value)}`);
     }
-    throw new RangeError(`${name} must have the tensor's length ${length}, got length ${value.length}`);
+    throw new RangeError(`${name} must have the tensor's length ${length}, got length ${viewLength(value as FloatArray)}`);
   }
 
   /**
@@ -135,10 +175,11 @@ export class Tensor {
    */
   static view(data: FloatArray, shape: number[], grad: FloatArray | null): Tensor {
     const t = Object.create(Tensor.prototype) as Tensor;
-    const fields = t as unknown as { _data: FloatArray; shape: readonly number[]; dtype: DType; _grad: FloatArray | null };
+    const fields = t as unknown as { _data: FloatArray; _shape: readonly number[]; _dtype: DType; _numel: number; _grad: FloatArray | null };
     fields._data = data;
-    fields.shape = Object.freeze(shape);
-    fields.dtype = dtypeOf(data);
+    fields._shape = Object.freeze(shape);
+    fields._dtype = floatDtypeOf(data) ?? 'float32';
+    fields._numel = viewLength(data);
     fields._grad = grad;
     return t;
   }

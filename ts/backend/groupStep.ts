@@ -144,6 +144,8 @@ export function sequentialGroupStep(k: GroupKernels, spec: Float64Array, tensors
   const o = (i: number) => spec[base + i];
   const flag = (x: number) => x !== 0;
   for (const t of tensors) {
+    // Nothing to compute (and a shape such as [2**31, 0] would have the row loops spin).
+    if (t.rows === 0 || t.cols === 0) continue;
     const [b0, b1, b2] = t.buffers;
     if (spec[SPEC.transform] === Transform.L2Normalize) k.normalizeRowsL2(t.g, t.rows, t.cols, spec[SPEC.divByZeroEps]);
     if (spec[SPEC.applyScale] || spec[SPEC.applyBias]) {

@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: MIT
 // The native backend: the N-API addon (native/binding.cc), zero-copy on the
 // caller's typed arrays. The addon checks every argument again in C++.
-import { DType, FloatArray, dtypeOf } from '../types';
+import { markAsUntransferable } from 'worker_threads';
+import { DType, FloatArray, dtypeOf, viewBuffer } from '../types';
 import { jsHeap } from './arrays';
 import { GroupTensor, tensorSpec } from './groupStep';
 import {
@@ -150,8 +151,16 @@ export class NativeBackend implements KernelBackend {
   }
   groupStepAsync(spec: Float64Array, tensors: GroupTensor[]): Promise<void> {
     return new Promise((resolve, reject) => {
+      const arrays = groupArrays(tensors);
+      // The step writes these arrays' memory from another thread until it
+      // settles. Transferring a buffer (postMessage, structuredClone and, on
+      // Node versions where this sets a detach key, ArrayBuffer#transfer)
+      // would hand that memory to a new owner that may free it under the
+      // step: marked, such a transfer copies (or throws) instead, as for
+      // Node's own Buffer pool. The mark is permanent; nothing else changes.
+      for (const a of arrays) if (a) markAsUntransferable(viewBuffer(a));
       // The addon checks the arguments synchronously (and throws), then runs off the JavaScript thread.
-      this.addon.groupStepAsync(spec, tensorSpec(tensors), groupArrays(tensors), (err) => (err ? reject(err) : resolve()));
+      this.addon.groupStepAsync(spec, tensorSpec(tensors), arrays, (err) => (err ? reject(err) : resolve()));
     });
   }
   renormRowsL2PerRow(p: FloatArray, rows: number, cols: number, maxNorms: Float64Array): void {

@@ -59,12 +59,18 @@ export function rowNormL2(x: FloatArray, start: number, n: number): number {
 }
 
 export function rowNormsL2(x: FloatArray, rows: number, cols: number, out: FloatArray): void {
+  // Rows of no elements have norm 0 (checked first: a shape such as [2**31, 0] has that many of them).
+  if (cols === 0) {
+    out.fill(0, 0, rows);
+    return;
+  }
   for (let i = 0; i < rows; i++) out[i] = rowNormL2(x, i * cols, cols);
 }
 
 export function normalizeRowsL2(g: FloatArray, rows: number, cols: number, divByZeroEps: number): void {
   const r = rounderFor(g);
   const eps = r(divByZeroEps);
+  if (cols === 0) return;
   for (let i = 0; i < rows; i++) {
     const n = rowNormL2(g, i * cols, cols);
     const d = n < eps ? eps : n; // a NaN norm stays NaN, as torch.clamp keeps it
@@ -76,6 +82,7 @@ export function renormRowsL2(p: FloatArray, rows: number, cols: number, maxNorm:
   const r = rounderFor(p);
   const m = r(maxNorm);
   const tiny = r(1e-7);
+  if (cols === 0) return;
   for (let i = 0; i < rows; i++) {
     const n = rowNormL2(p, i * cols, cols);
     if (!(n > m)) continue;
@@ -85,6 +92,7 @@ export function renormRowsL2(p: FloatArray, rows: number, cols: number, maxNorm:
 }
 
 export function renormRowsL2PerRow(p: FloatArray, rows: number, cols: number, maxNorms: Float64Array): void {
+  if (cols === 0) return;
   for (let i = 0; i < rows; i++) renormRowsL2(p.subarray(i * cols, (i + 1) * cols), 1, cols, maxNorms[i]);
 }
 
@@ -208,6 +216,7 @@ export function rowNormL1(x: FloatArray, start: number, n: number): number {
 
 export function normalizeRowsL1(g: FloatArray, rows: number, cols: number, divByZeroEps: number): void {
   const eps = rounderFor(g)(divByZeroEps);
+  if (cols === 0) return;
   for (let i = 0; i < rows; i++) {
     const n = rowNormL1(g, i * cols, cols);
     const d = n < eps ? eps : n;
@@ -246,6 +255,7 @@ function magnitudeOrder(g: FloatArray, start: number): (a: number, b: number) =>
 }
 
 export function topQRows(g: FloatArray, rows: number, cols: number, keep: number): void {
+  if (keep >= cols) return;
   for (let i = 0; i < rows; i++) {
     const start = i * cols;
     const order = Array.from({ length: cols }, (_, j) => j).sort(magnitudeOrder(g, start));

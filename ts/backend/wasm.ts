@@ -13,7 +13,7 @@
 // views, and a shared memory's old views do not reach the new pages.
 import * as fs from 'fs';
 import { ArrayHeap, heapOf, registerBuffer } from './arrays';
-import { DType, FloatArray, dtypeOf } from '../types';
+import { DType, FloatArray, dtypeOf, floatDtypeOf, plainView, viewLength } from '../types';
 import { GroupTensor } from './groupStep';
 import {
   AdagradKernelOptions, AdamKernelOptions, BackendInfo, KernelBackend, RmspropKernelOptions, SgdKernelOptions, StateBuffer,
@@ -112,6 +112,22 @@ class WasmStateBuffer implements StateBuffer {
   }
   live(): FloatArray {
     return this.backend.view(this.dtype, this.cell.ptr, this.length);
+  }
+}
+
+/** The dtype of an array a caller handed over (a TypeError for anything but a genuine Float32Array or Float64Array). */
+function dtypeOfInput(a: FloatArray): DType {
+  const dtype = floatDtypeOf(a);
+  if (dtype === undefined) throw new TypeError('WebAssembly backend: expected a Float32Array or Float64Array');
+  return dtype;
+}
+
+/** Throws unless every state buffer given is one of this backend's, of `dtype` and `n` elements. */
+function requireStates(dtype: DType, n: number, ...buffers: (StateBuffer | null)[]): void {
+  for (const b of buffers) {
+    if (b !== null && !(b instanceof WasmStateBuffer && b.dtype === dtype && b.length === n)) {
+      throw new RangeError(`WebAssembly backend: a state buffer is not ${dtype}[${n}]`);
+    }
   }
 }
 
@@ -234,30 +250,40 @@ export class WasmBackend implements KernelBackend, ArrayHeap {
   /**
    * Runs a kernel on the arrays' addresses: an array from allocArray in
    * place, any other copied into the heap first and back afterwards (those
-   * marked as outputs). Copies are freed whatever happens.
+   * marked as outputs). Each array must be a genuine typed array of `dtype`
+   * holding exactly the `n` elements the kernel will touch (its own length,
+   * not what the object claims: the module writes where it is told). Copies
+   * are freed whatever happens.
    */
   private run(
     name: string,
-    arrays: { a: FloatArray | Uint32Array; out: boolean }[],
+    dtype: DType,
+    arrays: { a: FloatArray; n: number; dtype?: DType; out: boolean }[],
     call: (fn: KernelFn, ptrs: number[]) => number,
   ): void {
-    const fn = this.kernel(name);
+    const fn = this.kernel(`${name}_${suffix(dtype)}`);
+    const views = arrays.map(({ a, n, dtype: want = dtype }, i) => {
+      if (floatDtypeOf(a) !== want) throw new TypeError(`WebAssembly kernel ${name}: array ${i} must be a ${want === 'float64' ? 'Float64Array' : 'Float32Array'}`);
+      const view = plainView(a);
+      if (!(Number.isSafeInteger(n) && view.length === n)) throw new RangeError(`WebAssembly kernel ${name}: array ${i} must hold ${n} elements, got ${view.length}`);
+      return view;
+    });
     const ptrs: number[] = [];
     const copied: boolean[] = [];
     try {
-      for (const { a } of arrays) {
+      for (const a of views) {
         const at = this.residentAddress(a, 'an array');
         copied.push(at < 0);
         ptrs.push(at >= 0 ? at : this.malloc(a.byteLength));
       }
       // Views of the memory made after every allocation above.
-      arrays.forEach(({ a }, i) => {
+      views.forEach((a, i) => {
         if (copied[i]) new Uint8Array(this.exports.memory.buffer, ptrs[i], a.byteLength).set(new Uint8Array(a.buffer, a.byteOffset, a.byteLength));
       });
       const rc = call(fn, ptrs);
       if (rc !== 0) throw new RangeError(`WebAssembly kernel ${name} refused its arguments: ${WASM_ERRORS[rc] ?? `code ${rc}`}`);
-      arrays.forEach(({ a, out }, i) => {
-        if (out && copied[i]) new Uint8Array(a.buffer, a.byteOffset, a.byteLength).set(new Uint8Array(this.exports.memory.buffer, ptrs[i], a.byteLength));
+      views.forEach((a, i) => {
+        if (arrays[i].out && copied[i]) new Uint8Array(a.buffer, a.byteOffset, a.byteLength).set(new Uint8Array(this.exports.memory.buffer, ptrs[i], a.byteLength));
       });
     } finally {
       ptrs.forEach((p, i) => copied[i] && this.exports.free(p));
@@ -269,7 +295,7 @@ export class WasmBackend implements KernelBackend, ArrayHeap {
    * allocArray, or a view of one), or -1 for any other array. Throws for a
    * view of this memory that is not inside a live allocArray array.
    */
-  private residentAddress(a: FloatArray | Uint32Array, name: string): number {
+  private residentAddress(a: FloatArray, name: string): number {
     if (heapOf(a) !== this) return -1;
     this.requireLive(a, name);
     return a.byteOffset;
@@ -322,57 +348,70 @@ export class WasmBackend implements KernelBackend, ArrayHeap {
   }
 
   rowNormsL2(x: FloatArray, rows: number, cols: number, out: FloatArray): void {
-    this.run(`lp_row_norms_l2_${suffix(dtypeOf(x))}`, [{ a: x, out: false }, { a: out, out: true }], (fn, [px, po]) => fn(px, rows, cols, po));
+    const dtype = dtypeOfInput(x);
+    this.run('lp_row_norms_l2', dtype, [{ a: x, n: rows * cols, out: false }, { a: out, n: rows, out: true }], (fn, [px, po]) => fn(px, rows, cols, po));
   }
   normalizeRowsL2(g: FloatArray, rows: number, cols: number, divByZeroEps: number): void {
-    this.run(`lp_normalize_rows_l2_${suffix(dtypeOf(g))}`, [{ a: g, out: true }], (fn, [pg]) => fn(pg, rows, cols, divByZeroEps));
+    this.run('lp_normalize_rows_l2', dtypeOfInput(g), [{ a: g, n: rows * cols, out: true }], (fn, [pg]) => fn(pg, rows, cols, divByZeroEps));
   }
   renormRowsL2(p: FloatArray, rows: number, cols: number, maxNorm: number): void {
-    this.run(`lp_renorm_rows_l2_${suffix(dtypeOf(p))}`, [{ a: p, out: true }], (fn, [pp]) => fn(pp, rows, cols, maxNorm));
+    this.run('lp_renorm_rows_l2', dtypeOfInput(p), [{ a: p, n: rows * cols, out: true }], (fn, [pp]) => fn(pp, rows, cols, maxNorm));
   }
   scaleBias(g: FloatArray, scale: number, applyScale: boolean, bias: number, applyBias: boolean): void {
-    this.run(`lp_scale_bias_${suffix(dtypeOf(g))}`, [{ a: g, out: true }], (fn, [pg]) =>
-      fn(pg, g.length, scale, applyScale ? 1 : 0, bias, applyBias ? 1 : 0));
+    const n = viewLength(g);
+    this.run('lp_scale_bias', dtypeOfInput(g), [{ a: g, n, out: true }], (fn, [pg]) =>
+      fn(pg, n, scale, applyScale ? 1 : 0, bias, applyBias ? 1 : 0));
   }
   sgdStep(p: FloatArray, g: FloatArray, buf: StateBuffer | null, o: SgdKernelOptions, bufferInitialized: boolean): void {
-    this.run(`lp_sgd_step_${suffix(dtypeOf(p))}`, [{ a: p, out: true }, { a: g, out: false }], (fn, [pp, pg]) =>
-      fn(pp, pg, addressOf(buf), p.length, o.lr, o.momentum, o.dampening, o.weightDecay, o.nesterov ? 1 : 0, o.maximize ? 1 : 0, bufferInitialized ? 1 : 0));
+    const [dtype, n] = [dtypeOfInput(p), viewLength(p)];
+    requireStates(dtype, n, buf);
+    this.run('lp_sgd_step', dtype, [{ a: p, n, out: true }, { a: g, n, out: false }], (fn, [pp, pg]) =>
+      fn(pp, pg, addressOf(buf), n, o.lr, o.momentum, o.dampening, o.weightDecay, o.nesterov ? 1 : 0, o.maximize ? 1 : 0, bufferInitialized ? 1 : 0));
   }
   normalizeRowsL1(g: FloatArray, rows: number, cols: number, divByZeroEps: number): void {
-    this.run(`lp_normalize_rows_l1_${suffix(dtypeOf(g))}`, [{ a: g, out: true }], (fn, [pg]) => fn(pg, rows, cols, divByZeroEps));
+    this.run('lp_normalize_rows_l1', dtypeOfInput(g), [{ a: g, n: rows * cols, out: true }], (fn, [pg]) => fn(pg, rows, cols, divByZeroEps));
   }
   signInPlace(g: FloatArray): void {
-    this.run(`lp_sign_${suffix(dtypeOf(g))}`, [{ a: g, out: true }], (fn, [pg]) => fn(pg, g.length));
+    const n = viewLength(g);
+    this.run('lp_sign', dtypeOfInput(g), [{ a: g, n, out: true }], (fn, [pg]) => fn(pg, n));
   }
   clampInPlace(x: FloatArray, lo: number, hasLo: boolean, hi: number, hasHi: boolean): void {
-    this.run(`lp_clamp_${suffix(dtypeOf(x))}`, [{ a: x, out: true }], (fn, [px]) => fn(px, x.length, lo, hasLo ? 1 : 0, hi, hasHi ? 1 : 0));
+    const n = viewLength(x);
+    this.run('lp_clamp', dtypeOfInput(x), [{ a: x, n, out: true }], (fn, [px]) => fn(px, n, lo, hasLo ? 1 : 0, hi, hasHi ? 1 : 0));
   }
   topQRows(g: FloatArray, rows: number, cols: number, keep: number): void {
-    this.run(`lp_top_q_rows_${suffix(dtypeOf(g))}`, [{ a: g, out: true }], (fn, [pg]) => fn(pg, rows, cols, keep));
+    this.run('lp_top_q_rows', dtypeOfInput(g), [{ a: g, n: rows * cols, out: true }], (fn, [pg]) => fn(pg, rows, cols, keep));
   }
   l1LmoRows(g: FloatArray, rows: number, cols: number): void {
-    this.run(`lp_l1_lmo_rows_${suffix(dtypeOf(g))}`, [{ a: g, out: true }], (fn, [pg]) => fn(pg, rows, cols));
+    this.run('lp_l1_lmo_rows', dtypeOfInput(g), [{ a: g, n: rows * cols, out: true }], (fn, [pg]) => fn(pg, rows, cols));
   }
   frankWolfeStep(p: FloatArray, g: FloatArray, alpha: number, lmoScale: number): void {
-    this.run(`lp_frank_wolfe_step_${suffix(dtypeOf(p))}`, [{ a: p, out: true }, { a: g, out: false }], (fn, [pp, pg]) =>
-      fn(pp, pg, p.length, alpha, lmoScale));
+    const n = viewLength(p);
+    this.run('lp_frank_wolfe_step', dtypeOfInput(p), [{ a: p, n, out: true }, { a: g, n, out: false }], (fn, [pp, pg]) =>
+      fn(pp, pg, n, alpha, lmoScale));
   }
   adamStep(p: FloatArray, g: FloatArray, m: StateBuffer, v: StateBuffer, vmax: StateBuffer | null, o: AdamKernelOptions): void {
-    this.run(`lp_adam_step_${suffix(dtypeOf(p))}`, [{ a: p, out: true }, { a: g, out: false }], (fn, [pp, pg]) =>
-      fn(pp, pg, addressOf(m), addressOf(v), addressOf(vmax), p.length, o.lr, o.beta1, o.beta2, o.eps, o.weightDecay,
+    const [dtype, n] = [dtypeOfInput(p), viewLength(p)];
+    requireStates(dtype, n, m, v, vmax);
+    this.run('lp_adam_step', dtype, [{ a: p, n, out: true }, { a: g, n, out: false }], (fn, [pp, pg]) =>
+      fn(pp, pg, addressOf(m), addressOf(v), addressOf(vmax), n, o.lr, o.beta1, o.beta2, o.eps, o.weightDecay,
         o.decoupledWeightDecay ? 1 : 0, o.amsgrad ? 1 : 0, o.maximize ? 1 : 0, o.stepSize, o.biasCorrection2Sqrt));
   }
   rmspropStep(p: FloatArray, g: FloatArray, sq: StateBuffer, ga: StateBuffer | null, buf: StateBuffer | null, o: RmspropKernelOptions): void {
-    this.run(`lp_rmsprop_step_${suffix(dtypeOf(p))}`, [{ a: p, out: true }, { a: g, out: false }], (fn, [pp, pg]) =>
-      fn(pp, pg, addressOf(sq), addressOf(ga), addressOf(buf), p.length, o.lr, o.alpha, o.eps, o.weightDecay, o.momentum,
+    const [dtype, n] = [dtypeOfInput(p), viewLength(p)];
+    requireStates(dtype, n, sq, ga, buf);
+    this.run('lp_rmsprop_step', dtype, [{ a: p, n, out: true }, { a: g, n, out: false }], (fn, [pp, pg]) =>
+      fn(pp, pg, addressOf(sq), addressOf(ga), addressOf(buf), n, o.lr, o.alpha, o.eps, o.weightDecay, o.momentum,
         o.centered ? 1 : 0, o.maximize ? 1 : 0));
   }
   adagradStep(p: FloatArray, g: FloatArray, sum: StateBuffer, o: AdagradKernelOptions): void {
-    this.run(`lp_adagrad_step_${suffix(dtypeOf(p))}`, [{ a: p, out: true }, { a: g, out: false }], (fn, [pp, pg]) =>
-      fn(pp, pg, addressOf(sum), p.length, o.clr, o.weightDecay, o.eps, o.maximize ? 1 : 0));
+    const [dtype, n] = [dtypeOfInput(p), viewLength(p)];
+    requireStates(dtype, n, sum);
+    this.run('lp_adagrad_step', dtype, [{ a: p, n, out: true }, { a: g, n, out: false }], (fn, [pp, pg]) =>
+      fn(pp, pg, addressOf(sum), n, o.clr, o.weightDecay, o.eps, o.maximize ? 1 : 0));
   }
   renormRowsL2PerRow(p: FloatArray, rows: number, cols: number, maxNorms: Float64Array): void {
-    this.run(`lp_renorm_rows_l2_per_row_${suffix(dtypeOf(p))}`, [{ a: p, out: true }, { a: maxNorms, out: false }], (fn, [pp, pm]) =>
+    this.run('lp_renorm_rows_l2_per_row', dtypeOfInput(p), [{ a: p, n: rows * cols, out: true }, { a: maxNorms, n: rows, dtype: 'float64', out: false }], (fn, [pp, pm]) =>
       fn(pp, rows, cols, pm));
   }
 
@@ -391,8 +430,11 @@ export class WasmBackend implements KernelBackend, ArrayHeap {
     // A group may hold float32 and float64 parameters (as a torch group may);
     // the module's group step takes one dtype, so each dtype's tensors go in
     // a call of their own, all of them checked before the first one runs.
+    // Fresh views of the arrays' memory (see plainView): addresses and
+    // lengths come from the engine, whatever the given objects claim.
+    const trusted = tensors.map((t) => ({ ...t, p: plainView(t.p), g: plainView(t.g), maxNorms: t.maxNorms && plainView(t.maxNorms) }));
     const parts = (['float32', 'float64'] as const)
-      .map((dtype) => tensors.flatMap((t, index) => (dtypeOf(t.p) === dtype ? [{ index, t }] : [])))
+      .map((dtype) => trusted.flatMap((t, index) => (dtypeOf(t.p) === dtype ? [{ index, t }] : [])))
       .filter((part) => part.length > 0)
       .map((part) => this.planDtypeStep(part));
     for (const part of parts) this.runDtypeStep(spec, part);
@@ -414,9 +456,9 @@ export class WasmBackend implements KernelBackend, ArrayHeap {
         throw new RangeError(`WebAssembly group step: tensor ${i} is not ${dtype}[${t.rows} x ${t.cols}] in p and g`);
       }
       for (const b of t.buffers) {
-        if (b && (b.dtype !== dtype || b.length !== n)) throw new RangeError(`WebAssembly group step: a state buffer of tensor ${i} is not ${dtype}[${n}]`);
+        if (b && !(b instanceof WasmStateBuffer && b.dtype === dtype && b.length === n)) throw new RangeError(`WebAssembly group step: a state buffer of tensor ${i} is not ${dtype}[${n}]`);
       }
-      if (t.maxNorms && t.maxNorms.length !== t.rows) throw new RangeError(`WebAssembly group step: tensor ${i} has ${t.maxNorms.length} radii for ${t.rows} rows`);
+      if (t.maxNorms && (!(t.maxNorms instanceof Float64Array) || t.maxNorms.length !== t.rows)) throw new RangeError(`WebAssembly group step: tensor ${i} has ${t.maxNorms.length} radii for ${t.rows} rows`);
       const pAt = this.residentAddress(t.p, `tensor ${i}'s parameter`);
       const gAt = this.residentAddress(t.g, `tensor ${i}'s gradient`);
       residentP.push(pAt);

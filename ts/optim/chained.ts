@@ -4,7 +4,7 @@
 // L1qNormedGradientOptim, the chain top-q -> sign -> L1 normalisation.
 import { show } from '../errors';
 import { Tensor } from '../tensor';
-import { INTERNAL, ParamGroup, Params, REQUIRED, isOptimizerClass } from './optimizer';
+import { INTERNAL, ParamGroup, Params, REQUIRED, checkOptionsObject, isOptimizerClass } from './optimizer';
 import { ParamTransformingOptimizer, ParamTransformingOptions } from './paramTransforming';
 import { Partial, isPartial, partial } from './partial';
 import { L1NormedGradientOptim, SignedGradientOptim } from './lpSpace';
@@ -34,7 +34,8 @@ export class ChainedParamTransformingOptimizer extends ParamTransformingOptimize
   readonly chain: readonly ParamTransformingOptimizer[];
 
   constructor(params: Params | null, options: ChainedOptions = {}) {
-    const { chain = [], ...rest } = options ?? {};
+    checkOptionsObject(new.target.name, options);
+    const { chain = [], ...rest } = options;
     if (!Array.isArray(chain)) throw new TypeError(`chain must be an array of transforming optimizer classes or partials, got ${show(chain)}`);
     chain.forEach((link, i) => {
       const cls = isPartial(link) ? link.cls : link;
@@ -69,6 +70,16 @@ export class ChainedParamTransformingOptimizer extends ParamTransformingOptimize
     for (const link of this.chain ?? []) link.checkOptions(g, where);
   }
 
+  override checkComplete(group: ParamGroup, where: string): void {
+    super.checkComplete(group, where);
+    for (const link of this.chain ?? []) link.checkComplete(group, where);
+  }
+
+  override checkParamsAgainstOptions(group: ParamGroup, where: string): void {
+    super.checkParamsAgainstOptions(group, where);
+    for (const link of this.chain ?? []) link.checkParamsAgainstOptions(group, where);
+  }
+
   override fillGroup(group: ParamGroup, where = 'param group'): void {
     super.fillGroup(group, where);
     for (const link of this.chain ?? []) link.fillGroup(group, where);
@@ -99,7 +110,8 @@ export interface L1qNormedOptions extends ParamTransformingOptions {
 /** Top-q sparsification, then the sign, then L1 normalisation of each datum's gradient. */
 export class L1qNormedGradientOptim extends ChainedParamTransformingOptimizer {
   constructor(params: Params | null, options: L1qNormedOptions = {}) {
-    const { q = REQUIRED, dq = 0, divByZeroEps, generator = defaultGenerator, ...rest } = options ?? {};
+    checkOptionsObject(new.target.name, options);
+    const { q = REQUIRED, dq = 0, divByZeroEps, generator = defaultGenerator, ...rest } = options;
     if (q === REQUIRED) throw new TypeError(`${new.target.name}: missing required option q`);
     super(params, {
       ...rest,

@@ -9,7 +9,7 @@ import { Tensor } from '../tensor';
 import { L1qNormedGradientOptim } from './chained';
 import { FLOAT32_TINY, L2NormedGradientOptim, SignedGradientOptim } from './lpSpace';
 import {
-  INTERNAL, InternalOptions, Optimizer, ParamGroup, ParamState, Params, REQUIRED, TensorStepState, optionsWithDefaults,
+  INTERNAL, checkOptionsObject, InternalOptions, Optimizer, ParamGroup, ParamState, Params, REQUIRED, TensorStepState, optionsWithDefaults,
 } from './optimizer';
 import { ParamTransformingOptimizer } from './paramTransforming';
 import { rowsAndCols } from './rows';
@@ -32,10 +32,11 @@ export class FrankWolfe extends Optimizer {
   readonly divByZeroEps: number;
 
   constructor(params: Params, options: FrankWolfeOptions & { [INTERNAL]?: InternalOptions } = {}) {
-    const { useDefaultLrSchedule = true, divByZeroEps = FLOAT32_TINY, ...rest } = options ?? {};
+    checkOptionsObject('FrankWolfe', options);
+    const { useDefaultLrSchedule = true, divByZeroEps = FLOAT32_TINY, ...rest } = options;
     checkBoolean('useDefaultLrSchedule', useDefaultLrSchedule);
     checkNumber('divByZeroEps', divByZeroEps, { min: 0 });
-    super(params, optionsWithDefaults('FrankWolfe', FrankWolfe.optionDefaults, rest), options?.[INTERNAL]);
+    super(params, optionsWithDefaults('FrankWolfe', FrankWolfe.optionDefaults, rest), options[INTERNAL]);
     this.useDefaultLrSchedule = useDefaultLrSchedule;
     this.divByZeroEps = divByZeroEps;
     // The groups were checked before the schedule was known: check lr's range again.
@@ -83,7 +84,7 @@ const FAMILY_KEYS = ['epsilon', 'lr', 'useDefaultLrSchedule', 'paramNdim', 'divB
 
 /** The options of a Frank-Wolfe optimizer, turned into its transforming base's options. */
 function frankWolfeOptions(cls: string, options: FrankWolfeFamilyOptions, extraKeys: string[] = []): Record<string, unknown> {
-  if (typeof options !== 'object' || options === null) throw new TypeError(`${cls}: options must be an object, got ${show(options)}`);
+  checkOptionsObject(cls, options);
   for (const k of Object.keys(options)) {
     if (!FAMILY_KEYS.includes(k) && !extraKeys.includes(k)) {
       throw new RangeError(`${cls}: unknown option ${k}; it accepts ${[...FAMILY_KEYS, ...extraKeys].join(', ')}`);

@@ -64,7 +64,7 @@ export class L2ProjectedOptim extends L2NormedGradientOptim {
     if ('epsilon' in g) checkRadius(g.epsilon, where);
   }
 
-  protected override checkParamsAgainstOptions(group: ParamGroup, where: string): void {
+  override checkParamsAgainstOptions(group: ParamGroup, where: string): void {
     super.checkParamsAgainstOptions(group, where);
     checkRadiusPerDatum(group, where);
   }
@@ -131,7 +131,7 @@ export class LinfProjectedOptim extends SignedGradientOptim {
     if ('epsilon' in g) checkRadius(g.epsilon, where);
   }
 
-  protected override checkParamsAgainstOptions(group: ParamGroup, where: string): void {
+  override checkParamsAgainstOptions(group: ParamGroup, where: string): void {
     super.checkParamsAgainstOptions(group, where);
     checkRadiusPerDatum(group, where);
   }

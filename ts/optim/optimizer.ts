@@ -9,7 +9,7 @@ import { anyArrayAllocated, checkArrayLive } from '../backend/arrays';
 import { KernelBackend, StateBuffer } from '../backend/types';
 import { show } from '../errors';
 import { Tensor, lockTensor, unlockTensor } from '../tensor';
-import { FloatArray, dtypeOf } from '../types';
+import { FloatArray, dtypeOf, viewBuffer, viewByteLength, viewByteOffset, viewLength } from '../types';
 
 /**
  * Whether steps run the fused group kernels (the default) or one kernel per
@@ -113,6 +113,62 @@ function isPlainObject(x: unknown): x is Record<string, unknown> {
 /** Copies a group option value so that later edits of one group do not leak into another. */
 function copyValue(v: unknown): unknown {
   return Array.isArray(v) ? v.slice() : v;
+}
+
+/** step(closure): the closure, when given, is a function (as torch's, it may set gradients and returns the loss). */
+function checkClosure(closure: unknown, method: string): void {
+  if (closure !== undefined && closure !== null && typeof closure !== 'function') {
+    throw new TypeError(`${method}(closure): closure must be a function or undefined, got ${show(closure)}`);
+  }
+}
+
+/** A live group's params list, as prepareGroup accepted it: a non-empty array of distinct Tensors. */
+function checkParamsList(params: unknown, where: string): void {
+  if (!Array.isArray(params)) throw new TypeError(`${where}: params must be an array of Tensors, got ${show(params)}`);
+  if (params.length === 0) throw new RangeError(`${where} has an empty params list`);
+  const seen = new Set<Tensor>();
+  params.forEach((p, i) => {
+    if (!(p instanceof Tensor)) throw new TypeError(`${where}: params[${i}] must be a Tensor, got ${show(p)}`);
+    if (seen.has(p)) throw new RangeError(`${where}: params[${i}] appears twice in the group`);
+    seen.add(p);
+  });
+}
+
+/**
+ * Throws when two arrays a group's step writes share memory (two tensors
+ * over one array, a gradient that is another tensor's data...): the native
+ * kernels refuse them (rows run in parallel), so every backend does, before
+ * anything changes. Arrays are grouped by buffer: distinct buffers (the
+ * common case) cost a map entry each, and views of one buffer (allocArray
+ * arrays, or slices of one flat array) are sorted by offset.
+ */
+function checkNoSharedMemory(params: Tensor[], where: string): void {
+  type Span = { start: number; end: number; what: string };
+  const byBuffer = new Map<ArrayBufferLike, Span[]>();
+  const add = (a: FloatArray, what: string) => {
+    const start = viewByteOffset(a);
+    const span = { start, end: start + viewByteLength(a), what };
+    if (span.start === span.end) return;
+    const buffer = viewBuffer(a);
+    const spans = byBuffer.get(buffer);
+    if (spans === undefined) byBuffer.set(buffer, [span]);
+    else spans.push(span);
+  };
+  params.forEach((p, j) => {
+    add(p.data, `params[${j}].data`);
+    const grad = p.grad;
+    if (grad) add(grad, `params[${j}].grad`);
+  });
+  for (const spans of byBuffer.values()) {
+    if (spans.length < 2) continue;
+    spans.sort((a, b) => a.start - b.start);
+    for (let k = 1; k < spans.length; k++) {
+      if (spans[k].start < spans[k - 1].end) {
+        const [first, second] = [spans[k - 1].what, spans[k].what].sort();
+        throw new RangeError(`${where}: ${first} and ${second} share memory; each parameter and gradient needs an array of its own`);
+      }
+    }
+  }
 }
 
 function formatValue(v: unknown): string {
@@ -223,8 +279,8 @@ export abstract class Optimizer {
     Object.assign(group, filled);
   }
 
-  /** Checks each parameter against the group's options (e.g. paramNdim against its shape). */
-  protected checkParamsAgainstOptions(group: ParamGroup, where: string): void {
+  /** @internal Checks each parameter against the group's options (e.g. paramNdim against its shape). */
+  checkParamsAgainstOptions(group: ParamGroup, where: string): void {
     void group;
     void where;
   }
@@ -282,61 +338,90 @@ export abstract class Optimizer {
   }
 
   /**
-   * Checks everything a step reads before anything is changed: the groups'
-   * options (they are live and may have been edited) and every gradient.
+   * Checks everything a step reads before anything is changed: the groups
+   * (they are live: options, and the params lists, may have been edited),
+   * every parameter's array and every gradient.
    */
   protected checkBeforeStep(): void {
+    let paramsEdited = false;
+    const checkLive = anyArrayAllocated();
     for (let i = 0; i < this.paramGroups.length; i++) {
       const g = this.paramGroups[i];
+      const where = `param group ${i}`;
       if (!this.unchangedSinceChecked(g)) {
-        this.checkComplete(g, `param group ${i}`);
-        this.checkOptions(g, `param group ${i}`);
+        if (!isPlainObject(g)) throw new TypeError(`${where} must be an object { params, ...options }, got ${show(g)}`);
+        checkParamsList(g.params, where);
+        this.checkComplete(g, where);
+        this.checkOptions(g, where);
+        this.checkParamsAgainstOptions(g, where);
         this.rememberChecked(g);
+        paramsEdited = true;
       }
-      const checkLive = anyArrayAllocated();
       for (let j = 0; j < g.params.length; j++) {
         const p = g.params[j];
+        const data = p.data;
+        // The engine's length: a buffer detached since (transferred to a worker, say) holds nothing.
+        if (viewLength(data) !== p.numel) {
+          throw new RangeError(`${where}, params[${j}].data holds ${viewLength(data)} elements, not the ${p.numel} of its shape [${p.shape.join(', ')}] (was its buffer transferred or detached?)`);
+        }
         const grad = p.grad;
         // The message is built only for a gradient that fails.
-        if (!Tensor.gradFits(grad, p.dtype, p.numel)) Tensor.checkGrad(grad, p.dtype, p.numel, `param group ${i}, params[${j}].grad`);
+        if (!Tensor.gradFits(grad, p.dtype, p.numel)) Tensor.checkGrad(grad, p.dtype, p.numel, `${where}, params[${j}].grad`);
         if (checkLive) {
           // An array freeArray() has freed is memory that may now hold other data.
-          checkArrayLive(p.data, `param group ${i}, params[${j}].data`);
-          if (grad) checkArrayLive(grad, `param group ${i}, params[${j}].grad`);
+          checkArrayLive(data, `${where}, params[${j}].data`);
+          if (grad) checkArrayLive(grad, `${where}, params[${j}].grad`);
         }
       }
+      if (g.params.length > 1) checkNoSharedMemory(g.params, where);
     }
+    if (paramsEdited && this.paramGroups.length > 1) this.checkNoParamInTwoGroups();
+  }
+
+  /** Throws when a tensor is in two groups (possible by editing paramGroups[i].params). */
+  private checkNoParamInTwoGroups(): void {
+    const groupOf = new Map<Tensor, number>();
+    this.paramGroups.forEach((g, i) => {
+      for (const p of g.params) {
+        const other = groupOf.get(p);
+        if (other !== undefined) throw new RangeError(`param group ${i}: a parameter is already in param group ${other} (the same tensor cannot be in two groups)`);
+        groupOf.set(p, i);
+      }
+    });
   }
 
   /**
-   * Each group's option values when checkOptions last passed them, kept only
-   * while every value is a primitive (an array, such as a per-sample
-   * epsilon, can change inside: such a group is checked at every step).
-   * A step checks a group's options again only when one of them changed,
-   * which small steps would otherwise spend most of their time on.
+   * Each group's option values and params when the checks last passed them,
+   * kept only while every option value is a primitive (an array, such as a
+   * per-sample epsilon, can change inside: such a group is checked at every
+   * step). A step checks a group again only when something changed, which
+   * small steps would otherwise spend most of their time on.
    */
-  private readonly checkedOptions = new WeakMap<ParamGroup, unknown[]>();
+  private readonly checkedOptions = new WeakMap<ParamGroup, { params: Tensor[]; options: unknown[] }>();
 
   private unchangedSinceChecked(g: ParamGroup): boolean {
     const seen = this.checkedOptions.get(g);
     if (seen === undefined) return false;
-    for (let k = 0; k < seen.length; k += 2) {
-      if (g[seen[k] as string] !== seen[k + 1]) return false;
+    const { params, options } = seen;
+    if (g.params.length !== params.length) return false;
+    for (let k = 0; k < params.length; k++) if (g.params[k] !== params[k]) return false;
+    for (let k = 0; k < options.length; k += 2) {
+      if (g[options[k] as string] !== options[k + 1]) return false;
     }
     return true;
   }
 
   private rememberChecked(g: ParamGroup): void {
-    const seen: unknown[] = [];
+    const options: unknown[] = [];
     for (const [k, v] of Object.entries(g)) {
       if (k === 'params') continue;
       if (v !== null && (typeof v === 'object' || typeof v === 'function')) {
         this.checkedOptions.delete(g);
         return;
       }
-      seen.push(k, v);
+      options.push(k, v);
     }
-    this.checkedOptions.set(g, seen);
+    this.checkedOptions.set(g, { params: g.params.slice(), options });
   }
 
   /**
@@ -346,6 +431,7 @@ export abstract class Optimizer {
    */
   step<T = undefined>(closure?: () => T): T | undefined {
     this.ensureIdle('step');
+    checkClosure(closure, 'step');
     const loss = closure ? closure() : undefined;
     this.checkBeforeStep();
     for (const g of this.paramGroups) this.stepGroup(g);
@@ -360,6 +446,7 @@ export abstract class Optimizer {
    */
   async stepAsync<T = undefined>(closure?: () => T): Promise<T | undefined> {
     this.ensureIdle('stepAsync');
+    checkClosure(closure, 'stepAsync');
     const loss = closure ? closure() : undefined;
     this.checkBeforeStep();
     const offThread: GroupPlan[] = [];
@@ -470,8 +557,12 @@ export abstract class Optimizer {
   /** Sets every gradient to null (default) or fills it with zeros. */
   zeroGrad(options: { setToNone?: boolean } = {}): void {
     this.ensureIdle('zeroGrad');
-    const setToNone = options.setToNone ?? true;
-    if (typeof setToNone !== 'boolean') throw new TypeError(`setToNone must be a boolean, got ${show(setToNone)}`);
+    if (!isPlainObject(options)) throw new TypeError(`zeroGrad(options): options must be an object such as { setToNone: false }, got ${show(options)}`);
+    for (const k of Object.keys(options)) {
+      if (k !== 'setToNone') throw new RangeError(`zeroGrad(options): unknown option ${k} (${show(options[k as keyof typeof options])}); zeroGrad accepts setToNone`);
+    }
+    const setToNone = options.setToNone === undefined ? true : options.setToNone;
+    if (typeof setToNone !== 'boolean') throw new TypeError(`zeroGrad(options): setToNone must be a boolean, got ${show(setToNone)}`);
     for (const g of this.paramGroups) {
       for (const p of g.params) {
         if (setToNone) p.grad = null;
@@ -625,6 +716,11 @@ export abstract class Optimizer {
   }
 }
 
+/** Throws a TypeError unless a constructor's options argument is an options object. */
+export function checkOptionsObject(className: string, options: unknown): void {
+  if (!isPlainObject(options)) throw new TypeError(`${className}: options must be an object, got ${show(options)}`);
+}
+
 /**
  * A class's defaults with the user's options put in; an option the class
  * does not declare is a RangeError (a typo must not pass silently).
@@ -634,7 +730,7 @@ export function optionsWithDefaults(
   classDefaults: Record<string, unknown>,
   options: object,
 ): Record<string, unknown> {
-  if (!isPlainObject(options)) throw new TypeError(`${className}: options must be an object, got ${show(options)}`);
+  checkOptionsObject(className, options);
   const out: Record<string, unknown> = { ...classDefaults };
   for (const [k, v] of Object.entries(options)) {
     if (!(k in classDefaults)) {

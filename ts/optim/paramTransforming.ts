@@ -182,7 +182,7 @@ export class ParamTransformingOptimizer extends Optimizer {
     this.innerOpt?.checkComplete(group, where);
   }
 
-  protected override checkParamsAgainstOptions(group: ParamGroup, where: string): void {
+  override checkParamsAgainstOptions(group: ParamGroup, where: string): void {
     for (const p of group.params) checkParamNdimFor(p.shape, group.paramNdim as number | null, where);
   }
 
@@ -240,7 +240,7 @@ export class ParamTransformingOptimizer extends Optimizer {
       const [rows, cols] = dataRowsAndCols(p, paramNdim);
       const grad = p.grad;
       if (!grad) {
-        withoutGrad.push({ data: p.data, rows, cols });
+        if (p.numel !== 0) withoutGrad.push({ data: p.data, rows, cols });
         continue;
       }
       const state = this.innerOpt.prepareTensor(p, g, this.stateOf(p));
@@ -264,7 +264,8 @@ export class ParamTransformingOptimizer extends Optimizer {
   protected override customGroupStep(g: ParamGroup): void {
     for (const p of g.params) {
       const grad = p.grad;
-      if (!grad) continue;
+      // An empty tensor has nothing to transform (its rows, if any, are empty).
+      if (!grad || p.numel === 0) continue;
       const view = rowView(p, g.paramNdim as number | null);
       this.preStepTransform(view, g);
       if (view.grad !== grad) {
@@ -277,7 +278,7 @@ export class ParamTransformingOptimizer extends Optimizer {
       if (scale !== 1 || bias !== 0) this.backend.scaleBias(grad, scale, scale !== 1, bias, bias !== 0);
     }
     this.innerOpt.stepGroup(g);
-    for (const p of g.params) this.postStepTransform(rowView(p, g.paramNdim as number | null), g);
+    for (const p of g.params) if (p.numel !== 0) this.postStepTransform(rowView(p, g.paramNdim as number | null), g);
   }
 
   override describe(): string {
