@@ -191,6 +191,8 @@ describe(`loadStateDict refuses a malformed state dict, changing nothing, on ${w
     ['a param index that is a string', 'L2ProjectedOptim[Adam]', setGroupParams(0, ['x']), TypeError, /paramGroups\[0\]\.params\[0\].*"x"/],
     ['a param index that is not an integer', 'L2ProjectedOptim[Adam]', setGroupParams(0, [0.5]), RangeError, /paramGroups\[0\]\.params\[0\].*non-negative integer.*0\.5/],
     ['a negative param index', 'L2ProjectedOptim[Adam]', setGroupParams(0, [-1]), RangeError, /paramGroups\[0\]\.params\[0\].*non-negative integer.*-1/],
+    ['a hole in a params list', 'L2ProjectedOptim[Adam]', setGroupParams(1, new Array(1)), TypeError, /paramGroups\[1\]\.params\[0\] must be a parameter index.*undefined/],
+    ['a hole in paramGroups', 'L2ProjectedOptim[Adam]', (sd) => ({ ...sd, paramGroups: Object.assign([sd.paramGroups[0]], { length: 2 }) }), TypeError, /paramGroups\[1\] must be an object.*undefined/],
     ['a param index NaN', 'L2ProjectedOptim[Adam]', setGroupParams(0, [NaN]), RangeError, /paramGroups\[0\]\.params\[0\].*NaN/],
     ['a param index listed twice', 'L2ProjectedOptim[Adam]', setGroupParams(1, [0]), RangeError, /paramGroups\[1\]\.params\[0\] is 0, which paramGroups\[0\]\.params\[0\] already is/],
     ['a state entry no group lists (params [99])', 'L2ProjectedOptim[Adam]', setGroupParams(0, [99]), RangeError, /state\[0\] is for parameter index 0, which no param group lists \(they list 99, 1\)/],
@@ -207,6 +209,8 @@ describe(`loadStateDict refuses a malformed state dict, changing nothing, on ${w
     ['a group without its lr', 'SGD (momentum)', deleteOption(1, 'lr'), TypeError, /paramGroups\[1\]\.lr is missing/],
     ['a group without its momentum (an option with a default)', 'SGD (momentum)', deleteOption(0, 'momentum'), TypeError, /paramGroups\[0\]\.momentum is missing/],
     ['a group with a bad epsilon', 'L2ProjectedOptim[Adam]', (sd) => { sd.paramGroups[1].epsilon = -1; return sd; }, RangeError, /epsilon \(state dict paramGroups\[1\]\).*-1/],
+    ['a scheduler\'s initialLr that is a string', 'SGD (momentum)', (sd) => { sd.paramGroups[0].initialLr = '0.1'; return sd; }, TypeError, /initialLr \(state dict paramGroups\[0\]\).*"0\.1"/],
+    ['a scheduler\'s initialLr that is negative', 'SGD (momentum)', (sd) => { sd.paramGroups[1].initialLr = -1; return sd; }, RangeError, /initialLr \(state dict paramGroups\[1\]\).*-1/],
     // Step counts.
     ['step -1', 'Adam', setState(0, 'step', -1), RangeError, /state\[0\]\.step must be a non-negative integer.*-1/],
     ['step 1.5', 'Adam', setState(0, 'step', 1.5), RangeError, /state\[0\]\.step must be a non-negative integer.*1\.5/],

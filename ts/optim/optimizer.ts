@@ -7,7 +7,7 @@ import { GroupTensor, GroupTransform, InnerSpec, NO_TRANSFORM, backendFuses, gro
 import { groupStep as referenceGroupStep } from '../backend/reference';
 import { anyArrayAllocated, checkArrayLive } from '../backend/arrays';
 import { KernelBackend, StateBuffer } from '../backend/types';
-import { show } from '../errors';
+import { checkNumber, show } from '../errors';
 import { Tensor, lockTensor, unlockTensor } from '../tensor';
 import { FloatArray } from '../types';
 
@@ -642,7 +642,8 @@ export abstract class Optimizer {
     if (from !== undefined && from !== this.describe()) {
       throw new RangeError(`state dict is from a ${show(from)} optimizer; this one is ${show(this.describe())}`);
     }
-    const groups = paramGroups.slice();
+    // Array.from: a hole is undefined (map and forEach would skip it, and with it the checks).
+    const groups = Array.from(paramGroups as unknown[]);
     if (groups.length !== this.paramGroups.length) {
       throw new RangeError(`state dict has ${groups.length} param groups, this optimizer has ${this.paramGroups.length}`);
     }
@@ -654,7 +655,7 @@ export abstract class Optimizer {
       const options = Object.entries(sg);
       const ids = options.find(([k]) => k === 'params')?.[1];
       if (!Array.isArray(ids)) throw new TypeError(`state dict: paramGroups[${i}].params must be an array of parameter indices, got ${show(ids)}`);
-      const saved = ids.slice();
+      const saved = Array.from(ids as unknown[]);
       const mine = this.paramGroups[i];
       if (saved.length !== mine.params.length) {
         throw new RangeError(`state dict: paramGroups[${i}] has ${saved.length} parameters, this optimizer's param group ${i} has ${mine.params.length}`);
@@ -676,6 +677,8 @@ export abstract class Optimizer {
         if (!FOREIGN_GROUP_KEYS.has(k) && !accepted.has(k)) {
           throw new RangeError(`state dict: paramGroups[${i}] has option ${k} (${show(v)}), which ${this.describe()} does not have`);
         }
+        // A scheduler's initialLr becomes its base learning rate when it resumes: an lr like any other.
+        if (k === 'initialLr') checkNumber(`initialLr (${where})`, v, { min: 0 });
         g[k] = copyValue(v);
       }
       // stateDict() writes every option: one that is missing cannot be restored, and filling in this
