@@ -204,6 +204,7 @@ describe(`loadStateDict refuses a malformed state dict, changing nothing, on ${w
     ['state key "01"', 'L2ProjectedOptim[Adam]', renameState(1, '01'), RangeError, /state key "01" is not a parameter index/],
     // Top-level keys.
     ['an unknown top-level key', 'L2ProjectedOptim[Adam]', (sd) => ({ ...sd, extra: 1 }), RangeError, /unknown key "extra"/],
+    ['an optimizer tag that is not a string', 'L2ProjectedOptim[Adam]', (sd) => ({ ...sd, optimizer: 5 }), TypeError, /state dict: optimizer must be a string, got 5/],
     // Group options: checked as the constructor checks them, and none missing.
     ['a group without its epsilon', 'L2ProjectedOptim[Adam]', deleteOption(1, 'epsilon'), TypeError, /paramGroups\[1\]\.epsilon is missing/],
     ['a group without its lr', 'SGD (momentum)', deleteOption(1, 'lr'), TypeError, /paramGroups\[1\]\.lr is missing/],
