@@ -52,7 +52,8 @@ export class Adagrad extends Optimizer {
   }
 
   override checkStateEntry(p: Tensor, entry: Record<string, unknown>, where: string): void {
-    Optimizer.checkStateKeys('Adagrad', entry, ['step', 'sum'], where);
+    // A sum without a step would step from NaN; a step without a sum would be reset to 0.
+    Optimizer.checkStateLayout('Adagrad', p, entry, { counters: ['step'], buffers: ['sum'], required: ['step', 'sum'] }, where);
   }
 
   override innerSpec(g: ParamGroup): InnerSpec {

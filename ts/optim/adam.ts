@@ -52,7 +52,10 @@ export class Adam extends Optimizer {
   }
 
   override checkStateEntry(p: Tensor, entry: Record<string, unknown>, where: string): void {
-    Optimizer.checkStateKeys(this.constructor.name, entry, ['step', 'expAvg', 'expAvgSq', 'maxExpAvgSq'], where);
+    // maxExpAvgSq only once a step ran with amsgrad (a later one allocates it, zero-filled).
+    Optimizer.checkStateLayout(this.constructor.name, p, entry, {
+      counters: ['step'], buffers: ['expAvg', 'expAvgSq', 'maxExpAvgSq'], required: ['step', 'expAvg', 'expAvgSq'],
+    }, where);
   }
 
   override innerSpec(g: ParamGroup): InnerSpec {

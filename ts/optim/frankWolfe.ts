@@ -55,7 +55,7 @@ export class FrankWolfe extends Optimizer {
   }
 
   override checkStateEntry(p: Tensor, entry: Record<string, unknown>, where: string): void {
-    Optimizer.checkStateKeys('FrankWolfe', entry, ['step'], where);
+    Optimizer.checkStateLayout('FrankWolfe', p, entry, { counters: ['step'] }, where);
   }
 
   override innerSpec(g: ParamGroup): InnerSpec {

@@ -7,9 +7,9 @@ import { GroupTensor, GroupTransform, InnerSpec, NO_TRANSFORM, backendFuses, gro
 import { groupStep as referenceGroupStep } from '../backend/reference';
 import { anyArrayAllocated, checkArrayLive } from '../backend/arrays';
 import { KernelBackend, StateBuffer } from '../backend/types';
-import { show } from '../errors';
+import { checkNumber, show } from '../errors';
 import { Tensor, lockTensor, unlockTensor } from '../tensor';
-import { FloatArray, dtypeOf, viewBuffer, viewByteLength, viewByteOffset, viewLength } from '../types';
+import { FloatArray, floatDtypeOf, viewBuffer, viewByteLength, viewByteOffset, viewLength } from '../types';
 
 /**
  * Whether steps run the fused group kernels (the default) or one kernel per
@@ -175,6 +175,59 @@ function formatValue(v: unknown): string {
   if (Array.isArray(v)) return `[${v.map(formatValue).join(', ')}]`;
   if (typeof v === 'function') return v.name || 'function';
   return String(v);
+}
+
+/** Keys a state dict may have: PyTorch's two, and the tag stateDict() adds (non-enumerable there). */
+const STATE_DICT_KEYS = new Set(['state', 'paramGroups', 'optimizer']);
+
+/** A state key as stateDict() writes it: a parameter index without sign, spaces, exponent or leading zeros. */
+const CANONICAL_INDEX = /^(0|[1-9][0-9]*)$/;
+
+/**
+ * What a class's per-parameter state holds, for loadStateDict's checks. A key
+ * not listed is refused; an entry may be empty (no step taken yet).
+ */
+export interface StateLayout {
+  /** Counters (step): non-negative integers. */
+  counters?: readonly string[];
+  /** Buffers: a Float32Array or Float64Array of the parameter's dtype and length. */
+  buffers?: readonly string[];
+  /** Buffers that may also be null (SGD's momentumBuffer, PyTorch's None before momentum is used). */
+  nullableBuffers?: readonly string[];
+  /**
+   * Keys every non-empty entry holds (a step writes them all): a moment
+   * without its step count, or a count without its moments, would be stepped
+   * from a fresh value, silently wrong.
+   */
+  required?: readonly string[];
+}
+
+/**
+ * Checks a loaded state buffer against its parameter: another type or dtype
+ * is a TypeError, as for a gradient; another length a RangeError.
+ */
+function checkBuffer(p: Tensor, v: unknown, field: string, nullable: boolean): void {
+  if (v === null && nullable) return;
+  const expected = p.dtype === 'float64' ? 'Float64Array' : 'Float32Array';
+  const wanted = `a ${p.dtype} array (${expected}) of length ${p.numel} (parameter shape [${p.shape.join(', ')}])${nullable ? ' or null' : ''}`;
+  // The engine's dtype and length (see floatDtypeOf): a subclass or a Proxy cannot pass for another array.
+  if (floatDtypeOf(v) !== p.dtype) throw new TypeError(`state dict: ${field} must be ${wanted}, got ${show(v)}`);
+  const length = viewLength(v as FloatArray);
+  if (length !== p.numel) throw new RangeError(`state dict: ${field} must be ${wanted}, got ${expected}(length ${length})`);
+}
+
+/** Checks a loaded step counter: a number (TypeError otherwise) that is a non-negative safe integer (RangeError otherwise). */
+function checkCounter(v: unknown, field: string): number {
+  if (typeof v !== 'number') throw new TypeError(`state dict: ${field} must be a number (a step count), got ${show(v)}`);
+  if (!Number.isSafeInteger(v) || v < 0) {
+    throw new RangeError(`state dict: ${field} must be a non-negative integer (a step count, at most 2^53 - 1), got ${show(v)}`);
+  }
+  return v;
+}
+
+/** The indices a state dict's groups list, for messages. */
+function describeIds(ids: readonly number[]): string {
+  return ids.length <= 8 ? ids.join(', ') : `${ids.length} indices from ${Math.min(...ids)} to ${Math.max(...ids)}`;
 }
 
 export abstract class Optimizer {
@@ -581,15 +634,36 @@ export abstract class Optimizer {
     return s;
   }
 
-  /** Checks one loaded state entry for parameter p; subclasses name their keys. */
+  /**
+   * Checks one loaded state entry for parameter p (`where` is its field,
+   * e.g. "state[0]"); subclasses check it against their StateLayout
+   * (checkStateLayout). Values that are undefined have been dropped; the check
+   * must not change the entry.
+   */
   checkStateEntry(p: Tensor, entry: Record<string, unknown>, where: string): void {
     void p;
     void entry;
     void where;
   }
 
-  private allParams(): Tensor[] {
-    return this.paramGroups.flatMap((g) => g.params);
+  /**
+   * Checks a loaded state entry against a class's layout: no other key, each
+   * counter and buffer of the right type and range, and unless it is empty
+   * every `required` key (a missing one is a RangeError).
+   */
+  protected static checkStateLayout(cls: string, p: Tensor, entry: Record<string, unknown>, layout: StateLayout, where: string): void {
+    const { counters = [], buffers = [], nullableBuffers = [], required = [] } = layout;
+    Optimizer.checkStateKeys(cls, entry, [...counters, ...buffers, ...nullableBuffers], `state dict: ${where}`);
+    for (const k of counters) if (k in entry) checkCounter(entry[k], `${where}.${k}`);
+    for (const k of buffers) if (k in entry) checkBuffer(p, entry[k], `${where}.${k}`, false);
+    for (const k of nullableBuffers) if (k in entry) checkBuffer(p, entry[k], `${where}.${k}`, true);
+    const keys = Object.keys(entry);
+    const missing = required.find((k) => !(k in entry));
+    if (keys.length > 0 && missing !== undefined) {
+      throw new RangeError(
+        `state dict: ${where} has ${keys.join(', ')} but no ${missing} (after a step, ${cls} state holds ${required.join(', ')}; before one it is empty)`,
+      );
+    }
   }
 
   /** The state and the groups' options, parameters replaced by their indices (PyTorch's layout). */
@@ -625,66 +699,109 @@ export abstract class Optimizer {
 
   /**
    * Restores a state dict made by stateDict() of an optimizer over the same
-   * parameters. Everything is checked first; on any error nothing changes.
+   * parameters, as torch.optim.Optimizer.load_state_dict does: the saved
+   * groups must match this optimizer's in number and in each one's length,
+   * and the saved parameter indices, taken in order, name this optimizer's
+   * parameters in order (a state entry goes to the parameter its index names).
+   * Everything is checked first; on any error nothing changes.
    */
   loadStateDict(sd: StateDict): void {
     this.ensureIdle('loadStateDict');
     if (!isPlainObject(sd)) throw new TypeError(`loadStateDict expects a state dict object, got ${show(sd)}`);
+    for (const k of Object.keys(sd)) {
+      if (!STATE_DICT_KEYS.has(k)) throw new RangeError(`state dict: unknown key ${show(k)} (a state dict has state and paramGroups)`);
+    }
     const { state, paramGroups } = sd as unknown as Record<string, unknown>;
     if (!Array.isArray(paramGroups)) throw new TypeError(`state dict: paramGroups must be an array, got ${show(paramGroups)}`);
     if (!isPlainObject(state)) throw new TypeError(`state dict: state must be an object, got ${show(state)}`);
     const from = (sd as StateDict).optimizer;
+    if (from !== undefined && typeof from !== 'string') throw new TypeError(`state dict: optimizer must be a string, got ${show(from)}`);
     if (from !== undefined && from !== this.describe()) {
       throw new RangeError(`state dict is from a ${show(from)} optimizer; this one is ${show(this.describe())}`);
     }
-    if (paramGroups.length !== this.paramGroups.length) {
-      throw new RangeError(`state dict has ${paramGroups.length} param groups, this optimizer has ${this.paramGroups.length}`);
+    // Array.from: a hole is undefined (map and forEach would skip it, and with it the checks).
+    const groups = Array.from(paramGroups as unknown[]);
+    if (groups.length !== this.paramGroups.length) {
+      throw new RangeError(`state dict has ${groups.length} param groups, this optimizer has ${this.paramGroups.length}`);
     }
-    const params = this.allParams();
-    const newGroups: ParamGroup[] = paramGroups.map((sg, i) => {
-      if (!isPlainObject(sg) || !Array.isArray(sg.params)) throw new TypeError(`state dict: paramGroups[${i}] must be an object with a params array`);
+    // The saved indices, in order, name this optimizer's parameters in order (PyTorch's id_map).
+    const paramOf = new Map<number, Tensor>();
+    const placeOf = new Map<number, string>();
+    const newGroups: ParamGroup[] = groups.map((sg, i) => {
+      if (!isPlainObject(sg)) throw new TypeError(`state dict: paramGroups[${i}] must be an object with a params array, got ${show(sg)}`);
+      const options = Object.entries(sg);
+      const ids = options.find(([k]) => k === 'params')?.[1];
+      if (!Array.isArray(ids)) throw new TypeError(`state dict: paramGroups[${i}].params must be an array of parameter indices, got ${show(ids)}`);
+      const saved = Array.from(ids as unknown[]);
       const mine = this.paramGroups[i];
-      if (sg.params.length !== mine.params.length) {
-        throw new RangeError(`state dict: param group ${i} has ${sg.params.length} parameters, this optimizer's has ${mine.params.length}`);
+      if (saved.length !== mine.params.length) {
+        throw new RangeError(`state dict: paramGroups[${i}] has ${saved.length} parameters, this optimizer's param group ${i} has ${mine.params.length}`);
       }
+      saved.forEach((id, j) => {
+        const field = `paramGroups[${i}].params[${j}]`;
+        // As for step counts: not a number is a TypeError, a number that is no index a RangeError.
+        if (typeof id !== 'number') throw new TypeError(`state dict: ${field} must be a parameter index (a number), got ${show(id)}`);
+        if (!Number.isSafeInteger(id) || id < 0) throw new RangeError(`state dict: ${field} must be a parameter index (a non-negative integer), got ${show(id)}`);
+        if (paramOf.has(id)) throw new RangeError(`state dict: ${field} is ${id}, which ${placeOf.get(id)} already is (an index names one parameter)`);
+        paramOf.set(id, mine.params[j]);
+        placeOf.set(id, field);
+      });
+      const where = `state dict paramGroups[${i}]`;
       const g: ParamGroup = { params: mine.params };
       const accepted = this.acceptedKeys();
-      for (const [k, v] of Object.entries(sg)) {
+      for (const [k, v] of options) {
+        if (k === 'params' || v === undefined) continue;
         if (!FOREIGN_GROUP_KEYS.has(k) && !accepted.has(k)) {
-          throw new RangeError(`state dict: param group ${i} has option ${k} (${show(v)}), which ${this.describe()} does not have`);
+          throw new RangeError(`state dict: paramGroups[${i}] has option ${k} (${show(v)}), which ${this.describe()} does not have`);
         }
-        if (k !== 'params') g[k] = copyValue(v);
+        // A scheduler's initialLr becomes its base learning rate when it resumes: an lr like any other.
+        if (k === 'initialLr') checkNumber(`initialLr (${where})`, v, { min: 0 });
+        g[k] = copyValue(v);
       }
-      this.fillGroup(g, `state dict param group ${i}`);
+      // stateDict() writes every option: one that is missing cannot be restored, and filling in this
+      // optimizer's value would silently change the run. (An option added in a later version would
+      // get its default here, key by key, as torch's __setstate__ does with setdefault.)
+      const given = new Set(Object.keys(g));
+      const missingFrom = (keys: Iterable<string>) => [...keys].find((k) => !given.has(k) && !FOREIGN_GROUP_KEYS.has(k));
+      const missingOption = (k: string): never => {
+        throw new TypeError(`state dict: paramGroups[${i}].${k} is missing (a state dict's param groups hold every option of ${this.describe()})`);
+      };
+      const notSaved = missingFrom(Object.keys(mine));
+      if (notSaved !== undefined) missingOption(notSaved);
+      this.fillGroup(g, where);
+      const filled = missingFrom(Object.keys(g));
+      if (filled !== undefined) missingOption(filled);
       return g;
     });
+    const ids = [...paramOf.keys()];
     const newState = new Map<Tensor, Record<string, unknown>>();
-    for (const [key, entry] of Object.entries(state)) {
-      const i = Number(key);
-      if (!Number.isInteger(i) || i < 0 || i >= params.length) {
-        throw new RangeError(`state dict: state key ${show(key)} is not a parameter index (0 to ${params.length - 1})`);
+    for (const [key, rawEntry] of Object.entries(state)) {
+      const id = Number(key);
+      if (!CANONICAL_INDEX.test(key) || !Number.isSafeInteger(id)) {
+        throw new RangeError(`state dict: state key ${show(key)} is not a parameter index (its param groups list ${describeIds(ids)})`);
       }
-      if (!isPlainObject(entry)) throw new TypeError(`state dict: state[${i}] must be an object, got ${show(entry)}`);
-      const p = params[i];
+      const where = `state[${key}]`;
+      const p = paramOf.get(id);
+      if (p === undefined) throw new RangeError(`state dict: ${where} is for parameter index ${id}, which no param group lists (they list ${describeIds(ids)})`);
+      if (!isPlainObject(rawEntry)) throw new TypeError(`state dict: ${where} must be an object, got ${show(rawEntry)}`);
+      // Each value is read once (an undefined one is absent); no prototype, so that a "__proto__" key stays a key.
+      const entry = Object.create(null) as Record<string, unknown>;
+      for (const [k, v] of Object.entries(rawEntry)) if (v !== undefined) entry[k] = v;
+      this.checkStateEntry(p, entry, where);
+      // What any optimizer's state may hold; buffers are copied, so that what was checked is what is loaded.
       for (const [k, v] of Object.entries(entry)) {
+        const field = `${where}.${k}`;
         if (ArrayBuffer.isView(v)) {
-          if (!(v instanceof Float32Array || v instanceof Float64Array) || dtypeOf(v) !== p.dtype || v.length !== p.numel) {
-            throw new RangeError(`state dict: state[${i}].${k} must be a ${p.dtype} array of length ${p.numel} (parameter shape [${p.shape.join(', ')}]), got ${show(v)}`);
-          }
+          checkBuffer(p, v, field, false);
+          entry[k] = p.dtype === 'float64' ? new Float64Array(v as Float64Array) : new Float32Array(v as Float32Array);
         } else if (v !== null && typeof v !== 'number') {
-          throw new TypeError(`state dict: state[${i}].${k} must be a typed array, a number or null, got ${show(v)}`);
+          throw new TypeError(`state dict: ${field} must be a typed array, a number or null, got ${show(v)}`);
         }
       }
-      this.checkStateEntry(p, entry, `state dict: state[${i}]`);
       newState.set(p, entry);
     }
-    // Everything is valid: apply.
-    newGroups.forEach((g, i) => {
-      const live = this.paramGroups[i];
-      for (const k of Object.keys(live)) if (k !== 'params') delete live[k];
-      Object.assign(live, g);
-    });
-    this.state.clear();
+    // Everything is valid: build the new state (allocating every buffer), then apply.
+    const loaded = new Map<Tensor, ParamState>();
     for (const [p, entry] of newState) {
       const s: ParamState = {};
       for (const [k, v] of Object.entries(entry)) {
@@ -696,8 +813,16 @@ export abstract class Optimizer {
           s[k] = v as number | null;
         }
       }
-      this.state.set(p, s);
+      loaded.set(p, s);
     }
+    newGroups.forEach((g, i) => {
+      const live = this.paramGroups[i];
+      for (const k of Object.keys(live)) if (k !== 'params') delete live[k];
+      Object.assign(live, g);
+    });
+    // The map is shared with a wrapping optimizer: change it in place.
+    this.state.clear();
+    for (const [p, s] of loaded) this.state.set(p, s);
   }
 
   /** The class name shown by toString(). */

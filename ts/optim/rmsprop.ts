@@ -43,7 +43,10 @@ export class RMSprop extends Optimizer {
   }
 
   override checkStateEntry(p: Tensor, entry: Record<string, unknown>, where: string): void {
-    Optimizer.checkStateKeys('RMSprop', entry, ['step', 'squareAvg', 'momentumBuffer', 'gradAvg'], where);
+    // momentumBuffer and gradAvg only once a step ran with momentum > 0 or centered (a later one allocates them, zero-filled).
+    Optimizer.checkStateLayout('RMSprop', p, entry, {
+      counters: ['step'], buffers: ['squareAvg', 'momentumBuffer', 'gradAvg'], required: ['step', 'squareAvg'],
+    }, where);
   }
 
   override innerSpec(g: ParamGroup): InnerSpec {

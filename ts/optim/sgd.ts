@@ -46,7 +46,8 @@ export class SGD extends Optimizer {
   }
 
   override checkStateEntry(p: Tensor, entry: Record<string, unknown>, where: string): void {
-    Optimizer.checkStateKeys('SGD', entry, ['momentumBuffer'], where);
+    // null: PyTorch's None, what a step with momentum 0 leaves (the next step with momentum starts from the gradient).
+    Optimizer.checkStateLayout('SGD', p, entry, { nullableBuffers: ['momentumBuffer'] }, where);
   }
 
   override innerSpec(g: ParamGroup): InnerSpec {
