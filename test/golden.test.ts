@@ -28,3 +28,12 @@ describe(`reference cases at the projection boundary on ${backendInfo().backend}
     test(`${c.name}: ${c.optimizer}[${c.inner}] ${c.dtype} ${c.params[0].shape.join('x')}`, () => runGolden(c));
   }
 });
+
+// Recorded by this project with test/fixtures/reference/gen_options.py from
+// rai_toolbox: where an option given in two places is read from (Adagrad's
+// initial accumulator; `q` for a chain link that is itself a chain).
+describe(`reference cases on where options are read from, on ${backendInfo().backend} (${backendInfo().isa})`, () => {
+  for (const c of loadGolden('options.json', REFERENCE_DIR)) {
+    test(`${c.name}: ${c.optimizer}[${c.inner}] ${c.dtype}`, () => runGolden(c));
+  }
+});

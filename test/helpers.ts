@@ -32,8 +32,11 @@ export function camel(key: string): string {
   return key.replace(/_([a-z])/g, (_, c: string) => c.toUpperCase());
 }
 
+/** A case's options with camelCase names, those inside `defaults` (an options object itself) too. */
 export function camelKeys(o: Record<string, unknown>): Record<string, unknown> {
-  return Object.fromEntries(Object.entries(o).map(([k, v]) => [camel(k), v]));
+  return Object.fromEntries(
+    Object.entries(o).map(([k, v]) => [camel(k), k === 'defaults' && v !== null && typeof v === 'object' ? camelKeys(v as Record<string, unknown>) : v]),
+  );
 }
 
 export function typed(dtype: 'float32' | 'float64', data: number[]): FloatArray {

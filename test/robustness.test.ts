@@ -3,8 +3,8 @@
 // construction: each is refused with a clear error before anything changes
 // (never a write past an array, on any backend), or handled as documented.
 import {
-  Adam, ChainedParamTransformingOptimizer, FrankWolfe, L1qNormedGradientOptim, L2NormedGradientOptim, L2ProjectedOptim,
-  LinfProjectedOptim, ParamGroup, ParamTransformingOptimizer, SGD, Tensor, TopQGradientOptimizer, allocArray, backendInfo, freeArray, partial,
+  Adam, ChainedParamTransformingOptimizer, FrankWolfe, L1FrankWolfe, L1qNormedGradientOptim, L2NormedGradientOptim, L2ProjectedOptim,
+  LinfFrankWolfe, LinfProjectedOptim, ParamGroup, ParamTransformingOptimizer, SGD, Tensor, TopQGradientOptimizer, allocArray, backendInfo, freeArray, partial,
 } from '../ts';
 
 const where = `${backendInfo().backend} (${backendInfo().isa})`;
@@ -271,6 +271,17 @@ describe(`arguments of the wrong kind, on ${where}`, () => {
       expect(() => new FrankWolfe([x], bad as never)).toThrow(/FrankWolfe: options must be an object/);
       expect(() => new L1qNormedGradientOptim([x], bad as never)).toThrow(TypeError);
       expect(() => new ChainedParamTransformingOptimizer([x], bad as never)).toThrow(TypeError);
+    }
+  });
+
+  test("a Frank-Wolfe lr of 0 whose first step would divide 0 by 0 is refused at construction", () => {
+    const x = new Tensor(new Float32Array(4));
+    for (const Cls of [L1FrankWolfe, LinfFrankWolfe]) {
+      expect(() => new Cls([x], { epsilon: 1, lr: 0, divByZeroEps: 0 })).toThrow(/lr \(param group 0\) must be > 0 when divByZeroEps is 0/);
+      const opt = new Cls([x], { epsilon: 1, lr: 0 }); // the default divByZeroEps keeps the first step finite
+      x.grad = new Float32Array([1, -2, 3, 0]);
+      opt.step();
+      expect(Array.from(x.data).every(Number.isFinite)).toBe(true);
     }
   });
 

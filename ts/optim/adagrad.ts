@@ -31,13 +31,16 @@ export class Adagrad extends Optimizer {
 
   constructor(params: Params, options: AdagradOptions & { [INTERNAL]?: InternalOptions } = {}) {
     super(params, optionsWithDefaults('Adagrad', Adagrad.optionDefaults, options), options[INTERNAL]);
-    for (const g of this.paramGroups) for (const p of g.params) this.initState(p, g, this.stateOf(p));
+    for (const g of this.paramGroups) for (const p of g.params) this.initState(p, this.stateOf(p));
   }
 
-  private initState(p: Tensor, g: ParamGroup, s: ParamState): void {
+  private initState(p: Tensor, s: ParamState): void {
     if (s.sum) return;
     const sum = this.backend.allocState(p.dtype, p.numel);
-    const init = g.initialAccumulatorValue as number;
+    // As torch 1.13, which fills every sum in its constructor: the value
+    // given to the constructor, not a group's own (that stays in the group
+    // and its state dict, and is not read).
+    const init = this.defaults.initialAccumulatorValue as number;
     if (init !== 0) sum.write((p.dtype === 'float64' ? new Float64Array(p.numel) : new Float32Array(p.numel)).fill(init));
     s.sum = sum;
     s.step = 0;
@@ -61,7 +64,7 @@ export class Adagrad extends Optimizer {
   }
 
   override prepareTensor(p: Tensor, g: ParamGroup, s: ParamState): TensorStepState {
-    this.initState(p, g, s);
+    this.initState(p, s);
     const step = (s.step as number) + 1;
     s.step = step;
     const clr = (g.lr as number) / (1 + (step - 1) * (g.lrDecay as number));

@@ -30,6 +30,9 @@ export interface ChainedOptions extends ParamTransformingOptions {
 }
 
 export class ChainedParamTransformingOptimizer extends ParamTransformingOptimizer {
+  /** Group options read by the links a subclass always chains (none here: the links are the caller's). */
+  static readonly chainOptionKeys: readonly string[] = [];
+
   /** The links, each a transforming optimizer sharing this one's inner optimizer and groups. */
   readonly chain: readonly ParamTransformingOptimizer[];
 
@@ -46,7 +49,12 @@ export class ChainedParamTransformingOptimizer extends ParamTransformingOptimize
     // The links' group options (q, clampMax, epsilon...) may be set per group
     // or in `defaults`, as in the reference, before the links exist.
     const linkClasses = chain.map((link) => (isPartial(link) ? link.cls : link) as unknown as typeof ParamTransformingOptimizer);
-    const linkKeys = [...new Set(linkClasses.flatMap((cls) => Object.keys(cls.optionDefaults)))];
+    // A link that is itself a chain (L1qNormedGradientOptim) reads its own links' options from the groups too.
+    const keysOf = (cls: typeof ParamTransformingOptimizer) => [
+      ...Object.keys(cls.optionDefaults),
+      ...((cls as unknown as { chainOptionKeys?: readonly string[] }).chainOptionKeys ?? []),
+    ];
+    const linkKeys = [...new Set(linkClasses.flatMap(keysOf))];
     super(params, { ...rest, [INTERNAL]: { linkKeys } });
     // Each link adopts the shared groups, its options filling what a group
     // lacks (a group's own value and the chain's `defaults` win, as in the
@@ -109,6 +117,10 @@ export interface L1qNormedOptions extends ParamTransformingOptions {
 
 /** Top-q sparsification, then the sign, then L1 normalisation of each datum's gradient. */
 export class L1qNormedGradientOptim extends ChainedParamTransformingOptimizer {
+  static override readonly chainOptionKeys: readonly string[] = Object.keys({
+    ...TopQGradientOptimizer.optionDefaults, ...SignedGradientOptim.optionDefaults, ...L1NormedGradientOptim.optionDefaults,
+  });
+
   constructor(params: Params | null, options: L1qNormedOptions = {}) {
     checkOptionsObject(new.target.name, options);
     const { q = REQUIRED, dq = 0, divByZeroEps, generator = defaultGenerator, ...rest } = options;

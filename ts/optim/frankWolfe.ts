@@ -50,6 +50,10 @@ export class FrankWolfe extends Optimizer {
       if (this.useDefaultLrSchedule === false && (g.lr as number) > 1) {
         throw new RangeError(`lr (${where}) must be in [0, 1] when useDefaultLrSchedule is false, got ${show(g.lr)}`);
       }
+      // The first step's lr / max(divByZeroEps, lr + 0) would be 0 / 0 (the reference raises ZeroDivisionError).
+      if (this.useDefaultLrSchedule === true && g.lr === 0 && this.divByZeroEps === 0) {
+        throw new RangeError(`lr (${where}) must be > 0 when divByZeroEps is 0 and useDefaultLrSchedule is true (the first step would divide 0 by 0), got 0`);
+      }
     }
     if ('lmoScalingFactor' in g) checkNumber(`lmoScalingFactor (${where})`, g.lmoScalingFactor);
   }
