@@ -171,6 +171,77 @@ describe(`attack features on ${where}`, () => {
   });
 });
 
+describe(`attack argument errors on ${where}`, () => {
+  const data = () => dataTensor('float64');
+  const base = () => ({ data: data(), target: fixtureData.labels, optimizer: L2ProjectedOptim, lr: 0.5, epsilon: 2, steps: 3 });
+  class NotAPerturbation {
+    constructor(readonly d: Tensor) {}
+  }
+
+  test.each([
+    ['steps a string', { steps: '2' }, TypeError, /steps.*"2"/],
+    ['steps 1.5', { steps: 1.5 }, TypeError, /steps.*1\.5/],
+    ['steps missing', { steps: undefined }, TypeError, /steps.*undefined/],
+    ['steps negative', { steps: -1 }, RangeError, /steps.*-1/],
+    ['reduction a number', { reduction: 5 }, TypeError, /reduction.*5/],
+    ['reduction unknown', { reduction: 'max' }, RangeError, /reduction.*"max"/],
+    ['dataRange a string', { dataRange: '0,1' }, TypeError, /dataRange.*"0,1"/],
+    ['dataRange of one value', { dataRange: [0] }, RangeError, /dataRange.*\[0\]/],
+    ['dataRange with NaN', { dataRange: [NaN, 1] }, RangeError, /dataRange.*NaN/],
+    ['perturbationModel making something else', { perturbationModel: NotAPerturbation }, TypeError, /perturbationModel.*NotAPerturbation/],
+  ])('gradientAscent: %s', (_title, bad, Err, message) => {
+    const lossAndGrad = linearLossAndGrad(fixtureData.labels, false);
+    const options = { ...base(), lossAndGrad, ...bad } as lp.GradientAscentOptions;
+    const before = Array.from(options.data.data);
+    expect(() => gradientAscent(options)).toThrow(Err);
+    expect(() => gradientAscent(options)).toThrow(message);
+    expect(lossAndGrad.calls).toBe(0);
+    expect(Array.from(options.data.data)).toEqual(before);
+  });
+
+  const good = linearLossAndGrad(fixtureData.labels, false);
+  const returning = (change: Record<string, unknown>) => (x: Tensor, t: unknown) => ({ ...good(x, t), ...change });
+  test.each([
+    ['losses of strings', { losses: Array(N).fill('a') }, TypeError, /lossAndGrad returned losses\[0\] = "a"/],
+    ['grad of strings', { grad: Array(N * D).fill('x') }, TypeError, /lossAndGrad returned grad\[0\] = "x"/],
+    ['losses a string', { losses: 'abcdefgh' }, TypeError, /losses = "abcdefgh"/],
+    ['losses float32 for float64 data', { losses: new Float32Array(N) }, TypeError, /losses = Float32Array.*Float64Array/],
+    ['grad an Int32Array', { grad: new Int32Array(N * D) }, TypeError, /grad = Int32Array/],
+    ['grad missing', { grad: undefined }, TypeError, /grad = undefined/],
+    ['grad too short', { grad: new Float64Array(3) }, RangeError, /grad\) of length 3/],
+    ['success of strings', { success: Array(N).fill('1') }, TypeError, /success\[0\] = "1"/],
+    ['success not 0/1', { success: new Uint8Array(N).fill(2) }, RangeError, /success\[0\] = 2/],
+    ['success a number', { success: 1 }, TypeError, /success = 1/],
+  ])('lossAndGrad returning %s: a clear error before any step', (_title, change, Err, message) => {
+    const pm = new AdditivePerturbation(data(), { init: new Float64Array(N * D).fill(0.01) });
+    const opt = new SGD(pm.parameters(), { lr: 0.1, momentum: 0.9 });
+    const before = { delta: Array.from(pm.delta.data), state: JSON.stringify(opt.stateDict()) };
+    const run = () => gradientAscent({ data: data(), target: fixtureData.labels, steps: 3, optimizer: opt, perturbationModel: pm, lossAndGrad: returning(change) });
+    expect(run).toThrow(Err);
+    expect(run).toThrow(message);
+    expect({ delta: Array.from(pm.delta.data), state: JSON.stringify(opt.stateDict()) }).toEqual(before);
+  });
+
+  test('lossAndGrad may return arrays of numbers, booleans as success, or success null', () => {
+    const plain = (x: Tensor, t: unknown) => {
+      const r = good(x, t);
+      return { losses: Array.from(r.losses), grad: Array.from(r.grad), success: Array.from(r.success, (v) => v === 1) };
+    };
+    const a = gradientAscent({ ...base(), lossAndGrad: plain });
+    const b = gradientAscent({ ...base(), lossAndGrad: good });
+    expect(Array.from(a.xAdv.data)).toEqual(Array.from(b.xAdv.data));
+    expect(a.success).toEqual(b.success);
+    expect(gradientAscent({ ...base(), lossAndGrad: returning({ success: null }) }).success).toBeUndefined();
+  });
+
+  test('randomRestart: repeats of the wrong type is a TypeError, out of range a RangeError', () => {
+    expect(() => randomRestart(gradientAscent, '2' as never)).toThrow(TypeError);
+    expect(() => randomRestart(gradientAscent, '2' as never)).toThrow(/repeats.*"2"/);
+    expect(() => randomRestart(gradientAscent, 1.5)).toThrow(TypeError);
+    expect(() => randomRestart(gradientAscent, 0)).toThrow(/repeats.*>= 1.*0/);
+  });
+});
+
 describe('uniform ball initialisations', () => {
   /** Kolmogorov-Smirnov statistic of samples against U(0, 1). */
   function ks(u: number[]): number {
