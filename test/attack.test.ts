@@ -279,4 +279,31 @@ describe('uniform ball initialisations', () => {
     expect(() => uniformLikeL1NBall_(t, { paramNdim: 3 })).toThrow(RangeError);
     expect(() => uniformLikeLinfNBall_(t, { generator: 5 as never })).toThrow(TypeError);
   });
+
+  test.each([
+    ['L1', uniformLikeL1NBall_],
+    ['L2', uniformLikeL2NBall_],
+    ['Linf', uniformLikeLinfNBall_],
+  ] as const)('%s: options that are not an object are a TypeError, an unknown one a RangeError; the tensor is left alone', (_name, init) => {
+    const t = new Tensor(Float32Array.from([1, 2, 3, 4, 5, 6]), [2, 3]);
+    for (const bad of [5, 'x', null, [1]]) {
+      expect(() => init(t, bad as never)).toThrow(TypeError);
+      expect(() => init(t, bad as never)).toThrow(/options must be an object/);
+    }
+    expect(() => init(t, { epsilon: 1, radius: 2 } as never)).toThrow(/unknown option radius \(2\)/);
+    expect(Array.from(t.data)).toEqual([1, 2, 3, 4, 5, 6]);
+  });
+
+  test.each([
+    ['L1', uniformLikeL1NBall_],
+    ['L2', uniformLikeL2NBall_],
+    ['Linf', uniformLikeLinfNBall_],
+  ] as const)('%s: an empty tensor returns at once and draws nothing, even with 2**31 empty rows', (_name, init) => {
+    const gen = new Generator(5);
+    const started = Date.now();
+    init(new Tensor(new Float32Array(0), [2 ** 31, 0]), { generator: gen });
+    init(new Tensor(new Float64Array(0), [0, 4]), { generator: gen });
+    expect(Date.now() - started).toBeLessThan(1000);
+    expect(gen.uniform()).toBe(new Generator(5).uniform());
+  });
 });
