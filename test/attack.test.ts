@@ -234,6 +234,32 @@ describe(`attack argument errors on ${where}`, () => {
     expect(gradientAscent({ ...base(), lossAndGrad: returning({ success: null }) }).success).toBeUndefined();
   });
 
+  test('AdditivePerturbation: options that are not an object, and apply() of something that is not a Tensor', () => {
+    for (const bad of [5, 'x', null]) {
+      expect(() => new AdditivePerturbation(data(), bad as never)).toThrow(TypeError);
+      expect(() => new AdditivePerturbation(data(), bad as never)).toThrow(/AdditivePerturbation: options must be an object/);
+    }
+    expect(() => new AdditivePerturbation(data(), { delta_ndim: -1 } as never)).toThrow(/unknown option delta_ndim \(-1\)/);
+    const pm = new AdditivePerturbation(data(), { init: new Float64Array(N * D).fill(0.5) });
+    for (const bad of [5, null, { shape: [N, D], data: new Float64Array(N * D), dtype: 'float64' }]) {
+      expect(() => pm.apply(bad as never)).toThrow(TypeError);
+      expect(() => pm.apply(bad as never)).toThrow(/apply: data must be a Tensor/);
+    }
+    expect(pm.delta.data.every((v) => v === 0.5)).toBe(true);
+  });
+
+  test("gradientAscent: options not an object, and an optimizer's option beside an optimizer instance", () => {
+    expect(() => gradientAscent([] as never)).toThrow(/gradientAscent expects an options object, got \[\]/);
+    const pm = new AdditivePerturbation(data());
+    const opt = new SGD(pm.parameters(), { lr: 0.1 });
+    const lossAndGrad = linearLossAndGrad(fixtureData.labels, false);
+    const run = () => gradientAscent({ lossAndGrad, data: data(), target: fixtureData.labels, steps: 2, optimizer: opt, perturbationModel: pm, lr: 5 });
+    expect(run).toThrow(RangeError);
+    expect(run).toThrow(/option lr \(5\) is for the optimizer, but optimizer is already an instance/);
+    expect(opt.paramGroups[0].lr).toBe(0.1);
+    expect(lossAndGrad.calls).toBe(0);
+  });
+
   test('randomRestart: repeats of the wrong type is a TypeError, out of range a RangeError', () => {
     expect(() => randomRestart(gradientAscent, '2' as never)).toThrow(TypeError);
     expect(() => randomRestart(gradientAscent, '2' as never)).toThrow(/repeats.*"2"/);

@@ -121,7 +121,7 @@ function evaluate(lossAndGrad: LossAndGrad, data: Tensor, x: Tensor, target: unk
  * `data`, as rai_toolbox.perturbations.gradient_ascent. See SPEC.md, "Attacks".
  */
 export function gradientAscent(options: GradientAscentOptions): GradientAscentResult {
-  if (typeof options !== 'object' || options === null) throw new TypeError(`gradientAscent expects an options object, got ${show(options)}`);
+  if (typeof options !== 'object' || options === null || Array.isArray(options)) throw new TypeError(`gradientAscent expects an options object, got ${show(options)}`);
   const {
     lossAndGrad, data, target, optimizer, steps, perturbationModel = AdditivePerturbation, targeted = false, useBest = false,
     reduction = 'sum', dataRange = null, earlyStop = false, onStep, ...optimizerOptions
@@ -158,8 +158,10 @@ export function gradientAscent(options: GradientAscentOptions): GradientAscentRe
   else if (isPartial(optimizer) && isOptimizerClass(optimizer.cls)) optim = new optimizer.cls(pmodel.parameters(), { ...optimizer.options, ...optimizerOptions });
   else if (optimizer instanceof Optimizer) {
     if (!pmodelIsInstance) throw new TypeError('an optimizer instance can only be given together with a perturbation-model instance (as in the reference)');
-    if (Object.keys(optimizerOptions).length) {
-      throw new TypeError(`optimizer options (${Object.keys(optimizerOptions).join(', ')}) were given, but the optimizer is already an instance`);
+    // Refused as beside an InnerOpt instance (a RangeError): they would be silently ignored.
+    const [extra] = Object.keys(optimizerOptions);
+    if (extra !== undefined) {
+      throw new RangeError(`gradientAscent: option ${extra} (${show(optimizerOptions[extra])}) is for the optimizer, but optimizer is already an instance; set it on that instance`);
     }
     optim = optimizer;
   } else {
