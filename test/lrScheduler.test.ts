@@ -210,3 +210,18 @@ describe('a failing lrLambda changes nothing', () => {
   });
 });
 
+
+test('a scheduler does not change the groups under a running stepAsync()', async () => {
+  const x = new Tensor(new Float32Array(64).fill(1), [8, 8]);
+  x.grad = new Float32Array(64).fill(1);
+  const opt = new L2ProjectedOptim([x], { epsilon: 1, lr: 0.1 });
+  const sched = new StepLR(opt, { stepSize: 1, gamma: 0.5 });
+  const running = opt.stepAsync();
+  const before = snapshot(opt, sched);
+  expect(() => sched.step()).toThrow(/stepAsync\(\) of its optimizer is running/);
+  expect(() => new LambdaLR(opt, { lrLambda: () => 2 })).toThrow(/is running/);
+  expect(snapshot(opt, sched)).toBe(before);
+  await running;
+  sched.step();
+  expect(sched.getLastLr()).toEqual([0.05]);
+});

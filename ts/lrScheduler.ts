@@ -81,6 +81,10 @@ export abstract class LRScheduler {
 
   /** Advances one epoch and writes the new learning rate into every group. */
   step(): void {
+    // Like the optimizer's own calls: its groups must not change under a running stepAsync().
+    if (this.optimizer.paramGroups.some((g) => g.params.some((p) => p.busy))) {
+      throw new Error(`cannot step ${this.constructor.name} while a stepAsync() of its optimizer is running; await it first`);
+    }
     // Every new lr is computed (and checked) before anything changes, so a
     // failing lrLambda leaves the epoch, the counters and the lrs as they were.
     const epoch = this.lastEpoch + 1;
