@@ -189,14 +189,17 @@ describe(`attack argument errors on ${where}`, () => {
     ['dataRange of one value', { dataRange: [0] }, RangeError, /dataRange.*\[0\]/],
     ['dataRange with NaN', { dataRange: [NaN, 1] }, RangeError, /dataRange.*NaN/],
     ['perturbationModel making something else', { perturbationModel: NotAPerturbation }, TypeError, /perturbationModel.*NotAPerturbation/],
+    ['data a plain array', { data: [1, 2] }, TypeError, /data must be a Tensor.*\[1, 2\]/],
+    ['data of no dimensions', { data: new Tensor(new Float64Array(1), []) }, RangeError, /data must be a Tensor of shape \[N, \.\.\.\], got one of shape \[\]/],
   ])('gradientAscent: %s', (_title, bad, Err, message) => {
     const lossAndGrad = linearLossAndGrad(fixtureData.labels, false);
     const options = { ...base(), lossAndGrad, ...bad } as lp.GradientAscentOptions;
-    const before = Array.from(options.data.data);
+    const values = () => (options.data instanceof Tensor ? Array.from(options.data.data) : options.data);
+    const before = values();
     expect(() => gradientAscent(options)).toThrow(Err);
     expect(() => gradientAscent(options)).toThrow(message);
     expect(lossAndGrad.calls).toBe(0);
-    expect(Array.from(options.data.data)).toEqual(before);
+    expect(values()).toEqual(before);
   });
 
   const good = linearLossAndGrad(fixtureData.labels, false);

@@ -127,7 +127,8 @@ export function gradientAscent(options: GradientAscentOptions): GradientAscentRe
     reduction = 'sum', dataRange = null, earlyStop = false, onStep, ...optimizerOptions
   } = options;
   if (typeof lossAndGrad !== 'function') throw new TypeError(`lossAndGrad must be a function, got ${show(lossAndGrad)}`);
-  if (!(data instanceof Tensor) || data.ndim < 1) throw new TypeError(`data must be a Tensor of shape [N, ...], got ${show(data)}`);
+  if (!(data instanceof Tensor)) throw new TypeError(`data must be a Tensor of shape [N, ...], got ${show(data)}`);
+  if (data.ndim < 1) throw new RangeError(`data must be a Tensor of shape [N, ...], got one of shape []`);
   checkInteger('steps', steps, 0);
   for (const [k, v] of Object.entries({ targeted, useBest, earlyStop })) {
     if (typeof v !== 'boolean') throw new TypeError(`${k} must be a boolean, got ${show(v)}`);
