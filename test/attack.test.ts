@@ -171,6 +171,106 @@ describe(`attack features on ${where}`, () => {
   });
 });
 
+describe(`attack argument errors on ${where}`, () => {
+  const data = () => dataTensor('float64');
+  const base = () => ({ data: data(), target: fixtureData.labels, optimizer: L2ProjectedOptim, lr: 0.5, epsilon: 2, steps: 3 });
+  class NotAPerturbation {
+    constructor(readonly d: Tensor) {}
+  }
+
+  test.each([
+    ['steps a string', { steps: '2' }, TypeError, /steps.*"2"/],
+    ['steps 1.5', { steps: 1.5 }, TypeError, /steps.*1\.5/],
+    ['steps missing', { steps: undefined }, TypeError, /steps.*undefined/],
+    ['steps negative', { steps: -1 }, RangeError, /steps.*-1/],
+    ['reduction a number', { reduction: 5 }, TypeError, /reduction.*5/],
+    ['reduction unknown', { reduction: 'max' }, RangeError, /reduction.*"max"/],
+    ['dataRange a string', { dataRange: '0,1' }, TypeError, /dataRange.*"0,1"/],
+    ['dataRange of one value', { dataRange: [0] }, RangeError, /dataRange.*\[0\]/],
+    ['dataRange with NaN', { dataRange: [NaN, 1] }, RangeError, /dataRange.*NaN/],
+    ['perturbationModel making something else', { perturbationModel: NotAPerturbation }, TypeError, /perturbationModel.*NotAPerturbation/],
+    ['data a plain array', { data: [1, 2] }, TypeError, /data must be a Tensor.*\[1, 2\]/],
+    ['data of no dimensions', { data: new Tensor(new Float64Array(1), []) }, RangeError, /data must be a Tensor of shape \[N, \.\.\.\], got one of shape \[\]/],
+  ])('gradientAscent: %s', (_title, bad, Err, message) => {
+    const lossAndGrad = linearLossAndGrad(fixtureData.labels, false);
+    const options = { ...base(), lossAndGrad, ...bad } as lp.GradientAscentOptions;
+    const values = () => (options.data instanceof Tensor ? Array.from(options.data.data) : options.data);
+    const before = values();
+    expect(() => gradientAscent(options)).toThrow(Err);
+    expect(() => gradientAscent(options)).toThrow(message);
+    expect(lossAndGrad.calls).toBe(0);
+    expect(values()).toEqual(before);
+  });
+
+  const good = linearLossAndGrad(fixtureData.labels, false);
+  const returning = (change: Record<string, unknown>) => (x: Tensor, t: unknown) => ({ ...good(x, t), ...change });
+  test.each([
+    ['losses of strings', { losses: Array(N).fill('a') }, TypeError, /lossAndGrad returned losses\[0\] = "a"/],
+    ['grad of strings', { grad: Array(N * D).fill('x') }, TypeError, /lossAndGrad returned grad\[0\] = "x"/],
+    ['losses a string', { losses: 'abcdefgh' }, TypeError, /losses = "abcdefgh"/],
+    ['losses float32 for float64 data', { losses: new Float32Array(N) }, TypeError, /losses = Float32Array.*Float64Array/],
+    ['grad an Int32Array', { grad: new Int32Array(N * D) }, TypeError, /grad = Int32Array/],
+    ['grad missing', { grad: undefined }, TypeError, /grad = undefined/],
+    ['grad too short', { grad: new Float64Array(3) }, RangeError, /grad\) of length 3/],
+    ['success of strings', { success: Array(N).fill('1') }, TypeError, /success\[0\] = "1"/],
+    ['success not 0/1', { success: new Uint8Array(N).fill(2) }, RangeError, /success\[0\] = 2/],
+    ['success a number', { success: 1 }, TypeError, /success = 1/],
+  ])('lossAndGrad returning %s: a clear error before any step', (_title, change, Err, message) => {
+    const pm = new AdditivePerturbation(data(), { init: new Float64Array(N * D).fill(0.01) });
+    const opt = new SGD(pm.parameters(), { lr: 0.1, momentum: 0.9 });
+    const before = { delta: Array.from(pm.delta.data), state: JSON.stringify(opt.stateDict()) };
+    const run = () => gradientAscent({ data: data(), target: fixtureData.labels, steps: 3, optimizer: opt, perturbationModel: pm, lossAndGrad: returning(change) });
+    expect(run).toThrow(Err);
+    expect(run).toThrow(message);
+    expect({ delta: Array.from(pm.delta.data), state: JSON.stringify(opt.stateDict()) }).toEqual(before);
+  });
+
+  test('lossAndGrad may return arrays of numbers, booleans as success, or success null', () => {
+    const plain = (x: Tensor, t: unknown) => {
+      const r = good(x, t);
+      return { losses: Array.from(r.losses), grad: Array.from(r.grad), success: Array.from(r.success, (v) => v === 1) };
+    };
+    const a = gradientAscent({ ...base(), lossAndGrad: plain });
+    const b = gradientAscent({ ...base(), lossAndGrad: good });
+    expect(Array.from(a.xAdv.data)).toEqual(Array.from(b.xAdv.data));
+    expect(a.success).toEqual(b.success);
+    expect(gradientAscent({ ...base(), lossAndGrad: returning({ success: null }) }).success).toBeUndefined();
+  });
+
+  test('AdditivePerturbation: options that are not an object, and apply() of something that is not a Tensor', () => {
+    for (const bad of [5, 'x', null]) {
+      expect(() => new AdditivePerturbation(data(), bad as never)).toThrow(TypeError);
+      expect(() => new AdditivePerturbation(data(), bad as never)).toThrow(/AdditivePerturbation: options must be an object/);
+    }
+    expect(() => new AdditivePerturbation(data(), { delta_ndim: -1 } as never)).toThrow(/unknown option delta_ndim \(-1\)/);
+    const pm = new AdditivePerturbation(data(), { init: new Float64Array(N * D).fill(0.5) });
+    for (const bad of [5, null, { shape: [N, D], data: new Float64Array(N * D), dtype: 'float64' }]) {
+      expect(() => pm.apply(bad as never)).toThrow(TypeError);
+      expect(() => pm.apply(bad as never)).toThrow(/apply: data must be a Tensor/);
+    }
+    expect(pm.delta.data.every((v) => v === 0.5)).toBe(true);
+  });
+
+  test("gradientAscent: options not an object, and an optimizer's option beside an optimizer instance", () => {
+    expect(() => gradientAscent([] as never)).toThrow(/gradientAscent expects an options object, got \[\]/);
+    const pm = new AdditivePerturbation(data());
+    const opt = new SGD(pm.parameters(), { lr: 0.1 });
+    const lossAndGrad = linearLossAndGrad(fixtureData.labels, false);
+    const run = () => gradientAscent({ lossAndGrad, data: data(), target: fixtureData.labels, steps: 2, optimizer: opt, perturbationModel: pm, lr: 5 });
+    expect(run).toThrow(RangeError);
+    expect(run).toThrow(/option lr \(5\) is for the optimizer, but optimizer is already an instance/);
+    expect(opt.paramGroups[0].lr).toBe(0.1);
+    expect(lossAndGrad.calls).toBe(0);
+  });
+
+  test('randomRestart: repeats of the wrong type is a TypeError, out of range a RangeError', () => {
+    expect(() => randomRestart(gradientAscent, '2' as never)).toThrow(TypeError);
+    expect(() => randomRestart(gradientAscent, '2' as never)).toThrow(/repeats.*"2"/);
+    expect(() => randomRestart(gradientAscent, 1.5)).toThrow(TypeError);
+    expect(() => randomRestart(gradientAscent, 0)).toThrow(/repeats.*>= 1.*0/);
+  });
+});
+
 describe('uniform ball initialisations', () => {
   /** Kolmogorov-Smirnov statistic of samples against U(0, 1). */
   function ks(u: number[]): number {
@@ -207,5 +307,32 @@ describe('uniform ball initialisations', () => {
     expect(() => uniformLikeL2NBall_(t, { epsilon: 0 })).toThrow(RangeError);
     expect(() => uniformLikeL1NBall_(t, { paramNdim: 3 })).toThrow(RangeError);
     expect(() => uniformLikeLinfNBall_(t, { generator: 5 as never })).toThrow(TypeError);
+  });
+
+  test.each([
+    ['L1', uniformLikeL1NBall_],
+    ['L2', uniformLikeL2NBall_],
+    ['Linf', uniformLikeLinfNBall_],
+  ] as const)('%s: options that are not an object are a TypeError, an unknown one a RangeError; the tensor is left alone', (_name, init) => {
+    const t = new Tensor(Float32Array.from([1, 2, 3, 4, 5, 6]), [2, 3]);
+    for (const bad of [5, 'x', null, [1]]) {
+      expect(() => init(t, bad as never)).toThrow(TypeError);
+      expect(() => init(t, bad as never)).toThrow(/options must be an object/);
+    }
+    expect(() => init(t, { epsilon: 1, radius: 2 } as never)).toThrow(/unknown option radius \(2\)/);
+    expect(Array.from(t.data)).toEqual([1, 2, 3, 4, 5, 6]);
+  });
+
+  test.each([
+    ['L1', uniformLikeL1NBall_],
+    ['L2', uniformLikeL2NBall_],
+    ['Linf', uniformLikeLinfNBall_],
+  ] as const)('%s: an empty tensor returns at once and draws nothing, even with 2**31 empty rows', (_name, init) => {
+    const gen = new Generator(5);
+    const started = Date.now();
+    init(new Tensor(new Float32Array(0), [2 ** 31, 0]), { generator: gen });
+    init(new Tensor(new Float64Array(0), [0, 4]), { generator: gen });
+    expect(Date.now() - started).toBeLessThan(1000);
+    expect(gen.uniform()).toBe(new Generator(5).uniform());
   });
 });

@@ -65,4 +65,29 @@ describe(`tfjsLossAndGrad on ${where}`, () => {
     expect(() => tfjsLossAndGrad({} as never, model)).toThrow(TypeError);
     expect(() => tfjsLossAndGrad(tf, 42 as never)).toThrow(TypeError);
   });
+
+  test('targets are checked before they become class indices: no silent truncation, no tensor leaked', () => {
+    const lossAndGrad = tfjsLossAndGrad(tf, linearModel());
+    const x = new Tensor(Float32Array.from(attackFixture.data.values), [...attackFixture.data.shape]);
+    const labels = attackFixture.data.labels;
+    const before = tf.memory().numTensors;
+    const withAt7 = (v: unknown) => [...labels.slice(0, 7), v];
+    expect(() => lossAndGrad(x, withAt7(1.5))).toThrow(TypeError);
+    expect(() => lossAndGrad(x, withAt7(1.5))).toThrow(/target\[7\].*1\.5/);
+    expect(() => lossAndGrad(x, Float32Array.from(withAt7(NaN) as number[]))).toThrow(/target\[7\].*NaN/);
+    expect(() => lossAndGrad(x, withAt7('2'))).toThrow(/target\[7\].*"2"/);
+    expect(() => lossAndGrad(x, withAt7(-1))).toThrow(RangeError);
+    expect(() => lossAndGrad(x, withAt7(2 ** 32))).toThrow(/target\[7\] = 4294967296 is not a class of a 10-class model/);
+    expect(() => lossAndGrad(x, 5)).toThrow(TypeError);
+    expect(() => lossAndGrad(x, 5)).toThrow(/target.*5/);
+    expect(tf.memory().numTensors).toBe(before);
+    expect(lossAndGrad(x, Uint8Array.from(labels)).losses).toHaveLength(8);
+  });
+
+  test('options must be an object of known keys', () => {
+    const model = linearModel();
+    expect(() => tfjsLossAndGrad(tf, model, 5 as never)).toThrow(TypeError);
+    expect(() => tfjsLossAndGrad(tf, model, 5 as never)).toThrow(/tfjsLossAndGrad: options must be an object, got 5/);
+    expect(() => tfjsLossAndGrad(tf, model, { targetted: true } as never)).toThrow(/unknown option targetted \(true\)/);
+  });
 });

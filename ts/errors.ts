@@ -38,3 +38,25 @@ export function checkParamNdimType(value: unknown): number | null {
   }
   return value;
 }
+
+/** An integer >= min. A non-integer (1.5, NaN, "2") is the wrong type, as a float paramNdim is. */
+export function checkInteger(name: string, value: unknown, min: number): number {
+  if (typeof value !== 'number' || !Number.isInteger(value)) throw new TypeError(`${name} must be an integer, got ${show(value)}`);
+  if (value < min) throw new RangeError(`${name} must be >= ${min}, got ${value}`);
+  return value;
+}
+
+/**
+ * An options argument: undefined is no options; anything but an object is a
+ * TypeError and a key not in `accepted` a RangeError (a typo must not pass silently).
+ */
+export function checkOptions(where: string, options: unknown, accepted: readonly string[]): Record<string, unknown> {
+  if (options === undefined) return {};
+  if (typeof options !== 'object' || options === null || Array.isArray(options) || ArrayBuffer.isView(options)) {
+    throw new TypeError(`${where}: options must be an object, got ${show(options)}`);
+  }
+  for (const [k, v] of Object.entries(options)) {
+    if (!accepted.includes(k)) throw new RangeError(`${where}: unknown option ${k} (${show(v)}); it accepts ${accepted.join(', ')}`);
+  }
+  return options as Record<string, unknown>;
+}

@@ -3,18 +3,22 @@
 // gradient ascent on a batch, with the reference's useBest bookkeeping) and
 // randomRestart; beyond the reference, a data range enforced inside the
 // loop, early stopping on samples already fooled, and a progress callback.
-import { show } from '../errors';
+import { checkInteger, show } from '../errors';
 import { Optimizer, OptimizerClass, isOptimizerClass } from '../optim/optimizer';
 import { Partial, isPartial } from '../optim/partial';
 import { Tensor } from '../tensor';
 import { FloatArray } from '../types';
 import { AdditivePerturbation, PerturbationModel } from './perturbation';
 
-/** What a model gives the solver at a batch x: per-sample losses, d(sum of losses)/dx, and optionally per-sample success. */
+/**
+ * What a model gives the solver at a batch x: per-sample losses, d(sum of
+ * losses)/dx, and optionally per-sample success. losses and grad are typed
+ * arrays of x's dtype (or arrays of numbers); success holds 0/1 or booleans.
+ */
 export interface LossAndGradResult {
   losses: ArrayLike<number>;
   grad: ArrayLike<number>;
-  success?: ArrayLike<number | boolean>;
+  success?: ArrayLike<number | boolean> | null;
 }
 
 export type LossAndGrad = (x: Tensor, target: unknown) => LossAndGradResult;
@@ -64,18 +68,52 @@ function isPerturbationModel(x: unknown): x is PerturbationModel {
   return typeof x === 'object' && x !== null && typeof (x as PerturbationModel).parameters === 'function' && typeof (x as PerturbationModel).apply === 'function';
 }
 
-/** Calls lossAndGrad and checks what it returns. */
-function evaluate(lossAndGrad: LossAndGrad, x: Tensor, target: unknown, n: number): { losses: Float64Array; grad: ArrayLike<number>; success: Uint8Array | null } {
+/**
+ * losses or grad as lossAndGrad returned them: a typed array of x's dtype or
+ * an array of numbers, of the given length (NaN is let through, as a NaN
+ * gradient is by the optimizers: see README, "NaN and Inf").
+ */
+function checkReturned(field: string, value: unknown, x: Tensor, length: number, wrongLength: (got: number) => string): ArrayLike<number> {
+  const Typed = x.dtype === 'float64' ? Float64Array : Float32Array;
+  if (!(value instanceof Typed) && !Array.isArray(value)) {
+    throw new TypeError(`lossAndGrad returned ${field} = ${show(value)}; it must be a ${Typed.name} (x is ${x.dtype}) or an array of numbers`);
+  }
+  if (value.length !== length) throw new RangeError(wrongLength(value.length));
+  if (Array.isArray(value)) {
+    for (let i = 0; i < value.length; i++) {
+      if (typeof value[i] !== 'number') throw new TypeError(`lossAndGrad returned ${field}[${i}] = ${show(value[i])}; it must be a number`);
+    }
+  }
+  return value;
+}
+
+/** success as lossAndGrad returned it (null or absent: none): one 0/1 or boolean flag per sample. */
+function checkSuccess(value: unknown, n: number): Uint8Array | null {
+  if (value === undefined || value === null) return null;
+  if (!Array.isArray(value) && !(ArrayBuffer.isView(value) && !(value instanceof DataView))) {
+    throw new TypeError(`lossAndGrad returned success = ${show(value)}; it must be an array or typed array of 0/1 flags`);
+  }
+  const flags = value as ArrayLike<unknown>;
+  if (flags.length !== n) throw new RangeError(`lossAndGrad returned ${flags.length} success flags for a batch of ${n}`);
+  const out = new Uint8Array(n);
+  for (let i = 0; i < n; i++) {
+    const v = flags[i];
+    if (typeof v !== 'boolean' && typeof v !== 'number') throw new TypeError(`lossAndGrad returned success[${i}] = ${show(v)}; it must be 0, 1, true or false`);
+    if (v !== true && v !== false && v !== 0 && v !== 1) throw new RangeError(`lossAndGrad returned success[${i}] = ${show(v)}; it must be 0, 1, true or false`);
+    out[i] = v ? 1 : 0;
+  }
+  return out;
+}
+
+/** Calls lossAndGrad and checks what it returns, before anything uses it. */
+function evaluate(lossAndGrad: LossAndGrad, data: Tensor, x: Tensor, target: unknown, n: number): { losses: Float64Array; grad: ArrayLike<number>; success: Uint8Array | null } {
+  if (!(x instanceof Tensor)) throw new TypeError(`perturbationModel.apply(data) must return a Tensor, got ${show(x)}`);
+  if (x.numel !== data.numel) throw new RangeError(`perturbationModel.apply(data) returned ${x.numel} elements, the data has ${data.numel}`);
   const r = lossAndGrad(x, target);
   if (typeof r !== 'object' || r === null) throw new TypeError(`lossAndGrad must return { losses, grad, success? }, got ${show(r)}`);
-  if (!r.losses || r.losses.length !== n) throw new RangeError(`lossAndGrad returned ${r.losses ? r.losses.length : 'no'} losses for a batch of ${n}`);
-  if (!r.grad || r.grad.length !== x.numel) throw new RangeError(`lossAndGrad returned a gradient of length ${r.grad ? r.grad.length : 'none'}, x has ${x.numel} elements`);
-  let success: Uint8Array | null = null;
-  if (r.success !== undefined) {
-    if (r.success.length !== n) throw new RangeError(`lossAndGrad returned ${r.success.length} success flags for a batch of ${n}`);
-    success = Uint8Array.from(r.success as ArrayLike<number>, (v) => (v ? 1 : 0));
-  }
-  return { losses: Float64Array.from(r.losses), grad: r.grad, success };
+  const losses = checkReturned('losses', r.losses, x, n, (got) => `lossAndGrad returned ${got} losses for a batch of ${n}`);
+  const grad = checkReturned('grad', r.grad, x, x.numel, (got) => `lossAndGrad returned a gradient (grad) of length ${got}, x has ${x.numel} elements`);
+  return { losses: Float64Array.from(losses), grad, success: checkSuccess(r.success, n) };
 }
 
 /**
@@ -83,24 +121,28 @@ function evaluate(lossAndGrad: LossAndGrad, x: Tensor, target: unknown, n: numbe
  * `data`, as rai_toolbox.perturbations.gradient_ascent. See SPEC.md, "Attacks".
  */
 export function gradientAscent(options: GradientAscentOptions): GradientAscentResult {
-  if (typeof options !== 'object' || options === null) throw new TypeError(`gradientAscent expects an options object, got ${show(options)}`);
+  if (typeof options !== 'object' || options === null || Array.isArray(options)) throw new TypeError(`gradientAscent expects an options object, got ${show(options)}`);
   const {
     lossAndGrad, data, target, optimizer, steps, perturbationModel = AdditivePerturbation, targeted = false, useBest = false,
     reduction = 'sum', dataRange = null, earlyStop = false, onStep, ...optimizerOptions
   } = options;
   if (typeof lossAndGrad !== 'function') throw new TypeError(`lossAndGrad must be a function, got ${show(lossAndGrad)}`);
-  if (!(data instanceof Tensor) || data.ndim < 1) throw new TypeError(`data must be a Tensor of shape [N, ...], got ${show(data)}`);
-  if (!Number.isInteger(steps) || steps < 0) throw new RangeError(`steps must be a non-negative integer, got ${show(steps)}`);
+  if (!(data instanceof Tensor)) throw new TypeError(`data must be a Tensor of shape [N, ...], got ${show(data)}`);
+  if (data.ndim < 1) throw new RangeError(`data must be a Tensor of shape [N, ...], got one of shape []`);
+  checkInteger('steps', steps, 0);
   for (const [k, v] of Object.entries({ targeted, useBest, earlyStop })) {
     if (typeof v !== 'boolean') throw new TypeError(`${k} must be a boolean, got ${show(v)}`);
   }
-  if (reduction !== 'sum' && reduction !== 'mean') throw new RangeError(`reduction must be 'sum' or 'mean', got ${show(reduction)}`);
+  if (reduction !== 'sum' && reduction !== 'mean') {
+    const Err = typeof reduction === 'string' ? RangeError : TypeError;
+    throw new Err(`reduction must be 'sum' or 'mean', got ${show(reduction)}`);
+  }
   if (onStep !== undefined && typeof onStep !== 'function') throw new TypeError(`onStep must be a function, got ${show(onStep)}`);
   if (dataRange !== null) {
-    if (!Array.isArray(dataRange) || dataRange.length !== 2 || !dataRange.every((v) => typeof v === 'number' && !Number.isNaN(v))) {
-      throw new TypeError(`dataRange must be [lo, hi], got ${show(dataRange)}`);
-    }
-    if (dataRange[0] > dataRange[1]) throw new RangeError(`dataRange must have lo <= hi, got [${dataRange.join(', ')}]`);
+    if (!Array.isArray(dataRange) || !dataRange.every((v) => typeof v === 'number')) throw new TypeError(`dataRange must be [lo, hi], got ${show(dataRange)}`);
+    // NaN bounds would let every value through unclamped.
+    if (dataRange.length !== 2 || dataRange.some(Number.isNaN)) throw new RangeError(`dataRange must be [lo, hi], got ${show(dataRange)}`);
+    if (dataRange[0] > dataRange[1]) throw new RangeError(`dataRange must have lo <= hi, got ${show(dataRange)}`);
   }
 
   // The perturbation model: a class or partial is made for this run; an instance is used as it is.
@@ -110,14 +152,17 @@ export function gradientAscent(options: GradientAscentOptions): GradientAscentRe
   else if (isPartial(perturbationModel)) pmodel = new (perturbationModel.cls as unknown as PerturbationClass)(data, { ...perturbationModel.options });
   else if (pmodelIsInstance) pmodel = perturbationModel as PerturbationModel;
   else throw new TypeError(`perturbationModel must be a class, a partial or an instance with parameters() and apply(), got ${show(perturbationModel)}`);
+  if (!isPerturbationModel(pmodel)) throw new TypeError(`perturbationModel must make an object with parameters() and apply(), got ${show(pmodel)}`);
 
   let optim: Optimizer;
   if (isOptimizerClass(optimizer)) optim = new optimizer(pmodel.parameters(), optimizerOptions);
   else if (isPartial(optimizer) && isOptimizerClass(optimizer.cls)) optim = new optimizer.cls(pmodel.parameters(), { ...optimizer.options, ...optimizerOptions });
   else if (optimizer instanceof Optimizer) {
     if (!pmodelIsInstance) throw new TypeError('an optimizer instance can only be given together with a perturbation-model instance (as in the reference)');
-    if (Object.keys(optimizerOptions).length) {
-      throw new TypeError(`optimizer options (${Object.keys(optimizerOptions).join(', ')}) were given, but the optimizer is already an instance`);
+    // Refused as beside an InnerOpt instance (a RangeError): they would be silently ignored.
+    const [extra] = Object.keys(optimizerOptions);
+    if (extra !== undefined) {
+      throw new RangeError(`gradientAscent: option ${extra} (${show(optimizerOptions[extra])}) is for the optimizer, but optimizer is already an instance; set it on that instance`);
     }
     optim = optimizer;
   } else {
@@ -164,7 +209,7 @@ export function gradientAscent(options: GradientAscentOptions): GradientAscentRe
   let finalEval: { x: Tensor; losses: Float64Array; success: Uint8Array | null } | null = null;
   for (let k = 0; k < steps; k++) {
     const x = pmodel.apply(data);
-    const { losses, grad, success } = evaluate(lossAndGrad, x, target, n);
+    const { losses, grad, success } = evaluate(lossAndGrad, data, x, target, n);
     if (earlyStop) {
       if (!success) throw new TypeError('earlyStop needs lossAndGrad to return success flags');
       for (let i = 0; i < n; i++) {
@@ -208,7 +253,7 @@ export function gradientAscent(options: GradientAscentOptions): GradientAscentRe
   optim.zeroGrad();
   if (!finalEval) {
     const x = pmodel.apply(data);
-    const { losses, success } = evaluate(lossAndGrad, x, target, n);
+    const { losses, success } = evaluate(lossAndGrad, data, x, target, n);
     finalEval = { x, losses, success };
   }
   let { x: xAdv, losses, success } = finalEval;
@@ -235,7 +280,7 @@ export type Solver = (options: GradientAscentOptions) => GradientAscentResult;
  */
 export function randomRestart(solver: Solver, repeats: number): Solver {
   if (typeof solver !== 'function') throw new TypeError(`randomRestart: solver must be a function, got ${show(solver)}`);
-  if (!Number.isInteger(repeats) || repeats < 1) throw new RangeError(`randomRestart: repeats must be an integer >= 1, got ${show(repeats)}`);
+  checkInteger('randomRestart: repeats', repeats, 1);
   return (options) => {
     const targeted = options?.targeted ?? false;
     let best: GradientAscentResult | null = null;

@@ -2,7 +2,7 @@
 // Random starts for attacks (rai_toolbox.perturbations.init): draws uniform in
 // the L1, L2 and L-inf balls of radius epsilon, one ball per datum under
 // paramNdim, from a seedable Generator (the same draws everywhere).
-import { checkNumber, show } from '../errors';
+import { checkNumber, checkOptions, show } from '../errors';
 import { checkParamNdimFor, batchShape } from '../optim/rows';
 import { Generator, defaultGenerator } from '../random';
 import { Tensor } from '../tensor';
@@ -13,17 +13,19 @@ export interface BallInitOptions {
   generator?: Generator;
 }
 
-function parse(name: string, t: Tensor, options: BallInitOptions, defaultNdim: number | null) {
+function parse(name: string, t: Tensor, options: unknown, defaultNdim: number | null) {
   if (!(t instanceof Tensor)) throw new TypeError(`${name}: the first argument must be a Tensor, got ${show(t)}`);
-  const { epsilon = 1, paramNdim = defaultNdim, generator = defaultGenerator, ...rest } = options ?? {};
-  if (Object.keys(rest).length) throw new RangeError(`${name}: unknown option ${Object.keys(rest)[0]}`);
-  checkNumber(`${name}: epsilon`, epsilon);
-  if (!(epsilon > 0)) throw new RangeError(`${name}: epsilon must be > 0, got ${epsilon}`);
+  const { epsilon = 1, paramNdim = defaultNdim, generator = defaultGenerator } = checkOptions(name, options, ['epsilon', 'paramNdim', 'generator']);
+  const eps = checkNumber(`${name}: epsilon`, epsilon);
+  if (!(eps > 0)) throw new RangeError(`${name}: epsilon must be > 0, got ${eps}`);
   if (paramNdim !== null && !Number.isInteger(paramNdim)) throw new TypeError(`${name}: paramNdim must be an integer or null, got ${show(paramNdim)}`);
-  checkParamNdimFor(t.shape, paramNdim, name);
+  const ndim = paramNdim as number | null;
+  checkParamNdimFor(t.shape, ndim, name);
   if (!(generator instanceof Generator)) throw new TypeError(`${name}: generator must be a Generator, got ${show(generator)}`);
-  const rows = batchShape(t.shape, paramNdim)[0];
-  return { epsilon, generator, rows, cols: rows === 0 ? 0 : t.numel / rows };
+  // An empty tensor has nothing to fill: no rows to visit and no draws (a
+  // [2**31, 0] tensor would otherwise draw for each of its empty rows).
+  const rows = t.numel === 0 ? 0 : batchShape(t.shape, ndim)[0];
+  return { epsilon: eps, generator, rows, cols: rows === 0 ? 0 : t.numel / rows };
 }
 
 /**

@@ -2,7 +2,7 @@
 // AdditivePerturbation (rai_toolbox.perturbations.AdditivePerturbation):
 // x = data + delta, delta the one parameter an attack optimizes; with
 // deltaNdim < 0 one delta is broadcast over the leading (batch) dimensions.
-import { show } from '../errors';
+import { checkOptions, show } from '../errors';
 import { Tensor } from '../tensor';
 import { DType, FloatArray } from '../types';
 
@@ -24,8 +24,7 @@ export class AdditivePerturbation implements PerturbationModel {
   readonly delta: Tensor;
 
   constructor(dataOrShape: Tensor | number[], options: AdditivePerturbationOptions = {}) {
-    const { init = null, deltaNdim = null, dtype, ...rest } = options ?? {};
-    if (Object.keys(rest).length) throw new RangeError(`AdditivePerturbation: unknown option ${Object.keys(rest)[0]}`);
+    const { init = null, deltaNdim = null, dtype } = checkOptions('AdditivePerturbation', options, ['init', 'deltaNdim', 'dtype']) as AdditivePerturbationOptions;
     let shape: number[];
     if (dataOrShape instanceof Tensor) shape = [...dataOrShape.shape];
     else if (Array.isArray(dataOrShape) && dataOrShape.every((d) => Number.isInteger(d) && d >= 0)) shape = dataOrShape.slice();
@@ -58,6 +57,7 @@ export class AdditivePerturbation implements PerturbationModel {
 
   /** data + delta, broadcast over the data's leading dimensions; a new Tensor of the data's dtype. */
   apply(data: Tensor): Tensor {
+    if (!(data instanceof Tensor)) throw new TypeError(`AdditivePerturbation.apply: data must be a Tensor, got ${show(data)}`);
     const d = this.delta.data;
     const x = data.data;
     const tail = this.delta.shape;

@@ -4,7 +4,7 @@
 // per-sample softmax cross-entropy and success from the predicted class.
 // `tf` is the caller's @tensorflow/tfjs (an optional peer dependency); every
 // tensor made here is disposed (tf.tidy), so an attack leaks none.
-import { show } from '../errors';
+import { checkInteger, checkOptions, show } from '../errors';
 import { Tensor } from '../tensor';
 import { LossAndGrad } from './gradientAscent';
 
@@ -40,8 +40,7 @@ export function tfjsLossAndGrad(tfModule: object, model: TfModel, options: { tar
   if (typeof tf !== 'object' || tf === null || typeof tf.grad !== 'function' || typeof tf.tidy !== 'function') {
     throw new TypeError(`tfjsLossAndGrad: tf must be the @tensorflow/tfjs module, got ${show(tf)}`);
   }
-  const { targeted = false, ...rest } = options ?? {};
-  if (Object.keys(rest).length) throw new RangeError(`tfjsLossAndGrad: unknown option ${Object.keys(rest)[0]}`);
+  const { targeted = false } = checkOptions('tfjsLossAndGrad', options, ['targeted']);
   if (typeof targeted !== 'boolean') throw new TypeError(`targeted must be a boolean, got ${show(targeted)}`);
   let forward: (x: TfTensor) => TfTensor;
   const layers = model as { apply?: (x: TfTensor, kwargs?: Record<string, unknown>) => unknown };
@@ -52,11 +51,13 @@ export function tfjsLossAndGrad(tfModule: object, model: TfModel, options: { tar
   return (x: Tensor, target: unknown) => {
     if (!(x instanceof Tensor)) throw new TypeError(`x must be a Tensor, got ${show(x)}`);
     const n = x.shape[0];
-    const t = target as ArrayLike<number>;
-    if (!t || typeof t.length !== 'number' || t.length !== n) {
-      throw new RangeError(`target must hold one class per sample (${n}), got ${show(target)}`);
+    if (!Array.isArray(target) && !(ArrayBuffer.isView(target) && !(target instanceof DataView))) {
+      throw new TypeError(`target must be an array or typed array of class indices, got ${show(target)}`);
     }
-    const labels = Int32Array.from(t);
+    const t = target as ArrayLike<unknown>;
+    if (t.length !== n) throw new RangeError(`target must hold one class per sample (${n}), got ${show(target)}`);
+    // Checked before any conversion: Int32Array.from would turn 1.5 into class 1 and 2**32 into class 0.
+    const labels = Array.from(t, (c, i) => checkInteger(`target[${i}]`, c, 0));
     const f64 = x.dtype === 'float64';
     const losses = f64 ? new Float64Array(n) : new Float32Array(n);
     const grad = f64 ? new Float64Array(x.numel) : new Float32Array(x.numel);
@@ -69,9 +70,9 @@ export function tfjsLossAndGrad(tfModule: object, model: TfModel, options: { tar
       }
       const classes = logits.shape[1];
       labels.forEach((c, i) => {
-        if (!(c >= 0 && c < classes && Number.isInteger(c))) throw new RangeError(`target[${i}] = ${c} is not a class of a ${classes}-class model`);
+        if (c >= classes) throw new RangeError(`target[${i}] = ${c} is not a class of a ${classes}-class model`);
       });
-      const oneHot = tf.oneHot(tf.tensor1d(labels, 'int32'), classes);
+      const oneHot = tf.oneHot(tf.tensor1d(Int32Array.from(labels), 'int32'), classes);
       const perSample = (z: TfTensor) => tf.neg(tf.sum(tf.mul(oneHot, tf.logSoftmax(z)), -1));
       losses.set(perSample(logits).dataSync());
       grad.set(tf.grad((inp) => tf.sum(perSample(forward(inp))))(input).dataSync());
