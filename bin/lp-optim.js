@@ -14,6 +14,15 @@ try {
   throw e;
 }
 
+// A reader that has stopped reading (\`lp-optim attack --help | head\`) is not an
+// error of ours: stop quietly, as Unix tools do.
+for (const stream of [process.stdout, process.stderr]) {
+  stream.on('error', (e) => {
+    if (e && e.code === 'EPIPE') process.exit(process.exitCode || 0);
+    throw e;
+  });
+}
+
 // exitCode (not process.exit) lets stdout finish writing when it is a pipe.
 cli.main(process.argv.slice(2)).then((status) => {
   process.exitCode = status;

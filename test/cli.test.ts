@@ -21,6 +21,12 @@ function runCli(args: string[]) {
   return { status: r.status, stdout: r.stdout, stderr: r.stderr };
 }
 
+/** Runs the CLI into a pipe whose reader exits at once (as `| true` does). */
+function runCliIntoClosedPipe(args: string[]) {
+  const command = [process.execPath, bin, ...args].map((a) => `'${a.replace(/'/g, "'\\''")}'`).join(' ');
+  return spawnSync('sh', ['-c', `${command} | true`], { cwd: root, encoding: 'utf8', timeout: 50000 });
+}
+
 /** Writes a little-endian, C-order .npy file (format 1.0). */
 function writeNpy(file: string, descr: '<f4' | '|u1' | '<i8' | '<i4', shape: number[], values: ArrayLike<number>): void {
   let header = `{'descr': '${descr}', 'fortran_order': False, 'shape': (${shape.join(', ')}${shape.length === 1 ? ',' : ''}), }`;
@@ -146,6 +152,12 @@ afterAll(() => {
 });
 
 const OPTIONS = ['--model', '--images', '--labels', '--norm', '--eps', '--steps', '--lr', '--restarts', '--seed', '--data-range', '--batch-size', '--early-stop', '--targeted', '--out', '--backend'];
+
+test('output into a pipe whose reader has gone (lp-optim attack --help | head) ends quietly', () => {
+  for (const args of [['attack', '--help'], ['--help'], ['--version']]) {
+    expect(runCliIntoClosedPipe(args).stderr).toBe('');
+  }
+});
 
 test('--help exits 0 and documents every option with its default', () => {
   const r = runCli(['attack', '--help']);
