@@ -152,6 +152,11 @@ export class Tensor {
     this._grad = grad;
   }
 
+  /** @internal Whether the data still holds the tensor's elements (a buffer detached since holds none); the check of every step. */
+  static dataIntact(t: Tensor): boolean {
+    return viewLength(t._data) === t._numel;
+  }
+
   /** Whether checkGrad would accept this value (no message built: the check of every step). */
   static gradFits(value: unknown, dtype: DType, length: number): boolean {
     if (value === null) return true;

@@ -412,17 +412,16 @@ export abstract class Optimizer {
       }
       for (let j = 0; j < g.params.length; j++) {
         const p = g.params[j];
-        const data = p.data;
         // The engine's length: a buffer detached since (transferred to a worker, say) holds nothing.
-        if (viewLength(data) !== p.numel) {
-          throw new RangeError(`${where}, params[${j}].data holds ${viewLength(data)} elements, not the ${p.numel} of its shape [${p.shape.join(', ')}] (was its buffer transferred or detached?)`);
+        if (!Tensor.dataIntact(p)) {
+          throw new RangeError(`${where}, params[${j}].data holds ${viewLength(p.data)} elements, not the ${p.numel} of its shape [${p.shape.join(', ')}] (was its buffer transferred or detached?)`);
         }
         const grad = p.grad;
         // The message is built only for a gradient that fails.
         if (!Tensor.gradFits(grad, p.dtype, p.numel)) Tensor.checkGrad(grad, p.dtype, p.numel, `${where}, params[${j}].grad`);
         if (checkLive) {
           // An array freeArray() has freed is memory that may now hold other data.
-          checkArrayLive(data, `${where}, params[${j}].data`);
+          checkArrayLive(p.data, `${where}, params[${j}].data`);
           if (grad) checkArrayLive(grad, `${where}, params[${j}].grad`);
         }
       }
