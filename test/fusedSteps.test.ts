@@ -342,6 +342,31 @@ describe(`stepAsync on ${where}`, () => {
     },
   );
 
+  (backendInfo().backend === 'native' ? test : test.skip)(
+    "native: a buffer posted with transfer while the step writes it is copied, not moved, so the step's memory stays alive; skipped on WebAssembly, whose step is over before stepAsync() returns",
+    async () => {
+      const x = big();
+      const twin = big();
+      const opt = new L2ProjectedOptim([x], { InnerOpt: Adam, lr: 0.01, epsilon: 20 });
+      const twinOpt = new L2ProjectedOptim([twin], { InnerOpt: Adam, lr: 0.01, epsilon: 20 });
+      const data = x.data;
+      x.grad = grad(x.numel);
+      twin.grad = grad(twin.numel);
+      const pending = opt.stepAsync();
+      expect(x.busy).toBe(true); // in flight on the worker
+      const buffer = data.buffer as ArrayBuffer;
+      structuredClone(buffer, { transfer: [buffer] });
+      const { port1, port2 } = new MessageChannel();
+      port1.postMessage(buffer, [buffer]);
+      port1.close();
+      port2.close();
+      expect(data.length).toBe(x.numel); // still attached: both transfers copied
+      await pending;
+      twinOpt.step();
+      expectSameBits(x.data, twin.data, 'a step whose buffer was posted away meanwhile');
+    },
+  );
+
   test('a failing step unlocks the tensors', async () => {
     const x = big();
     const opt = new L2ProjectedOptim([x], { lr: 0.1, epsilon: 10 });
