@@ -122,8 +122,8 @@ function checkClosure(closure: unknown, method: string): void {
   }
 }
 
-/** A live group's params list, as prepareGroup accepted it: a non-empty array of distinct Tensors. */
-function checkParamsList(params: unknown, where: string): void {
+/** A group's params list (a new group's, or a live one edited since): a non-empty array of distinct Tensors, returned as a set. */
+function checkParamsList(params: unknown, where: string): Set<Tensor> {
   if (!Array.isArray(params)) throw new TypeError(`${where}: params must be an array of Tensors, got ${show(params)}`);
   if (params.length === 0) throw new RangeError(`${where} has an empty params list`);
   const seen = new Set<Tensor>();
@@ -132,6 +132,7 @@ function checkParamsList(params: unknown, where: string): void {
     if (seen.has(p)) throw new RangeError(`${where}: params[${i}] appears twice in the group`);
     seen.add(p);
   });
+  return seen;
 }
 
 /**
@@ -351,14 +352,7 @@ export abstract class Optimizer {
     if (!isPlainObject(input)) throw new TypeError(`a param group must be an object { params, ...options }, got ${show(input)}`);
     if (!('params' in input) || input.params === undefined) throw new RangeError(`${where} has no params`);
     const raw = input.params instanceof Tensor ? [input.params] : input.params;
-    if (!Array.isArray(raw)) throw new TypeError(`${where}: params must be an array of Tensors, got ${show(raw)}`);
-    if (raw.length === 0) throw new RangeError(`${where} has an empty params list`);
-    const seen = new Set<Tensor>();
-    raw.forEach((p, i) => {
-      if (!(p instanceof Tensor)) throw new TypeError(`${where}: params[${i}] must be a Tensor, got ${show(p)}`);
-      if (seen.has(p)) throw new RangeError(`${where}: params[${i}] appears twice in the group`);
-      seen.add(p);
-    });
+    const seen = checkParamsList(raw, where);
     for (const [j, g] of [...this.paramGroups, ...others].entries()) {
       const dup = g.params.findIndex((p) => seen.has(p));
       if (dup >= 0) throw new RangeError(`${where}: a parameter is already in param group ${j} (the same tensor cannot be in two groups)`);
@@ -369,7 +363,7 @@ export abstract class Optimizer {
         throw new RangeError(`${where}: unknown option ${k} (${show(input[k])}); ${this.constructor.name} accepts ${[...accepted].sort().join(', ')}`);
       }
     }
-    const group: ParamGroup = { params: raw.slice() };
+    const group: ParamGroup = { params: [...seen] }; // the list, in order (checked to hold no repeats)
     for (const [k, v] of Object.entries(input)) if (k !== 'params') group[k] = copyValue(v);
     this.fillGroup(group, where);
     return group;
