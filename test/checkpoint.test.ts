@@ -9,7 +9,7 @@ import * as path from 'path';
 import * as lp from '../ts';
 import { Adam, L2ProjectedOptim, Optimizer, StateDict, StepLR, Tensor, backendInfo } from '../ts';
 import { CheckpointError, HEADER_LENGTH_LIMIT, load, loadMetadata, save } from '../ts/checkpoint';
-import { expectSameBits } from './helpers';
+import { expectSameBits, thrown } from './helpers';
 
 const where = `${backendInfo().backend} (${backendInfo().isa})`;
 
@@ -29,16 +29,6 @@ function folder(name: string): string {
   const d = path.join(dir, name);
   fs.mkdirSync(d);
   return d;
-}
-
-/** What fn throws (undefined if it returns). */
-function thrown(fn: () => unknown): unknown {
-  try {
-    fn();
-  } catch (err) {
-    return err;
-  }
-  return undefined;
 }
 
 function expectCheckpointError(fn: () => unknown, code: string, message?: RegExp): CheckpointError {

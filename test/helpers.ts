@@ -145,3 +145,13 @@ export function pendingReason(c: GoldenCase): string | null {
   const missing = names.filter((n) => !(n in CLASSES));
   return missing.length ? `${missing.join(', ')} not implemented yet` : null;
 }
+
+/** What fn throws (undefined if it returns): for tests that inspect the error object itself. */
+export function thrown(fn: () => unknown): unknown {
+  try {
+    fn();
+  } catch (err) {
+    return err;
+  }
+  return undefined;
+}

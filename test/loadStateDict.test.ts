@@ -15,7 +15,7 @@ import {
   L2FrankWolfe, L2ProjectedOptim, LinfProjectedOptim, Optimizer, RMSprop, SGD, StateDict, Tensor, TopQGradientOptimizer,
   backendInfo, load, partial, save,
 } from '../ts';
-import { expectSameBits } from './helpers';
+import { expectSameBits, thrown } from './helpers';
 
 const where = `${backendInfo().backend} (${backendInfo().isa})`;
 
@@ -101,15 +101,6 @@ function snapshot({ opt, params }: Built) {
     stateDict: opt.stateDict(),
     groups: opt.paramGroups.map((g) => ({ ...g, params: g.params.map((p) => params.indexOf(p)) })),
   };
-}
-
-function thrown(fn: () => unknown): unknown {
-  try {
-    fn();
-  } catch (err) {
-    return err;
-  }
-  return undefined;
 }
 
 /**
