@@ -122,11 +122,11 @@ function dtypeOfInput(a: FloatArray): DType {
   return dtype;
 }
 
-/** Throws unless every state buffer given is one of this backend's, of `dtype` and `n` elements. */
-function requireStates(dtype: DType, n: number, ...buffers: (StateBuffer | null)[]): void {
+/** Throws unless every state buffer given is one of this backend's, of `dtype` and `n` elements (`of` names their tensor). */
+function requireStates(dtype: DType, n: number, buffers: readonly (StateBuffer | null)[], of = ''): void {
   for (const b of buffers) {
     if (b !== null && !(b instanceof WasmStateBuffer && b.dtype === dtype && b.length === n)) {
-      throw new RangeError(`WebAssembly backend: a state buffer is not ${dtype}[${n}]`);
+      throw new RangeError(`WebAssembly backend: a state buffer${of} is not ${dtype}[${n}]`);
     }
   }
 }
@@ -364,7 +364,7 @@ export class WasmBackend implements KernelBackend, ArrayHeap {
   }
   sgdStep(p: FloatArray, g: FloatArray, buf: StateBuffer | null, o: SgdKernelOptions, bufferInitialized: boolean): void {
     const [dtype, n] = [dtypeOfInput(p), viewLength(p)];
-    requireStates(dtype, n, buf);
+    requireStates(dtype, n, [buf]);
     this.run('lp_sgd_step', dtype, [{ a: p, n, out: true }, { a: g, n, out: false }], (fn, [pp, pg]) =>
       fn(pp, pg, addressOf(buf), n, o.lr, o.momentum, o.dampening, o.weightDecay, o.nesterov ? 1 : 0, o.maximize ? 1 : 0, bufferInitialized ? 1 : 0));
   }
@@ -392,21 +392,21 @@ export class WasmBackend implements KernelBackend, ArrayHeap {
   }
   adamStep(p: FloatArray, g: FloatArray, m: StateBuffer, v: StateBuffer, vmax: StateBuffer | null, o: AdamKernelOptions): void {
     const [dtype, n] = [dtypeOfInput(p), viewLength(p)];
-    requireStates(dtype, n, m, v, vmax);
+    requireStates(dtype, n, [m, v, vmax]);
     this.run('lp_adam_step', dtype, [{ a: p, n, out: true }, { a: g, n, out: false }], (fn, [pp, pg]) =>
       fn(pp, pg, addressOf(m), addressOf(v), addressOf(vmax), n, o.lr, o.beta1, o.beta2, o.eps, o.weightDecay,
         o.decoupledWeightDecay ? 1 : 0, o.amsgrad ? 1 : 0, o.maximize ? 1 : 0, o.stepSize, o.biasCorrection2Sqrt));
   }
   rmspropStep(p: FloatArray, g: FloatArray, sq: StateBuffer, ga: StateBuffer | null, buf: StateBuffer | null, o: RmspropKernelOptions): void {
     const [dtype, n] = [dtypeOfInput(p), viewLength(p)];
-    requireStates(dtype, n, sq, ga, buf);
+    requireStates(dtype, n, [sq, ga, buf]);
     this.run('lp_rmsprop_step', dtype, [{ a: p, n, out: true }, { a: g, n, out: false }], (fn, [pp, pg]) =>
       fn(pp, pg, addressOf(sq), addressOf(ga), addressOf(buf), n, o.lr, o.alpha, o.eps, o.weightDecay, o.momentum,
         o.centered ? 1 : 0, o.maximize ? 1 : 0));
   }
   adagradStep(p: FloatArray, g: FloatArray, sum: StateBuffer, o: AdagradKernelOptions): void {
     const [dtype, n] = [dtypeOfInput(p), viewLength(p)];
-    requireStates(dtype, n, sum);
+    requireStates(dtype, n, [sum]);
     this.run('lp_adagrad_step', dtype, [{ a: p, n, out: true }, { a: g, n, out: false }], (fn, [pp, pg]) =>
       fn(pp, pg, addressOf(sum), n, o.clr, o.weightDecay, o.eps, o.maximize ? 1 : 0));
   }
@@ -455,9 +455,7 @@ export class WasmBackend implements KernelBackend, ArrayHeap {
       if (!Number.isSafeInteger(n) || t.rows < 0 || t.cols < 0 || dtypeOf(t.p) !== dtype || dtypeOf(t.g) !== dtype || t.p.length !== n || t.g.length !== n) {
         throw new RangeError(`WebAssembly group step: tensor ${i} is not ${dtype}[${t.rows} x ${t.cols}] in p and g`);
       }
-      for (const b of t.buffers) {
-        if (b && !(b instanceof WasmStateBuffer && b.dtype === dtype && b.length === n)) throw new RangeError(`WebAssembly group step: a state buffer of tensor ${i} is not ${dtype}[${n}]`);
-      }
+      requireStates(dtype, n, t.buffers, ` of tensor ${i}`);
       if (t.maxNorms && (!(t.maxNorms instanceof Float64Array) || t.maxNorms.length !== t.rows)) throw new RangeError(`WebAssembly group step: tensor ${i} has ${t.maxNorms.length} radii for ${t.rows} rows`);
       const pAt = this.residentAddress(t.p, `tensor ${i}'s parameter`);
       const gAt = this.residentAddress(t.g, `tensor ${i}'s gradient`);
