@@ -288,7 +288,8 @@ function timeTorch() {
     maxBuffer: 1 << 24,
   });
   if (r.status !== 0) return { skipped: `PyTorch run failed: ${r.stderr.split('\n').slice(-3).join(' ')}` };
-  return { version: probe.stdout.trim(), results: JSON.parse(r.stdout) };
+  const out = JSON.parse(r.stdout);
+  return { version: probe.stdout.trim(), reference: out.reference, whyNoReference: out.why, results: out.results };
 }
 
 /**
@@ -423,6 +424,7 @@ async function main() {
     if (torch.results) {
       row.torch1 = torch.results[w.key]['1'];
       row.torchN = torch.results[w.key][String(cores)];
+      row.torchOps1 = torch.results[w.key].ops1 ?? null;
     }
     if (tfjsWasm.results) row.tfjsWasm = tfjsWasm.results[w.key] ?? null;
     if (allocArrays.results) {
@@ -434,14 +436,15 @@ async function main() {
   }
   lp.setNumThreads(cores);
 
+  const torchName = torch.reference ? 'PyTorch + rai_toolbox' : 'PyTorch';
   const columns = [
     { key: 'native1', label: 'lp-optim native, 1 thread', floor: 'floor1' },
     { key: 'nativeN', label: `lp-optim native, ${cores} threads`, floor: 'floorN' },
     { key: 'wasm', label: 'lp-optim WebAssembly', floor: 'floor1' },
     { key: 'wasmAlloc', label: 'lp-optim WebAssembly, allocArray tensors', floor: 'floor1' },
     { key: 'js', label: 'plain JavaScript loop', floor: 'floor1' },
-    { key: 'torch1', label: 'PyTorch, 1 thread', floor: 'floor1' },
-    { key: 'torchN', label: `PyTorch, ${cores} threads`, floor: 'floorN' },
+    { key: 'torch1', label: `${torchName}, 1 thread`, floor: 'floor1' },
+    { key: 'torchN', label: `${torchName}, ${cores} threads`, floor: 'floorN' },
     { key: 'tfjsWasm', label: "TensorFlow.js wasm backend", floor: 'floor1' },
     { key: 'floor1', label: 'memory floor, 1 thread' },
     { key: 'floorN', label: `memory floor, ${cores} threads` },
@@ -458,7 +461,10 @@ async function main() {
   for (const row of rows) lines.push(`| ${row.name} | ${columns.map((c) => cell(row, c)).join(' | ')} |`);
   const ratios = [];
   for (const row of rows) {
-    if (row.torch1 && row.native1) ratios.push(`- ${row.name}: native is ${(row.torch1 / row.native1).toFixed(1)}x faster than PyTorch with 1 thread, ${(row.torchN / row.nativeN).toFixed(1)}x with ${cores}.`);
+    if (row.torch1 && row.native1) {
+      const ops = row.torchOps1 ? ` (the same steps as torch ops without rai_toolbox's wrapper: ${fmt(row.torchOps1)} with 1 thread, native ${(row.torchOps1 / row.native1).toFixed(1)}x faster)` : '';
+      ratios.push(`- ${row.name}: native is ${(row.torch1 / row.native1).toFixed(1)}x faster than ${torchName} with 1 thread, ${(row.torchN / row.nativeN).toFixed(1)}x with ${cores}${ops}.`);
+    }
     if (row.wasm && row.native1) ratios.push(`- ${row.name}: WebAssembly takes ${(row.wasm / row.native1).toFixed(2)}x the native single-thread time.`);
     if (row.wasmAlloc && row.allocNative1) {
       ratios.push(`- ${row.name}: WebAssembly with allocArray tensors takes ${(row.wasmAlloc / row.allocNative1).toFixed(2)}x the native single-thread time (the two timed side by side in their own process).`);
@@ -472,7 +478,7 @@ async function main() {
   const evictedLines = [];
   for (const row of rows) {
     if (!row.native1Evicted) continue;
-    const torchPart = row.torch1Evicted ? `; PyTorch ${fmt(row.torch1Evicted)} (native ${(row.torch1Evicted / row.native1Evicted).toFixed(1)}x faster)` : '';
+    const torchPart = row.torch1Evicted ? `; ${torchName} ${fmt(row.torch1Evicted)} (native ${(row.torch1Evicted / row.native1Evicted).toFixed(1)}x faster)` : '';
     evictedLines.push(
       `- ${row.name}, data evicted before each step (${EVICT_BYTES >> 20} MB written between steps, untimed, as a model's forward and backward would): ` +
         `native ${fmt(row.native1Evicted)} on one thread (${(row.native1Evicted / row.floor1Evicted).toFixed(2)}x the floor timed likewise, ${fmt(row.floor1Evicted)})${torchPart}.`,
@@ -489,6 +495,7 @@ async function main() {
   const table = lines.join('\n');
   console.log(`\n${table}\n\n${ratios.join('\n')}\n\n${evictedLines.join('\n')}\n\n${noiseLines.join('\n')}`);
   if (torch.skipped) console.log(`\nPyTorch skipped: ${torch.skipped}`);
+  else if (!torch.reference) console.log(`\nPyTorch: rai_toolbox is not importable (${torch.whyNoReference}), so the same steps written with torch ops stand in for it.`);
   if (tfjsWasm.skipped) console.log(`\nTensorFlow.js wasm skipped: ${tfjsWasm.skipped}`);
 
   fs.writeFileSync(path.join(root, 'BENCHMARKS.json'), `${JSON.stringify({ date: new Date().toISOString(), rows }, null, 1)}\n`);
@@ -507,7 +514,7 @@ async function main() {
     '# lp-optim benchmarks',
     '',
     `Written by \`npm run bench\` (scripts/bench.js) on ${new Date().toISOString().slice(0, 10)}: ${os.cpus()[0].model}, ${cores} cores,`,
-    `Node ${process.version}${info ? `, native ISA ${info.isa}` : ''}${torch.version ? `, PyTorch ${torch.version}` : ''}. Medians of the time per`,
+    `Node ${process.version}${info ? `, native ISA ${info.isa}` : ''}${torch.version ? `, PyTorch ${torch.version}` : ''}${torch.reference ? ` with ${torch.reference}` : ''}. Medians of the time per`,
     'step, and in brackets the multiple of the memory-bandwidth floor for the same thread count: the floor is the',
     "in-place pattern `g *= s; p -= lr * g` over the workload's elements (16 bytes per element), measured in the",
     'same run and scaled to the optimizer\'s bytes per element (24 for SGD with momentum, 32 for Adam). These',
@@ -525,7 +532,11 @@ async function main() {
     '',
     ...noiseLines,
     '',
-    torch.skipped ? `PyTorch: skipped (${torch.skipped}).` : 'PyTorch: the same steps written with torch ops and torch.optim (scripts/bench_torch.py).',
+    torch.skipped
+      ? `PyTorch: skipped (${torch.skipped}).`
+      : torch.reference
+        ? `PyTorch + rai_toolbox: the reference's own L2ProjectedOptim (${torch.reference}, as importable here) wrapping torch.optim's SGD or Adam (scripts/bench_torch.py); the same steps written with torch ops are timed beside it with one thread.`
+        : `PyTorch: the same steps written with torch ops and torch.optim (scripts/bench_torch.py): rai_toolbox, the reference, is not importable here (${torch.whyNoReference}; pip install rai-toolbox, or set PYTHONPATH to a checkout's src/, to time it instead).`,
     allocArrays.skipped
       ? `WebAssembly with allocArray tensors: skipped (${allocArrays.skipped}).`
       : 'WebAssembly with allocArray tensors: parameters and gradients in lp.allocArray arrays (stepped in the module\'s memory, no copies), timed in a separate process beside native single-threaded steps, since the first allocArray call moves the WebAssembly backend to shared memory, where the plain column\'s copies run slower.',

@@ -1,15 +1,34 @@
 # SPDX-License-Identifier: MIT
 # PyTorch side of `npm run bench`: the same L2-projected steps as lp-optim,
-# written as rai_toolbox computes them (torch.norm per datum, in-place divide,
-# torch.optim's step, renorm_), timed with 1 thread and with all cores, and for
-# the workloads marked "evict" also with 1 thread after a cache sweep.
-# Prints {workload: {threads or "evicted": median ms}} as JSON. Run by scripts/bench.js.
+# timed with 1 thread and with all cores, and for the workloads marked "evict"
+# also with 1 thread after a cache sweep. Where rai_toolbox (the reference)
+# is importable (`pip install rai-toolbox`, or PYTHONPATH set to a checkout's
+# src/), the steps are its own L2ProjectedOptim wrapping torch.optim, as its
+# users run them; the same steps written with torch ops (torch.norm per datum,
+# in-place divide, torch.optim's step, renorm_, what rai_toolbox computes
+# without its wrapper's Python) are then timed too, with one thread, for
+# comparison; without the reference only they are timed.
+# Prints {"reference": name or null, "why": why not, "results": {workload:
+# {threads or "evicted" or "ops1": median ms}}} as JSON. Run by scripts/bench.js.
 import json
 import statistics
 import sys
 import time
 
 import torch
+
+try:
+    import rai_toolbox
+    from rai_toolbox.optim import L2ProjectedOptim as ReferenceOptim
+
+    # (A source checkout without its generated _version.py says "unknown version".)
+    _version = getattr(rai_toolbox, "__version__", "unknown version")
+    REFERENCE = "rai_toolbox" + ("" if _version == "unknown version" else " " + _version)
+    WHY_NOT = None
+except ImportError as err:  # the hand-written ops stand in for it
+    ReferenceOptim = None
+    REFERENCE = None
+    WHY_NOT = str(err)
 
 
 def make(shapes):
@@ -25,11 +44,22 @@ def make(shapes):
     return params
 
 
-def run(w, threads, evict_bytes=0):
-    """Median ms per step; with evict_bytes, each step follows an untimed sweep
+def reference_step(w, params):
+    """rai_toolbox's own step: L2ProjectedOptim with the workload's inner optimizer."""
+    inner = {"Adam": (torch.optim.Adam, {}), "SGDm": (torch.optim.SGD, {"momentum": 0.9})}.get(w["inner"], (torch.optim.SGD, {}))
+    per_datum = w.get("paramNdim", -1) is not None
+    opt = ReferenceOptim(params, InnerOpt=inner[0], lr=0.01, epsilon=1.0, param_ndim=-1 if per_datum else None, **inner[1])
+    return opt.step
+
+
+def run(w, threads, evict_bytes=0, reference=False):
+    """Median ms per step (rai_toolbox's when reference, else the same ops
+    written in torch); with evict_bytes, each step follows an untimed sweep
     writing that many bytes (the step's data evicted from the caches)."""
     torch.set_num_threads(threads)
     params = make(w["shapes"])
+    if reference:
+        return median_ms(w, reference_step(w, params), evict_bytes)
     if w["inner"] == "Adam":
         inner = torch.optim.Adam(params, lr=0.01)
     else:
@@ -47,6 +77,10 @@ def run(w, threads, evict_bytes=0):
             flat = p.reshape(p.shape[0] if per_datum and p.dim() > 1 else 1, -1)
             flat.renorm_(p=2, dim=0, maxnorm=1.0)
 
+    return median_ms(w, step, evict_bytes)
+
+
+def median_ms(w, step, evict_bytes):
     reps = w["reps"]
     if evict_bytes:
         sweep = torch.zeros(evict_bytes // 8, dtype=torch.float64)
@@ -73,12 +107,15 @@ def run(w, threads, evict_bytes=0):
 
 def main():
     cfg = json.loads(sys.argv[1])
+    reference = ReferenceOptim is not None
     out = {}
     for w in cfg["workloads"]:
-        out[w["key"]] = {str(t): run(w, t) for t in sorted({1, cfg["cores"]})}
+        out[w["key"]] = {str(t): run(w, t, reference=reference) for t in sorted({1, cfg["cores"]})}
         if w.get("evict"):
-            out[w["key"]]["evicted"] = run(w, 1, cfg["evictBytes"])
-    print(json.dumps(out))
+            out[w["key"]]["evicted"] = run(w, 1, cfg["evictBytes"], reference=reference)
+        if reference:
+            out[w["key"]]["ops1"] = run(w, 1)
+    print(json.dumps({"reference": REFERENCE, "why": WHY_NOT, "results": out}))
 
 
 main()
