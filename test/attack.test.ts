@@ -251,6 +251,13 @@ describe(`attack argument errors on ${where}`, () => {
     expect(pm.delta.data.every((v) => v === 0.5)).toBe(true);
   });
 
+  test('AdditivePerturbation: a delta too large to allocate is a RangeError naming its shape', () => {
+    expect(() => new AdditivePerturbation([1e9, 1e9])).toThrow(RangeError);
+    expect(() => new AdditivePerturbation([1e9, 1e9], { dtype: 'float64' })).toThrow(
+      /AdditivePerturbation: a float64 delta of shape \[1000000000, 1000000000\] \(1000000000000000000 elements\) cannot be allocated/,
+    );
+  });
+
   test("gradientAscent: options not an object, and an optimizer's option beside an optimizer instance", () => {
     expect(() => gradientAscent([] as never)).toThrow(/gradientAscent expects an options object, got \[\]/);
     const pm = new AdditivePerturbation(data());

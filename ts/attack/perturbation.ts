@@ -38,7 +38,13 @@ export class AdditivePerturbation implements PerturbationModel {
     const type = dtype ?? (dataOrShape instanceof Tensor ? dataOrShape.dtype : 'float32');
     if (type !== 'float32' && type !== 'float64') throw new TypeError(`dtype must be 'float32' or 'float64', got ${show(type)}`);
     const n = shape.reduce((a, b) => a * b, 1);
-    const data: FloatArray = type === 'float64' ? new Float64Array(n) : new Float32Array(n);
+    let data: FloatArray;
+    try {
+      data = type === 'float64' ? new Float64Array(n) : new Float32Array(n);
+    } catch (err) {
+      // V8's own message ("Invalid typed array length: 1e18") names neither the shape nor the class.
+      throw new RangeError(`AdditivePerturbation: a ${type} delta of shape [${shape.join(', ')}] (${n} elements) cannot be allocated: ${(err as Error).message}`);
+    }
     this.delta = new Tensor(data, shape);
     if (typeof init === 'function') init(this.delta);
     else if (init !== null) {
