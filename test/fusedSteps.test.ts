@@ -4,8 +4,8 @@
 // any number of threads equals one; stepAsync equals step and locks its
 // tensors while it runs. (Speed itself is measured by `npm run bench`.)
 import {
-  Adagrad, Adam, AdamW, L2NormedGradientOptim, L2ProjectedOptim, Optimizer, RMSprop, SGD, Tensor, allocArray, backendInfo,
-  freeArray, getNumThreads, partial, setNumThreads,
+  Adagrad, Adam, AdamW, FrankWolfe, L2FrankWolfe, L2NormedGradientOptim, L2ProjectedOptim, LinfFrankWolfe, Optimizer, RMSprop, SGD,
+  Tensor, allocArray, backendInfo, freeArray, getNumThreads, partial, setNumThreads,
 } from '../ts';
 import { SMALL_STEP_ELEMENTS, setFusedSteps } from '../ts/optim/optimizer';
 import { expectSameBits } from './helpers';
@@ -23,6 +23,10 @@ const CONFIGS: [string, Make][] = [
   ['L2ProjectedOptim[RMSprop]', (p) => new L2ProjectedOptim(p, { InnerOpt: partial(RMSprop, { centered: true, momentum: 0.5 }), lr: 0.01, epsilon: 1, paramNdim: 0 })],
   ['L2ProjectedOptim[Adagrad]', (p) => new L2ProjectedOptim(p, { InnerOpt: Adagrad, lr: 0.1, epsilon: 0.7, paramNdim: 1 })],
   ['L2NormedGradientOptim[Adam]', (p) => new L2NormedGradientOptim(p, { InnerOpt: Adam, lr: 0.01, gradBias: -0.001 })],
+  ['L2FrankWolfe', (p) => new L2FrankWolfe(p, { epsilon: 1.5 })],
+  ['L2FrankWolfe, a fixed lr, paramNdim null', (p) => new L2FrankWolfe(p, { epsilon: 3, lr: 0.2, useDefaultLrSchedule: false, paramNdim: null })],
+  ['LinfFrankWolfe (its sign transform in JavaScript, the Frank-Wolfe update fused)', (p) => new LinfFrankWolfe(p, { epsilon: 0.25, lr: 1.5 })],
+  ['FrankWolfe', (p) => new FrankWolfe(p, { lr: 0.7, lmoScalingFactor: 2 })],
 ];
 
 /** Parameters of several shapes and both dtypes, one without a gradient at odd steps. */
@@ -108,6 +112,7 @@ describe(`fused group steps on ${where}`, () => {
     ['L2ProjectedOptim[SGD momentum]', (p) => new L2ProjectedOptim(p, { lr: 0.2, momentum: 0.9, epsilon: 3 })],
     ['L2ProjectedOptim[Adam], per-row radii', (p) => new L2ProjectedOptim(p, { InnerOpt: Adam, lr: 0.05, epsilon: Array.from({ length: 3 }, (_, i) => 0.5 + i) })],
     ['L2NormedGradientOptim[RMSprop]', (p) => new L2NormedGradientOptim(p, { InnerOpt: partial(RMSprop, { centered: true }), lr: 0.01 })],
+    ['L2FrankWolfe', (p) => new L2FrankWolfe(p, { epsilon: 0.5, lr: 1 })],
   ];
   test.each(LARGE)('%s over blocks of a large group: fused equals one kernel per operation', (_name, make) => {
     const runLarge = () => {
@@ -270,13 +275,13 @@ describe(`fused group steps on ${where}`, () => {
     expect(fused[count - 1].data[0]).not.toBe(Math.fround(Math.sin(count - 1) * 0.4));
   });
 
-  test('any number of threads gives the bits of one thread', () => {
+  test.each([CONFIGS[3], CONFIGS[8]])('%s: any number of threads gives the bits of one thread', (_name, make) => {
     const before = getNumThreads();
     try {
       setNumThreads(1);
-      const one = run(CONFIGS[3][1], 2, 200); // groups above the 256K-element threshold
+      const one = run(make, 2, 200); // groups above the 256K-element threshold
       setNumThreads(4);
-      const four = run(CONFIGS[3][1], 2, 200);
+      const four = run(make, 2, 200);
       one.forEach((p, i) => expectSameBits(p.data, four[i].data, `param ${i}`));
     } finally {
       setNumThreads(before);
@@ -295,11 +300,16 @@ describe(`stepAsync on ${where}`, () => {
   const big = () => new Tensor(Float32Array.from({ length: 64 * 4096 }, (_, i) => Math.sin(i)), [64, 4096]);
   const grad = (n: number) => Float32Array.from({ length: n }, (_, i) => Math.cos(i * 0.3));
 
-  test('gives the same result as step(), and returns the closure value', async () => {
+  const ASYNC_CONFIGS: [string, Make][] = [
+    ['L2ProjectedOptim[Adam]', (p) => new L2ProjectedOptim(p, { InnerOpt: Adam, lr: 0.01, epsilon: 20 })],
+    ['L2FrankWolfe', (p) => new L2FrankWolfe(p, { epsilon: 20 })],
+  ];
+
+  test.each(ASYNC_CONFIGS)('%s: gives the same result as step(), and returns the closure value', async (_name, make) => {
     const a = big();
     const b = big();
-    const oa = new L2ProjectedOptim([a], { InnerOpt: Adam, lr: 0.01, epsilon: 20 });
-    const ob = new L2ProjectedOptim([b], { InnerOpt: Adam, lr: 0.01, epsilon: 20 });
+    const oa = make([a]);
+    const ob = make([b]);
     for (let k = 0; k < 2; k++) {
       a.grad = grad(a.numel);
       b.grad = grad(b.numel);
@@ -329,11 +339,11 @@ describe(`stepAsync on ${where}`, () => {
     opt.step(); // usable again
   });
 
-  (backendInfo().backend === 'native' ? test : test.skip)(
-    'native: the step runs off the JavaScript thread (the event loop answers meanwhile); skipped on WebAssembly, which steps on the JavaScript thread by design',
-    async () => {
+  (backendInfo().backend === 'native' ? test.each : test.skip.each)(ASYNC_CONFIGS)(
+    'native, %s: the step runs off the JavaScript thread (the event loop answers meanwhile); skipped on WebAssembly, which steps on the JavaScript thread by design',
+    async (_name, make) => {
       const x = new Tensor(Float32Array.from({ length: 8 << 20 }, (_, i) => (i % 7) - 3), [64, 1 << 17]);
-      const opt = new L2ProjectedOptim([x], { InnerOpt: Adam, lr: 0.01, epsilon: 5 });
+      const opt = make([x]);
       x.grad = new Float32Array(x.numel).fill(0.5);
       const events: string[] = [];
       setImmediate(() => events.push('event loop'));

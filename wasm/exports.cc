@@ -20,7 +20,7 @@
 //                        p and g of frank_wolfe_step)
 //   7  LP_ERR_SPEC       a group step's spec entry is not one of its values
 //                        (transform, project, applyScale, applyBias and the
-//                        inner's 0/1 flags must be 0 or 1; inner 0 to 3)
+//                        inner's 0/1 flags must be 0 or 1; inner 0 to 4)
 //   8  LP_ERR_TENSOR_SPEC a group step's tensorSpec record is invalid: rows or
 //                        cols not an integer from 0 to 2^53, or (SGD) s0 not 0 or 1
 //   9  LP_ERR_MAX_NORMS  a per-row radius (maxNorms[r]) is NaN or < 0

@@ -21,7 +21,7 @@ struct Entry {
 const Entry kHeader[kSpecHeaderLength] = {
     {"transform", "must be 0 (none) or 1 (L2-normalize the gradient rows)", 1},
     {"project", "must be 0 (none) or 1 (L2 renorm of the parameter rows)", 1},
-    {"inner", "must be 0 (SGD), 1 (Adam/AdamW), 2 (RMSprop) or 3 (Adagrad)", 3},
+    {"inner", "must be 0 (SGD), 1 (Adam/AdamW), 2 (RMSprop), 3 (Adagrad) or 4 (FrankWolfe)", 4},
     {"divByZeroEps", kNumberRule, 0},
     {"gradScale", kNumberRule, 0},
     {"applyScale", kFlagRule, 1},
@@ -49,6 +49,9 @@ const Entry kAdagradOptions[] = {
     {"weightDecay", kNumberRule, 0},
     {"eps", kNumberRule, 0},
     {"maximize", kFlagRule, 1},
+};
+const Entry kFrankWolfeOptions[] = {
+    {"lmoScalingFactor", kNumberRule, 0},
 };
 
 template <size_t N>
@@ -86,6 +89,7 @@ size_t groupSpecLength(double inner) {
   if (inner == 1.0) return kSpecHeaderLength + countOf(kAdamOptions);
   if (inner == 2.0) return kSpecHeaderLength + countOf(kRmspropOptions);
   if (inner == 3.0) return kSpecHeaderLength + countOf(kAdagradOptions);
+  if (inner == 4.0) return kSpecHeaderLength + countOf(kFrankWolfeOptions);
   return 0;
 }
 
@@ -95,6 +99,7 @@ const char* innerName(FusedInner inner) {
     case FusedInner::kAdam: return "Adam/AdamW";
     case FusedInner::kRmsprop: return "RMSprop";
     case FusedInner::kAdagrad: return "Adagrad";
+    case FusedInner::kFrankWolfe: return "FrankWolfe";
   }
   return "?";
 }
@@ -109,7 +114,7 @@ bool parseGroupSpec(const double* spec, size_t length, FusedGroup* group, SpecPr
       return fail(problem, SpecProblem::kValue, i, kHeader[i].name, kHeader[i].rule, 0);
     }
   }
-  // inner was checked as one of 0..3, so it has a length.
+  // inner was checked as one of 0..4, so it has a length.
   const size_t expected = groupSpecLength(spec[2]);
   if (length != expected) return fail(problem, SpecProblem::kLength, 0, nullptr, nullptr, expected);
 
@@ -120,6 +125,7 @@ bool parseGroupSpec(const double* spec, size_t length, FusedGroup* group, SpecPr
     case FusedInner::kAdam: options = kAdamOptions; break;
     case FusedInner::kRmsprop: options = kRmspropOptions; break;
     case FusedInner::kAdagrad: options = kAdagradOptions; break;
+    case FusedInner::kFrankWolfe: options = kFrankWolfeOptions; break;
   }
   for (size_t i = kSpecHeaderLength; i < length; ++i) {
     const Entry& entry = options[i - kSpecHeaderLength];
@@ -152,6 +158,9 @@ bool parseGroupSpec(const double* spec, size_t length, FusedGroup* group, SpecPr
       break;
     case FusedInner::kAdagrad:
       g.adagrad = AdagradOptions{0.0, o[0], o[1], o[2] == 1.0};
+      break;
+    case FusedInner::kFrankWolfe:
+      g.frankWolfe = FrankWolfeOptions{0.0, o[0]};
       break;
   }
   *group = g;
@@ -208,6 +217,8 @@ BufferNeeds groupBufferNeeds(const FusedGroup& group) {
     case FusedInner::kAdagrad:
       b.needed[0] = true;
       b.name[0] = "sum";
+      break;
+    case FusedInner::kFrankWolfe:  // no state buffers
       break;
   }
   return b;

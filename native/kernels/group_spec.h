@@ -6,7 +6,7 @@
 // spec[] (doubles), one per param group:
 //   [0] transform: 0 none, 1 L2-normalize the gradient rows (normalizeRowsL2)
 //   [1] project:   0 none, 1 L2 renorm of the parameter rows (renormRowsL2)
-//   [2] inner:     0 SGD, 1 Adam/AdamW, 2 RMSprop, 3 Adagrad
+//   [2] inner:     0 SGD, 1 Adam/AdamW, 2 RMSprop, 3 Adagrad, 4 FrankWolfe
 //   [3] divByZeroEps  [4] gradScale  [5] applyScale (0/1)  [6] gradBias
 //   [7] applyBias (0/1)  [8] maxNorm (the radius of every row of a tensor
 //       without a per-row maxNorms array)
@@ -16,12 +16,15 @@
 //              maximize
 //     RMSprop: lr, alpha, eps, weightDecay, momentum, centered, maximize
 //     Adagrad: weightDecay, eps, maximize
-//   so its length is 15 (SGD), 17 (Adam), 16 (RMSprop) or 12 (Adagrad).
+//     FrankWolfe: lmoScalingFactor
+//   so its length is 15 (SGD), 17 (Adam), 16 (RMSprop), 12 (Adagrad) or 10
+//   (FrankWolfe).
 //   Flags and enums must be exactly one of their values; the other entries
 //   may be any number (as in the unfused kernels).
 // tensorSpec[], 4 doubles per tensor: rows, cols, s0, s1 where
 //   SGD: s0 = bufferInitialized (0/1); Adam: s0 = stepSize, s1 =
-//   biasCorrection2Sqrt; Adagrad: s0 = clr; otherwise unused.
+//   biasCorrection2Sqrt; Adagrad: s0 = clr; FrankWolfe: s0 = alpha; otherwise
+//   unused.
 // Per tensor 6 arrays: p, g, buf0, buf1, buf2, maxNorms (see FusedTensor).
 #ifndef LP_OPTIM_GROUP_SPEC_H_
 #define LP_OPTIM_GROUP_SPEC_H_

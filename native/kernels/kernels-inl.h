@@ -1518,10 +1518,24 @@ struct FrankWolfeOp {
   T w;
   template <typename O>
   inline void run(size_t i) const {
-    O::store(p + i, O::add(O::mul(O::load(p + i), O::set1(keep)),
-                           O::mul(O::set1(w), O::load(g + i))));
+    update<O>(i, O::load(g + i));
+  }
+  // As SgdOp::update: the step with the (transformed) gradient d given.
+  template <typename O>
+  inline typename O::Reg update(size_t i, typename O::Reg d) const {
+    const typename O::Reg next = O::add(O::mul(O::load(p + i), O::set1(keep)), O::mul(O::set1(w), d));
+    O::store(p + i, next);
+    return next;
   }
 };
+
+// The FrankWolfeOp of these options: keep = 1 - alpha and w = -(alpha *
+// lmoScale), each computed in double and rounded to T once (for
+// frankWolfeStep and the fused step alike).
+template <typename T>
+inline FrankWolfeOp<T> frankWolfeOpFor(T* p, const T* g, const FrankWolfeOptions& o) {
+  return FrankWolfeOp<T>{p, g, static_cast<T>(1.0 - o.alpha), static_cast<T>(-(o.alpha * o.lmoScale))};
+}
 
 // ---- the kernels of KernelsFor<T> ----
 
@@ -1626,6 +1640,12 @@ void fusedStepRows(const FusedGroup& group, const FusedTensor<T>& t, size_t rowB
       visitAdagradOp(t.p, t.g, t.buf0, o, rows);
       break;
     }
+    case FusedInner::kFrankWolfe: {
+      FrankWolfeOptions o = group.frankWolfe;
+      o.alpha = t.s0;
+      rows(frankWolfeOpFor(t.p, t.g, o));
+      break;
+    }
   }
 }
 
@@ -1656,9 +1676,7 @@ void clampInPlace(T* x, size_t n, double lo, bool hasLo, double hi, bool hasHi) 
 
 template <typename T>
 void frankWolfeStep(T* p, const T* g, size_t n, double alpha, double lmoScale) {
-  const T keep = static_cast<T>(1.0 - alpha);
-  const T w = static_cast<T>(-(alpha * lmoScale));
-  forEachElement<T>(n, FrankWolfeOp<T>{p, g, keep, w});
+  forEachElement<T>(n, frankWolfeOpFor(p, g, FrankWolfeOptions{alpha, lmoScale}));
 }
 
 }  // namespace

@@ -71,16 +71,23 @@ struct AdagradOptions {
   bool maximize;
 };
 
+// Options of rai_toolbox's FrankWolfe step: p = p * (1 - alpha) - (alpha *
+// lmoScale) * g, the two factors computed in double and rounded to T once.
+struct FrankWolfeOptions {
+  double alpha;  // lr / max(divByZeroEps, lr + t) or lr, computed by the caller
+  double lmoScale;
+};
+
 // ---- the fused group step ----
 
 // The inner optimizer of a fused group step (spec[2]).
-enum class FusedInner : int { kSgd = 0, kAdam = 1, kRmsprop = 2, kAdagrad = 3 };
+enum class FusedInner : int { kSgd = 0, kAdam = 1, kRmsprop = 2, kAdagrad = 3, kFrankWolfe = 4 };
 
 // The options of one param group's fused step, shared by all its tensors
 // (parsed from the flat spec by parseGroupSpec in group_spec.h). Only the
 // options struct of `inner` is used; its per-tensor fields (SGD's buffer
-// state, Adam's stepSize and biasCorrection2Sqrt, Adagrad's clr) come from
-// each FusedTensor's s0 and s1.
+// state, Adam's stepSize and biasCorrection2Sqrt, Adagrad's clr, FrankWolfe's
+// alpha) come from each FusedTensor's s0 and s1.
 struct FusedGroup {
   bool normalizeGrad;  // spec[0] == 1: g_row /= max(||g_row||, divByZeroEps)
   bool project;        // spec[1] == 1: renorm p_row to maxNorm (per row)
@@ -95,12 +102,14 @@ struct FusedGroup {
   AdamOptions adam;
   RmspropOptions rmsprop;
   AdagradOptions adagrad;
+  FrankWolfeOptions frankWolfe;
 };
 
 // One tensor of a fused group step, as a rows x cols view. The state buffers
 // are the inner optimizer's, in the order of its unfused kernel (SGD:
 // momentumBuffer; Adam: expAvg, expAvgSq, maxExpAvgSq; RMSprop: squareAvg,
-// gradAvg, momentumBuffer; Adagrad: sum), null where the options need none.
+// gradAvg, momentumBuffer; Adagrad: sum; FrankWolfe: none), null where the
+// options need none.
 template <typename T>
 struct FusedTensor {
   T* p;
@@ -111,7 +120,7 @@ struct FusedTensor {
   const double* maxNorms;  // rows radii, or null for FusedGroup::maxNorm
   size_t rows;
   size_t cols;
-  double s0;  // SGD: bufferInitialized (0/1); Adam: stepSize; Adagrad: clr
+  double s0;  // SGD: bufferInitialized (0/1); Adam: stepSize; Adagrad: clr; FrankWolfe: alpha
   double s1;  // Adam: biasCorrection2Sqrt
 };
 

@@ -797,8 +797,10 @@ struct InnerCase {
   double lr, momentum, dampening, weightDecay;  // SGD (momentum also RMSprop)
   double beta1, beta2, eps;                     // Adam (eps also RMSprop, Adagrad)
   double alpha;                                 // RMSprop
-  double lrDecay;                               // Adagrad
+  double lrDecay;                               // Adagrad (lr also FrankWolfe's)
   bool nesterov, decoupled, amsgrad, centered, maximize;
+  double lmoScale = 1;                          // FrankWolfe
+  bool defaultLrSchedule = true;                // FrankWolfe
 
   std::vector<double> innerOptions() const {
     switch (inner) {
@@ -811,6 +813,8 @@ struct InnerCase {
         return {lr, alpha, eps, weightDecay, momentum, centered ? 1.0 : 0.0, maximize ? 1.0 : 0.0};
       case lp::FusedInner::kAdagrad:
         return {weightDecay, eps, maximize ? 1.0 : 0.0};
+      case lp::FusedInner::kFrankWolfe:
+        return {lmoScale};
     }
     return {};
   }
@@ -820,6 +824,7 @@ struct InnerCase {
       case lp::FusedInner::kAdam: return b < 2 || amsgrad;
       case lp::FusedInner::kRmsprop: return b == 0 || (b == 1 && centered) || (b == 2 && momentum > 0.0);
       case lp::FusedInner::kAdagrad: return b == 0;
+      case lp::FusedInner::kFrankWolfe: return false;
     }
     return false;
   }
@@ -833,14 +838,18 @@ struct InnerCase {
       *s1 = std::sqrt(1.0 - std::pow(beta2, step));
     }
     if (inner == lp::FusedInner::kAdagrad) *s0 = lr / (1.0 + (step - 1) * lrDecay);
+    // alpha = lr / (lr + t), t = 0, 1, ... (rai_toolbox's default schedule), or lr.
+    if (inner == lp::FusedInner::kFrankWolfe) *s0 = defaultLrSchedule ? lr / (lr + (step - 1)) : lr;
   }
   std::string describe() const {
     char text[256];
     std::snprintf(text, sizeof text,
                   "inner=%d lr=%g momentum=%g dampening=%g wd=%g betas=%g,%g eps=%g alpha=%g "
-                  "lrDecay=%g nesterov=%d decoupled=%d amsgrad=%d centered=%d maximize=%d",
+                  "lrDecay=%g nesterov=%d decoupled=%d amsgrad=%d centered=%d maximize=%d "
+                  "lmoScale=%g defaultLrSchedule=%d",
                   static_cast<int>(inner), lr, momentum, dampening, weightDecay, beta1, beta2, eps,
-                  alpha, lrDecay, nesterov, decoupled, amsgrad, centered, maximize);
+                  alpha, lrDecay, nesterov, decoupled, amsgrad, centered, maximize, lmoScale,
+                  defaultLrSchedule);
     return text;
   }
 };
@@ -907,6 +916,16 @@ std::vector<InnerCase> innerCases() {
       c.lr = 0.1, c.lrDecay = 0.5, c.eps = 1e-10;
       c.weightDecay = decay;
       c.maximize = maximize != 0;
+      cases.push_back(c);
+    }
+  }
+  for (double lmoScale : {1.0, 2.5, -0.3}) {
+    for (int schedule = 0; schedule < 2; ++schedule) {
+      InnerCase c = base;
+      c.inner = lp::FusedInner::kFrankWolfe;
+      c.lr = schedule != 0 ? 2.0 : 0.3;
+      c.lmoScale = lmoScale;
+      c.defaultLrSchedule = schedule != 0;
       cases.push_back(c);
     }
   }
@@ -981,6 +1000,9 @@ void unfusedStep(const lp::KernelsFor<T>& k, const GroupCase& g, const InnerCase
       k.adagradStep(p, grad, b[0], n, o);
       break;
     }
+    case lp::FusedInner::kFrankWolfe:
+      k.frankWolfeStep(p, grad, n, s0, c.lmoScale);
+      break;
   }
   if (g.project) {
     for (size_t r = 0; r < rows; ++r) {
@@ -1875,7 +1897,8 @@ int testSpec() {
   LP_CHECK(spec.size() == 15, "SGD spec length %zu", spec.size());
   LP_CHECK(lp::groupSpecLength(0) == 15 && lp::groupSpecLength(1) == 17 &&
                lp::groupSpecLength(2) == 16 && lp::groupSpecLength(3) == 12 &&
-               lp::groupSpecLength(4) == 0 && lp::groupSpecLength(0.5) == 0 &&
+               lp::groupSpecLength(4) == 10 && lp::groupSpecLength(5) == 0 &&
+               lp::groupSpecLength(0.5) == 0 &&
                lp::groupSpecLength(-1) == 0 &&
                lp::groupSpecLength(std::numeric_limits<double>::quiet_NaN()) == 0,
            "groupSpecLength");
@@ -1903,7 +1926,7 @@ int testSpec() {
                static_cast<int>(problem.kind), problem.index);
     }
   }
-  for (double bad : {4.0, -1.0, 1.5, std::numeric_limits<double>::infinity()}) {
+  for (double bad : {5.0, -1.0, 1.5, std::numeric_limits<double>::infinity()}) {
     std::vector<double> broken = spec;
     broken[2] = bad;
     LP_CHECK(!lp::parseGroupSpec(broken.data(), broken.size(), &group, &problem) &&
@@ -1947,6 +1970,7 @@ int testSpec() {
         same = group.adagrad.weightDecay == c.weightDecay && group.adagrad.eps == c.eps &&
                group.adagrad.maximize == c.maximize;
         break;
+      case lp::FusedInner::kFrankWolfe: same = group.frankWolfe.lmoScale == c.lmoScale; break;
     }
     LP_CHECK(same, "options read wrongly: %s", c.describe().c_str());
     const lp::BufferNeeds needs = lp::groupBufferNeeds(group);

@@ -22,7 +22,6 @@ export enum InnerKind {
   Adam = 1,
   RMSprop = 2,
   Adagrad = 3,
-  /** Not fused by the backends: its group steps run one kernel per operation. */
   FrankWolfe = 4,
 }
 
@@ -180,7 +179,3 @@ export function sequentialGroupStep(k: GroupKernels, spec: Float64Array, tensors
   }
 }
 
-/** Whether the backends' fused kernels handle this spec (else it runs one kernel per operation). */
-export function backendFuses(spec: Float64Array): boolean {
-  return spec[SPEC.inner] <= InnerKind.Adagrad;
-}

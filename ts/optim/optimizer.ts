@@ -3,7 +3,7 @@
 // the param groups (with their defaults), the per-parameter state, the state
 // dict and the printed form; subclasses add their options and their step.
 import { currentBackend } from '../backend/loader';
-import { GroupTensor, GroupTransform, InnerSpec, NO_TRANSFORM, backendFuses, groupSpec, sequentialGroupStep } from '../backend/groupStep';
+import { GroupTensor, GroupTransform, InnerSpec, NO_TRANSFORM, groupSpec, sequentialGroupStep } from '../backend/groupStep';
 import { groupStep as referenceGroupStep } from '../backend/reference';
 import { anyArrayAllocated, checkArrayLive } from '../backend/arrays';
 import { KernelBackend, StateBuffer } from '../backend/types';
@@ -44,14 +44,13 @@ export interface GroupPlan {
 
 /**
  * How a planned group step runs: one backend kernel per operation (the
- * reference of the fused kernels, or an inner optimizer they do not fuse),
- * the TypeScript reference (small steps: same bits, no call into a backend),
- * or the backend's fused kernel.
+ * reference the fused kernels are tested against), the TypeScript reference
+ * (small steps: same bits, no call into a backend), or the backend's fused
+ * kernel (every inner optimizer has one).
  */
 function pathOf(plan: GroupPlan): 'sequential' | 'reference' | 'fused' {
   if (!fusedSteps) return 'sequential';
-  if (plan.elements < SMALL_STEP_ELEMENTS) return 'reference';
-  return backendFuses(plan.spec) ? 'fused' : 'sequential';
+  return plan.elements < SMALL_STEP_ELEMENTS ? 'reference' : 'fused';
 }
 
 /** What a parameter's kernel needs of its state for one step. */
