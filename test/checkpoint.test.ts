@@ -8,7 +8,8 @@ import * as os from 'os';
 import * as path from 'path';
 import * as lp from '../ts';
 import { Adam, L2ProjectedOptim, Optimizer, StateDict, StepLR, Tensor, backendInfo } from '../ts';
-import { CheckpointError, HEADER_LENGTH_LIMIT, load, loadMetadata, save } from '../ts/checkpoint';
+import { spawnSync } from 'child_process';
+import { CheckpointError, HEADER_LENGTH_LIMIT, JSON_VALUE_LIMIT, load, loadMetadata, save } from '../ts/checkpoint';
 import { expectSameBits, thrown } from './helpers';
 
 const where = `${backendInfo().backend} (${backendInfo().isa})`;
@@ -121,7 +122,7 @@ describe(`checkpoint round trip on ${where}`, () => {
       },
       paramGroups: [
         { params: [0, 1, 2], lr: NaN, betas: [0.9, 0.999], nesterov: false, name: 'encoder', eps: Infinity, floor: -Infinity, bias: -0, tag: null },
-        { params: [3, 4, 5], lr: 1e-300, nested: { $number: 'NaN', $$x: [1, 'NaN', null, { deep: [-0] }], '': 'empty key' }, unicode: 'é ✓ \u{1F600} \ud800' },
+        { params: [3, 4, 5], lr: 1e-300, nested: { $number: 'NaN', $$x: [1, 'NaN', null, { deep: [-0] }], '': 'empty key' }, unicode: 'é ✓ \u{1F600}' },
       ],
     };
     save(sd, file);
@@ -237,7 +238,8 @@ describe('the file is valid safetensors', () => {
     const header = JSON.parse(json) as Record<string, { dtype: string; shape: number[]; data_offsets: [number, number] }> & { __metadata__: Record<string, string> };
 
     const meta = header.__metadata__;
-    expect(Object.keys(meta).sort()).toEqual(['lp_optim.format', 'lp_optim.kind', 'lp_optim.optimizer', 'lp_optim.paramGroups', 'lp_optim.scalars']);
+    expect(Object.keys(meta).sort()).toEqual(['lp_optim.format', 'lp_optim.kind', 'lp_optim.optimizer', 'lp_optim.paramGroups', 'lp_optim.paramShapes', 'lp_optim.scalars']);
+    expect(JSON.parse(meta['lp_optim.paramShapes'])).toEqual(sd.shapes);
     expect(meta['lp_optim.optimizer']).toBe(sd.optimizer);
     expect(meta['lp_optim.format']).toBe('1');
     expect(meta['lp_optim.kind']).toBe('optimizer');
@@ -252,7 +254,9 @@ describe('the file is valid safetensors', () => {
       const [i] = e.name.split('.').slice(1, 2).map(Number);
       const expected = sd.state[i].momentumBuffer as Float32Array | Float64Array;
       expect(e.dtype).toBe(expected instanceof Float64Array ? 'F64' : 'F32');
-      expect(e.shape).toEqual([expected.length]);
+      // Each buffer has its parameter's shape, as a Python reader of the file sees it.
+      expect(e.shape).toEqual(sd.shapes![i]);
+      expect(e.shape.reduce((a, b) => a * b, 1)).toBe(expected.length);
       expect(e.data_offsets).toEqual([offset, offset + expected.byteLength]);
       // Each buffer is aligned to its item size within the file.
       expect((8 + n + offset) % expected.BYTES_PER_ELEMENT).toBe(0);
@@ -381,6 +385,14 @@ describe('hand-made byte strings', () => {
     expectCheckpointError(() => load(dir), 'IO_ERROR', /not a regular file/);
   });
 
+  // Opening a FIFO for reading waits for a writer: a load() that did would freeze the process.
+  (process.platform === 'win32' ? test.skip : test)('a named pipe is refused at once, not waited on (skipped on Windows, which has no mkfifo)', () => {
+    const fifo = path.join(folder('fifo'), 'pipe.safetensors');
+    expect(spawnSync('mkfifo', [fifo]).status).toBe(0);
+    expectCheckpointError(() => load(fifo), 'IO_ERROR', /not a regular file/);
+    expectCheckpointError(() => loadMetadata(fifo), 'IO_ERROR', /not a regular file/);
+  });
+
   test('fewer than 8 bytes', () => {
     rejects(Buffer.alloc(0), 'TRUNCATED', /0 bytes/);
     rejects(Buffer.from([1, 2, 3]), 'TRUNCATED', /3 bytes, fewer than the 8/);
@@ -408,7 +420,7 @@ describe('hand-made byte strings', () => {
     const h = Buffer.from(headerText(), 'utf8');
     const bad = Buffer.concat([h.subarray(0, 20), Buffer.from([0xc3, 0x28]), h.subarray(22)]);
     rejects(craft(bad), 'BAD_HEADER', /not valid UTF-8 \(at byte 28\)/);
-    rejects(craft(Buffer.concat([Buffer.from([0xef, 0xbb, 0xbf]), h])), 'BAD_HEADER', /starting with '\{'/);
+    rejects(craft(Buffer.concat([Buffer.from([0xef, 0xbb, 0xbf]), h])), 'BAD_HEADER', /starting with '\{' at byte 8, found a UTF-8 byte-order mark \(EF BB BF\)/);
     rejects(craft(Buffer.concat([h, Buffer.alloc(3)])), 'BAD_HEADER', /only spaces/);
     rejects(craft(headerText() + '\n'), 'BAD_HEADER', /only spaces/);
   });
@@ -457,10 +469,35 @@ describe('hand-made byte strings', () => {
     rejects(craft(headerText({ 'state.0.a': { ...ENTRY_A, dtype: 32 }, 'state.1.b': ENTRY_B })), 'BAD_TENSOR', /dtype must be a string/);
   });
 
+  test('numbers in the header are unsigned integers as written: 4.0, 4e0, -0 and 1e-400 are refused (safetensors refuses them)', () => {
+    const withOffsets = (text: string) => headerText().replace('"data_offsets":[0,8]', `"data_offsets":${text}`);
+    expect(withOffsets('[0,8]')).toBe(headerText());
+    for (const [written, literal] of [['[0,8.0]', '8.0'], ['[0,8e0]', '8e0'], ['[-0,8]', '-0'], ['[1e-400,8]', '1e-400'], ['[0,8.0000000000000001]', '8.0000000000000001']]) {
+      rejects(craft(withOffsets(written)), 'BAD_HEADER', new RegExp(`numbers in a safetensors header are unsigned integers, found ${literal.replace(/\./g, '\\.')}`));
+    }
+    rejects(craft(headerText().replace('"shape":[2]', '"shape":[2.0]')), 'BAD_HEADER', /unsigned integers, found 2\.0/);
+    // A literal beyond 2^53 - 1 is named as written, not as the double it rounds to.
+    rejects(craft(headerText().replace('"shape":[2]', '"shape":[9007199254740993]')), 'BAD_HEADER', /9007199254740993 is larger than lp-optim reads/);
+  });
+
+  test('a \\u escape for half a surrogate pair, in the header or a metadata value: BAD_HEADER / BAD_METADATA', () => {
+    // (JSON.stringify writes the lone surrogate as the escape \ud800.)
+    rejects(craft(headerText(undefined, { ...META, note: 'a\ud800b' })), 'BAD_HEADER', /half of a UTF-16 surrogate pair/);
+    const groups = JSON.stringify([{ params: [0, 1], lr: 0.1 }]).replace('}]', ',"tag":"\\udc00"}]');
+    rejects(craft(headerText(undefined, { ...META, 'lp_optim.paramGroups': groups })), 'BAD_METADATA', /half of a UTF-16 surrogate pair/);
+    // A whole pair, escaped, is a character like any other.
+    const pair = JSON.stringify([{ params: [0, 1], lr: 0.1 }]).replace('}]', ',"tag":"\\ud83d\\ude00"}]');
+    expect(loadBytes(craft(headerText(undefined, { ...META, 'lp_optim.paramGroups': pair }))).paramGroups[0].tag).toBe('\u{1F600}');
+  });
+
+  test('more JSON values than any checkpoint needs: BAD_HEADER before they are all built', () => {
+    const many = headerText({ 'state.0.a': ENTRY_A, 'state.1.b': ENTRY_B, x: { dtype: 'F32', shape: Array(JSON_VALUE_LIMIT).fill(0), data_offsets: [16, 16] } });
+    rejects(craft(many), 'BAD_HEADER', new RegExp(`more than ${JSON_VALUE_LIMIT} JSON values`));
+  });
+
   test('malformed entries: shape, data_offsets, unknown fields', () => {
     const bad = (entry: unknown, message: RegExp) => rejects(craft(headerText({ 'state.0.a': entry, 'state.1.b': ENTRY_B })), 'BAD_TENSOR', message);
-    bad({ ...ENTRY_A, shape: [-2] }, /shape must be an array of non-negative integers/);
-    bad({ ...ENTRY_A, shape: [2.5] }, /shape/);
+    bad({ ...ENTRY_A, shape: [null] }, /shape must be an array of non-negative integers/);
     bad({ ...ENTRY_A, shape: '2' }, /shape/);
     bad({ ...ENTRY_A, shape: [3] }, /takes 12 bytes, but data_offsets \[0, 8\] span 8/);
     bad({ ...ENTRY_A, data_offsets: [8, 0] }, /data_offsets/);
@@ -536,15 +573,45 @@ describe(`a checkpoint for another optimizer on ${where}`, () => {
     return { opt, params };
   }
 
-  test('another shape: RangeError naming the length and shape, optimizer unchanged', () => {
+  test('another shape: RangeError naming both shapes, optimizer unchanged', () => {
     const file = path.join(folder('shape'), 'opt.safetensors');
     save(trained(Float32Array.of(1, 2, 3)).opt.stateDict(), file);
     const target = trained(Float32Array.of(1, 2, 3, 4)).opt;
     const before = target.stateDict();
     const sd = load(file);
     expect(() => target.loadStateDict(sd)).toThrow(RangeError);
-    expect(() => target.loadStateDict(sd)).toThrow(/length 4 \(parameter shape \[4\]\).*length 3/);
+    expect(() => target.loadStateDict(sd)).toThrow(/state\[0\] is for a parameter of shape \[3\].*has shape \[4\]/);
     expect(target.stateDict()).toEqual(before);
+    // A hand-built state dict says no shapes: its buffers are checked by length.
+    const { state, paramGroups } = sd;
+    expect(() => target.loadStateDict({ state, paramGroups })).toThrow(/length 4 \(parameter shape \[4\]\).*length 3/);
+  });
+
+  test('the same number of elements in another shape: refused from a file and from memory, optimizer unchanged', () => {
+    const make = (shape: number[]) => {
+      const p = new Tensor(Float32Array.of(1, 2, 3, 4, 5, 6), shape);
+      const opt = new L2ProjectedOptim([p], { lr: 0.1, momentum: 0.9, epsilon: 1, paramNdim: null });
+      run(opt, [p], 0, 2);
+      return opt;
+    };
+    const file = path.join(folder('same-size'), 'opt.safetensors');
+    const source = make([3, 2]).stateDict();
+    save(source, file);
+    const target = make([6, 1]);
+    const before = target.stateDict();
+    for (const sd of [load(file), source]) {
+      expect(() => target.loadStateDict(sd)).toThrow(RangeError);
+      expect(() => target.loadStateDict(sd)).toThrow(/state\[0\] is for a parameter of shape \[3, 2\] \(paramGroups\[0\]\.params\[0\]\); this optimizer's parameter there has shape \[6, 1\]/);
+    }
+    expect(target.stateDict()).toEqual(before);
+    // The same shape loads.
+    make([3, 2]).loadStateDict(load(file));
+    // The file's buffers carry the shape; a tensor that disagrees with lp_optim.paramShapes is refused.
+    const bytes = fs.readFileSync(file);
+    const n = Number(bytes.readBigUInt64LE(0));
+    const header = bytes.subarray(8, 8 + n).toString('utf8').replace('"shape":[3,2]', '"shape":[2,3]');
+    fs.writeFileSync(file, Buffer.concat([bytes.subarray(0, 8), Buffer.from(header), bytes.subarray(8 + n)]));
+    expectCheckpointError(() => load(file), 'BAD_METADATA', /state\.0\.momentumBuffer" has shape \[2, 3\], but lp_optim\.paramShapes gives parameter 0 the shape \[3, 2\]/);
   });
 
   test('another dtype: rejected naming the dtype, optimizer unchanged', () => {
@@ -601,6 +668,20 @@ describe('atomic writes', () => {
     expect(() => save(sd, file)).toThrow(/paramGroups\[0\]\.lrLambda.*function/);
     expect(() => save({ lrLambdas: [() => 1], lastEpoch: 0 }, file)).toThrow(/lrLambdas\[0\]/);
     unchanged();
+  });
+
+  test('a string holding half a surrogate pair (no UTF-8 text can): TypeError naming where, nothing written', () => {
+    const { file, sd, unchanged } = setup('surrogate');
+    sd.paramGroups[0].name = 'layer \ud800';
+    expect(() => save(sd, file)).toThrow(TypeError);
+    expect(() => save(sd, file)).toThrow(/cannot save paramGroups\[0\]\.name: "layer \\ud800" holds half of a UTF-16 surrogate pair/);
+    delete sd.paramGroups[0].name;
+    expect(() => save(sd, file, { metadata: { note: '\udc00' } })).toThrow(/metadata\["note"\]/);
+    expect(() => save(sd, file, { metadata: { ['\udbff']: 'x' } })).toThrow(/metadata key/);
+    unchanged();
+    // A whole pair is text like any other.
+    save(sd, file, { metadata: { note: '\u{1F600}' } });
+    expect(loadMetadata(file)).toEqual({ note: '\u{1F600}' });
   });
 
   test.each([

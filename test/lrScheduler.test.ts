@@ -133,6 +133,16 @@ describe('loadStateDict checks every field before changing anything', () => {
     ['a good field with a bad one', { lastEpoch: 7, gamma: NaN }, RangeError, /gamma/],
     ['an unknown key', { TMax: 3 }, RangeError, /StepLR state has no key TMax \(3\)/],
     ['an array', [1, 2], TypeError, /expects a state dict object/],
+    // Keys that Object.prototype has: unknown keys like any other (not V8's errors, not new fields).
+    ['a key __proto__', JSON.parse('{"__proto__":{}}'), RangeError, /StepLR state has no key __proto__/],
+    ['a key constructor', { constructor: 'evil' }, RangeError, /StepLR state has no key constructor/],
+    ['a key toString', { toString: 5 }, RangeError, /StepLR state has no key toString/],
+    ['a key hasOwnProperty', { hasOwnProperty: 1 }, RangeError, /StepLR state has no key hasOwnProperty/],
+    ['a key isPrototypeOf', { isPrototypeOf: [1] }, RangeError, /StepLR state has no key isPrototypeOf/],
+    // Beyond 2^53 - 1 an epoch count stops counting (x + 1 === x).
+    ['lastEpoch 2^53', { lastEpoch: 2 ** 53 }, RangeError, /lastEpoch must be at most 2\^53 - 1, got 9007199254740992/],
+    ['stepCount 1e300', { stepCount: 1e300 }, RangeError, /stepCount must be at most 2\^53 - 1/],
+    ['the state of another kind of scheduler', Object.defineProperty({ gamma: 0.5 }, 'scheduler', { value: 'ExponentialLR' }), RangeError, /scheduler state is from a "ExponentialLR" scheduler; this one is "StepLR"/],
   ])('%s', (_title, state, Err, message) => {
     const { opt, sched } = make();
     const before = snapshot(opt, sched);
@@ -144,6 +154,22 @@ describe('loadStateDict checks every field before changing anything', () => {
     sched.step();
     twin.sched.step();
     expect(sched.getLastLr()).toEqual(twin.sched.getLastLr());
+  });
+
+  test('stateDict() names the class (non-enumerable, as an optimizer state dict does), and another class refuses it', () => {
+    const { opt, sched } = make();
+    const state = sched.stateDict();
+    expect(state.scheduler).toBe('StepLR');
+    expect(Object.keys(state)).not.toContain('scheduler');
+    const other = new ExponentialLR(opt, { gamma: 0.9 });
+    const before = snapshot(opt, other);
+    expect(() => other.loadStateDict(state)).toThrow(/scheduler state is from a "StepLR" scheduler; this one is "ExponentialLR"/);
+    expect(snapshot(opt, other)).toBe(before);
+    // A state written by hand says no class: it is checked on its keys alone, as before.
+    const byHand = { ...state }; // (a spread copies enumerable keys only)
+    expect(byHand.scheduler).toBeUndefined();
+    make().sched.loadStateDict(byHand);
+    expect(() => new StepLR(opt, { stepSize: 1e300 })).toThrow(/stepSize must be at most 2\^53 - 1/);
   });
 
   test("each scheduler's own fields, as its constructor checks them", () => {

@@ -6,8 +6,8 @@
 //   bytes 8..8+N    a UTF-8 JSON object, padded with spaces to a multiple of 8:
 //                     "__metadata__": string-to-string map (lp_optim.* keys below,
 //                                     then the caller's own metadata)
-//                     "state.<i>.<key>": { dtype: "F32"|"F64", shape: [length],
-//                                         data_offsets: [begin, end] }  (one per buffer)
+//                     "state.<i>.<key>": { dtype: "F32"|"F64", shape: the parameter's shape
+//                                         (or [length]), data_offsets: [begin, end] }  (one per buffer)
 //   bytes 8+N..     the buffers' raw little-endian bytes, tiling the data exactly
 //
 // lp_optim.* metadata keys (every value is a string, as safetensors requires):
@@ -17,6 +17,12 @@
 //   lp_optim.scalars        (optimizer) JSON object {"<i>": {"<key>": number|null}} listing
 //                           every state index, with its non-buffer values ({} if none)
 //   lp_optim.schedulerState (scheduler) JSON object, the scheduler's state dict
+//   lp_optim.scheduler      (scheduler) its class ("StepLR"), when the state dict says
+//   lp_optim.optimizer      (optimizer) its class ("L2ProjectedOptim[Adam]"), when the state dict says
+//   lp_optim.paramShapes    (optimizer) JSON object {"<i>": [sizes]}: each parameter's shape, when
+//                           the state dict says; its buffers' tensors then have that shape
+// (a state dict from stateDict() says; one written by hand may not, and is then
+// checked on its contents alone)
 // JSON cannot hold NaN, ±Infinity or -0, so inside those JSON values such a number is
 // written {"$number": "NaN"|"Infinity"|"-Infinity"|"-0"}; to keep that unambiguous, an
 // object key that starts with "$" is written with one more "$" in front.
@@ -24,7 +30,7 @@ import { randomBytes } from 'crypto';
 import * as fs from 'fs';
 import * as nodePath from 'path';
 import { show } from './errors';
-import type { SchedulerState } from './lrScheduler';
+import { SCHEDULER_TAG, type SchedulerState } from './lrScheduler';
 import type { StateDict } from './optim/optimizer';
 
 /** What a checkpoint holds. */
@@ -79,9 +85,13 @@ const KEY_SCALARS = 'lp_optim.scalars';
 const KEY_SCHEDULER_STATE = 'lp_optim.schedulerState';
 /** The optimizer that made the state dict (StateDict.optimizer), e.g. "L2ProjectedOptim[Adam]". */
 const KEY_OPTIMIZER = 'lp_optim.optimizer';
+/** The scheduler's class (its state dict's non-enumerable `scheduler`), e.g. "StepLR". */
+const KEY_SCHEDULER = 'lp_optim.scheduler';
+/** Each parameter's shape (the state dict's non-enumerable `shapes`). */
+const KEY_PARAM_SHAPES = 'lp_optim.paramShapes';
 const KEYS_OF_KIND: Record<CheckpointKind, string[]> = {
-  optimizer: [KEY_FORMAT, KEY_KIND, KEY_PARAM_GROUPS, KEY_SCALARS, KEY_OPTIMIZER],
-  scheduler: [KEY_FORMAT, KEY_KIND, KEY_SCHEDULER_STATE],
+  optimizer: [KEY_FORMAT, KEY_KIND, KEY_PARAM_GROUPS, KEY_SCALARS, KEY_OPTIMIZER, KEY_PARAM_SHAPES],
+  scheduler: [KEY_FORMAT, KEY_KIND, KEY_SCHEDULER_STATE, KEY_SCHEDULER],
 };
 
 /** The tag that stands for a number JSON cannot hold. */
@@ -96,6 +106,9 @@ type TensorDtype = 'F32' | 'F64';
 const ITEM_SIZE: Record<TensorDtype, number> = { F32: 4, F64: 8 };
 /** safetensors dtypes lp-optim knows but does not store, so that the message can say so. */
 const OTHER_SAFETENSORS_DTYPES = new Set(['BOOL', 'U8', 'I8', 'F8_E5M2', 'F8_E4M3', 'I16', 'U16', 'F16', 'BF16', 'I32', 'U32', 'I64', 'U64']);
+
+/** A lone (unpaired) UTF-16 surrogate: no UTF-8 text can hold one. */
+const LONE_SURROGATE = /[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/;
 
 /** Sizes are unsigned 64-bit in safetensors: a shape whose byte size exceeds this is malformed. */
 const U64_MAX = (BigInt(1) << BigInt(64)) - BigInt(1);
@@ -136,6 +149,16 @@ function childPath(parent: string, key: string | number): string {
 // ---------------------------------------------------------------------------
 // Encoding option values into JSON (save side)
 
+/**
+ * A string a file can hold: no lone UTF-16 surrogate, which UTF-8 cannot
+ * encode (JSON.stringify would write it as a \u escape that safetensors'
+ * own reader, and lp-optim's, refuse).
+ */
+function checkWellFormed(text: string, where: string): string {
+  if (LONE_SURROGATE.test(text)) throw new TypeError(`cannot save ${where}: ${show(text)} holds half of a UTF-16 surrogate pair, which is not text a file can hold`);
+  return text;
+}
+
 type JsonValue = null | boolean | number | string | JsonValue[] | { [key: string]: JsonValue };
 
 /** The tag's text for a number JSON cannot hold, or null when JSON holds it as is. */
@@ -155,7 +178,8 @@ const SPECIAL_NUMBERS: Record<string, number> = { NaN: NaN, Infinity: Infinity, 
  * typed arrays outside the state, class instances, symbols, bigints.
  */
 function encodeValue(value: unknown, where: string, depth = 0): JsonValue {
-  if (value === null || typeof value === 'boolean' || typeof value === 'string') return value;
+  if (typeof value === 'string') return checkWellFormed(value, where);
+  if (value === null || typeof value === 'boolean') return value;
   if (typeof value === 'number') {
     const special = specialNumberText(value);
     return special === null ? value : { [NUMBER_TAG]: special };
@@ -180,6 +204,7 @@ function encodeValue(value: unknown, where: string, depth = 0): JsonValue {
   for (const [k, v] of Object.entries(value)) {
     // A missing option and an undefined one mean the same to the optimizers (defaults fill both), and JSON has no undefined.
     if (v === undefined) continue;
+    checkWellFormed(k, `${where}: the key ${show(k)}`);
     setOwn(out, k.startsWith('$') ? `$${k}` : k, encodeValue(v, childPath(where, k), depth + 1));
   }
   return out;
@@ -192,6 +217,8 @@ interface TensorToWrite {
   name: string;
   dtype: TensorDtype;
   data: Float32Array | Float64Array;
+  /** The shape written for it: its parameter's, or [length]. */
+  shape: number[];
 }
 
 interface Encoded {
@@ -213,7 +240,8 @@ function checkIndexList(params: unknown, where: string, seen: Set<number>): numb
 
 function encodeOptimizerStateDict(sd: Record<string, unknown>): Encoded {
   for (const k of Object.keys(sd)) {
-    if (k !== 'state' && k !== 'paramGroups') throw new TypeError(`cannot save the state dict: unexpected key ${show(k)} (an optimizer state dict has state and paramGroups)`);
+    // (optimizer and shapes are non-enumerable in stateDict()'s dicts, but a copy may have them as plain keys.)
+    if (!['state', 'paramGroups', 'optimizer', 'shapes'].includes(k)) throw new TypeError(`cannot save the state dict: unexpected key ${show(k)} (an optimizer state dict has state and paramGroups)`);
   }
   const { state, paramGroups } = sd;
   if (!Array.isArray(paramGroups)) throw new TypeError(`cannot save the state dict: paramGroups must be an array, got ${show(paramGroups)}`);
@@ -226,6 +254,26 @@ function encodeOptimizerStateDict(sd: Record<string, unknown>): Encoded {
     return encodeValue(g, where);
   });
 
+  // Each parameter's shape, when the state dict says (stateDict() does).
+  const shapes = sd.shapes;
+  if (shapes !== undefined && !isPlainObject(shapes)) throw new TypeError(`cannot save the state dict: shapes must be an object of parameter shapes, got ${show(shapes)}`);
+  const shapeOf = new Map<number, number[]>();
+  if (shapes !== undefined) {
+    for (const [indexText, shape] of Object.entries(shapes)) {
+      const index = Number(indexText);
+      if (!CANONICAL_INDEX.test(indexText) || !paramIndices.has(index)) throw new RangeError(`cannot save shapes[${show(indexText)}]: not a parameter index of any param group`);
+      if (!Array.isArray(shape) || !shape.every((d) => typeof d === 'number' && Number.isSafeInteger(d) && d >= 0)) {
+        throw new TypeError(`cannot save shapes[${index}]: a shape must be an array of sizes, got ${show(shape)}`);
+      }
+      shapeOf.set(index, shape.slice() as number[]);
+    }
+  }
+  const tensorShape = (index: number, data: Float32Array | Float64Array, where: string): number[] => {
+    const shape = shapeOf.get(index);
+    if (shape === undefined) return [data.length];
+    if (shape.reduce((a, b) => a * b, 1) !== data.length) throw new RangeError(`cannot save ${where}: ${data.length} values, but shapes[${index}] is [${shape.join(', ')}]`);
+    return shape;
+  };
   const scalars: Record<string, JsonValue> = {};
   const tensors64: TensorToWrite[] = [];
   const tensors32: TensorToWrite[] = [];
@@ -238,8 +286,9 @@ function encodeOptimizerStateDict(sd: Record<string, unknown>): Encoded {
     if (!isPlainObject(entry)) throw new TypeError(`cannot save state[${index}]: it must be an object, got ${show(entry)}`);
     const entryScalars: Record<string, number | null> = {};
     for (const [key, value] of Object.entries(entry)) {
-      if (value instanceof Float64Array) tensors64.push({ name: `state.${index}.${key}`, dtype: 'F64', data: value });
-      else if (value instanceof Float32Array) tensors32.push({ name: `state.${index}.${key}`, dtype: 'F32', data: value });
+      const name = `state.${index}.${key}`;
+      if (value instanceof Float64Array) tensors64.push({ name, dtype: 'F64', data: value, shape: tensorShape(index, value, childPath(`state[${index}]`, key)) });
+      else if (value instanceof Float32Array) tensors32.push({ name, dtype: 'F32', data: value, shape: tensorShape(index, value, childPath(`state[${index}]`, key)) });
       else if (value === null || typeof value === 'number') setOwn(entryScalars, key, value);
       else {
         const where = childPath(`state[${index}]`, key);
@@ -255,7 +304,8 @@ function encodeOptimizerStateDict(sd: Record<string, unknown>): Encoded {
       [KEY_KIND]: 'optimizer',
       [KEY_PARAM_GROUPS]: JSON.stringify(groups),
       [KEY_SCALARS]: JSON.stringify(scalars),
-      ...(typeof sd.optimizer === 'string' ? { [KEY_OPTIMIZER]: sd.optimizer } : {}),
+      ...(typeof sd.optimizer === 'string' ? { [KEY_OPTIMIZER]: checkWellFormed(sd.optimizer, 'optimizer') } : {}),
+      ...(shapes !== undefined ? { [KEY_PARAM_SHAPES]: JSON.stringify(Object.fromEntries(shapeOf)) } : {}),
     },
     // float64 buffers first: every buffer then starts at a multiple of its item size
     // (the data starts at a multiple of 8), so readers that map the file can view it in place.
@@ -264,11 +314,16 @@ function encodeOptimizerStateDict(sd: Record<string, unknown>): Encoded {
 }
 
 function encodeSchedulerState(state: Record<string, unknown>): Encoded {
+  const tag = Object.getOwnPropertyDescriptor(state, SCHEDULER_TAG);
+  const values = { ...state };
+  delete values[SCHEDULER_TAG]; // (when enumerable: a copy made with the tag spread into it)
+  if (tag !== undefined && typeof tag.value !== 'string') throw new TypeError(`cannot save the scheduler state: ${SCHEDULER_TAG} must be its class name, got ${show(tag.value)}`);
   return {
     metadata: {
       [KEY_FORMAT]: FORMAT_VERSION,
       [KEY_KIND]: 'scheduler',
-      [KEY_SCHEDULER_STATE]: JSON.stringify(encodeValue(state, 'schedulerState')),
+      [KEY_SCHEDULER_STATE]: JSON.stringify(encodeValue(values, 'schedulerState')),
+      ...(tag !== undefined ? { [KEY_SCHEDULER]: checkWellFormed(tag.value as string, SCHEDULER_TAG) } : {}),
     },
     tensors: [],
   };
@@ -288,6 +343,8 @@ function encodeCheckpoint(obj: unknown, options: SaveOptions): Encoded {
   for (const [k, v] of Object.entries(userMetadata)) {
     if (k.startsWith(META_PREFIX)) throw new RangeError(`save: metadata key ${show(k)} is reserved (keys starting with "${META_PREFIX}" are lp-optim's)`);
     if (typeof v !== 'string') throw new TypeError(`save: metadata[${show(k)}] must be a string (safetensors metadata is string-to-string), got ${show(v)}`);
+    checkWellFormed(k, 'metadata key');
+    checkWellFormed(v, `metadata[${show(k)}]`);
     setOwn(encoded.metadata, k, v);
   }
   return encoded;
@@ -299,7 +356,7 @@ function headerBytes(encoded: Encoded): Uint8Array {
   let offset = 0;
   for (const t of encoded.tensors) {
     const end = offset + t.data.byteLength;
-    header[t.name] = { dtype: t.dtype, shape: [t.data.length], data_offsets: [offset, end] };
+    header[t.name] = { dtype: t.dtype, shape: t.shape, data_offsets: [offset, end] };
     offset = end;
   }
   const json = Buffer.from(JSON.stringify(header), 'utf8');
@@ -414,13 +471,29 @@ export function save(obj: StateDict | SchedulerState, path: string, options: Sav
 /** How the parser reports a problem: the caller turns `position` (a character index) into a place in the file. */
 type ParseFail = (code: CheckpointErrorCode, message: string, position: number) => never;
 
+/**
+ * The most JSON values (objects, arrays, strings, numbers, literals) one
+ * parse builds. A value takes a few bytes of text but tens of bytes of memory
+ * (an empty object 2 bytes, about 60 in V8): without a bound, a header at the
+ * length limit filled with "{}," took 880 MB. A real checkpoint's header
+ * holds about ten values per state buffer.
+ */
+export const JSON_VALUE_LIMIT = 1 << 20;
+
 class StrictJsonParser {
   private pos = 0;
+  private values = 0;
 
+  /**
+   * `unsignedIntegers`: numbers must be written as unsigned integers (a
+   * safetensors header's only numbers are shapes and offsets, which its
+   * reader parses as integers: 4.0, 4e0 and -0 are not).
+   */
   constructor(
     private readonly text: string,
     private readonly syntaxCode: CheckpointErrorCode,
     private readonly fail: ParseFail,
+    private readonly unsignedIntegers = false,
   ) {}
 
   /** The first value in the text (after any whitespace); returns it and the position just after it. */
@@ -448,6 +521,7 @@ class StrictJsonParser {
 
   private value(depth: number): unknown {
     this.skipWhitespace();
+    if (++this.values > JSON_VALUE_LIMIT) this.error(`more than ${JSON_VALUE_LIMIT} JSON values (no checkpoint needs that many)`);
     const c = this.text[this.pos];
     if (c === '{' || c === '[') {
       if (depth >= MAX_NESTING) this.error(`JSON nested more than ${MAX_NESTING} levels deep`);
@@ -466,7 +540,9 @@ class StrictJsonParser {
 
   private object(depth: number): Record<string, unknown> {
     const out: Record<string, unknown> = {};
-    const seen = new Set<string>();
+    // The keys so far: a Set only from the second key on (most objects here have one or two).
+    let first: string | null = null;
+    let seen: Set<string> | null = null;
     this.pos++; // '{'
     this.skipWhitespace();
     if (this.text[this.pos] === '}') {
@@ -478,8 +554,12 @@ class StrictJsonParser {
       if (this.text[this.pos] !== '"') this.error(`expected a string key, found ${this.describeHere()}`);
       const keyPosition = this.pos;
       const key = this.string();
-      if (seen.has(key)) this.fail('DUPLICATE_KEY', `duplicate key ${JSON.stringify(key)}`, keyPosition);
-      seen.add(key);
+      if (first === null) first = key;
+      else {
+        seen ??= new Set([first]);
+        if (seen.has(key)) this.fail('DUPLICATE_KEY', `duplicate key ${JSON.stringify(key)}`, keyPosition);
+        seen.add(key);
+      }
       this.skipWhitespace();
       if (this.text[this.pos] !== ':') this.error(`expected ':' after key ${JSON.stringify(key)}, found ${this.describeHere()}`);
       this.pos++;
@@ -518,6 +598,10 @@ class StrictJsonParser {
     re.lastIndex = this.pos;
     const m = re.exec(this.text);
     if (!m) return this.error(`malformed number ${this.describeHere()}`);
+    if (this.unsignedIntegers) {
+      if (!/^[0-9]+$/.test(m[0])) this.error(`numbers in a safetensors header are unsigned integers, found ${m[0]}`);
+      if (BigInt(m[0]) > BigInt(Number.MAX_SAFE_INTEGER)) this.error(`${m[0]} is larger than lp-optim reads (2^53 - 1)`);
+    }
     this.pos += m[0].length;
     return Number(m[0]); // the same correctly rounded double as JSON.parse
   }
@@ -532,6 +616,8 @@ class StrictJsonParser {
       const c = this.text.charCodeAt(this.pos);
       if (c === 0x22) {
         out += this.text.slice(runStart, this.pos);
+        // Escapes can spell half a surrogate pair (\ud800), which no UTF-8 text (and no safetensors reader) accepts.
+        if (LONE_SURROGATE.test(out)) this.error('a \\u escape for half of a UTF-16 surrogate pair (not a Unicode character)', start);
         this.pos++;
         return out;
       }
@@ -606,6 +692,7 @@ type FailWith = (code: CheckpointErrorCode, message: string) => never;
 interface TensorEntry {
   name: string;
   dtype: TensorDtype;
+  shape: number[];
   numel: number;
   begin: number;
   end: number;
@@ -649,8 +736,11 @@ function readCheckpoint(source: ByteSource, label: string, filePath: string): Ch
     return fail('BAD_HEADER', `the header is not valid UTF-8${at >= 0 ? ` (at byte ${8 + at})` : ''}`);
   }
   const byteOffset = (charIndex: number): number => 8 + Buffer.byteLength(text.slice(0, charIndex), 'utf8');
-  if (text[0] !== '{') fail('BAD_HEADER', `the header must be a JSON object starting with '{' at byte 8, found ${show(text.slice(0, 8))}`);
-  const parsed = new StrictJsonParser(text, 'BAD_HEADER', (code, message, at) => fail(code, `header, at byte ${byteOffset(at)}: ${message}`)).parseValue();
+  if (text[0] !== '{') {
+    const found = text.startsWith('\ufeff') ? 'a UTF-8 byte-order mark (EF BB BF)' : show(text.slice(0, 8));
+    fail('BAD_HEADER', `the header must be a JSON object starting with '{' at byte 8, found ${found}`);
+  }
+  const parsed = new StrictJsonParser(text, 'BAD_HEADER', (code, message, at) => fail(code, `header, at byte ${byteOffset(at)}: ${message}`), true).parseValue();
   for (let i = parsed.end; i < text.length; i++) {
     if (text[i] !== ' ') fail('BAD_HEADER', `only spaces may follow the header's JSON, found ${show(text[i])} at byte ${byteOffset(i)}`);
   }
@@ -733,7 +823,7 @@ function checkTensorEntry(name: string, info: unknown, fail: FailWith): TensorEn
   if (byteSize !== BigInt(end - begin)) {
     return fail('BAD_TENSOR', `${where}: shape ${show(shape)} of ${dtype} takes ${byteSize} bytes, but data_offsets [${begin}, ${end}] span ${end - begin}`);
   }
-  return { name, dtype, numel: Number(numel), begin, end };
+  return { name, dtype, shape: (shape as number[]).slice(), numel: Number(numel), begin, end };
 }
 
 /** A fresh, aligned typed array with the entry's values. */
@@ -796,6 +886,8 @@ function describeCheckpoint(metadata: Record<string, string>, entries: TensorEnt
     if (entries.length > 0) bad(`a scheduler checkpoint holds no tensors, but this one has ${JSON.stringify(entries[0].name)}`);
     const state = metadataJson(metadata, KEY_SCHEDULER_STATE, fail);
     if (!isPlainObject(state)) bad(`${KEY_SCHEDULER_STATE} must be a JSON object, got ${show(state)}`);
+    if (hasOwn(state as object, SCHEDULER_TAG)) bad(`${KEY_SCHEDULER_STATE} has a key ${JSON.stringify(SCHEDULER_TAG)}: the class goes in ${KEY_SCHEDULER}`);
+    if (hasOwn(metadata, KEY_SCHEDULER)) Object.defineProperty(state, SCHEDULER_TAG, { value: metadata[KEY_SCHEDULER], enumerable: false });
     return { kind, value: state as SchedulerState, userMetadata };
   }
 
@@ -826,15 +918,35 @@ function describeCheckpoint(metadata: Record<string, string>, entries: TensorEnt
     }
     state[index] = values;
   }
+  let shapes: Record<number, number[]> | undefined;
+  if (hasOwn(metadata, KEY_PARAM_SHAPES)) {
+    const raw = metadataJson(metadata, KEY_PARAM_SHAPES, fail);
+    if (!isPlainObject(raw)) return bad(`${KEY_PARAM_SHAPES} must be a JSON object, got ${show(raw)}`);
+    shapes = {};
+    for (const [indexText, shape] of Object.entries(raw)) {
+      const index = Number(indexText);
+      if (!CANONICAL_INDEX.test(indexText) || !paramIndices.has(index)) bad(`${KEY_PARAM_SHAPES}: key ${JSON.stringify(indexText)} is not a parameter index of any param group`);
+      if (!Array.isArray(shape) || !shape.every((d) => typeof d === 'number' && Number.isSafeInteger(d) && d >= 0)) {
+        bad(`${KEY_PARAM_SHAPES}[${index}] must be an array of sizes, got ${show(shape)}`);
+      }
+      shapes[index] = shape as number[];
+    }
+  }
   for (const e of entries) {
     const m = TENSOR_NAME.exec(e.name);
     if (!m || !Number.isSafeInteger(Number(m[1]))) return bad(`tensor ${JSON.stringify(e.name)}: tensor names must be state.<index>.<key>`);
     const index = Number(m[1]);
     if (!hasOwn(state, m[1])) bad(`tensor ${JSON.stringify(e.name)}: state index ${index} is not listed in ${KEY_SCALARS}`);
     if (hasOwn(state[index], m[2])) bad(`tensor ${JSON.stringify(e.name)}: state[${index}] also has a scalar ${JSON.stringify(m[2])}`);
+    // A buffer has its parameter's shape.
+    const shape = shapes !== undefined && hasOwn(shapes, m[1]) ? shapes[index] : undefined;
+    if (shape !== undefined && (shape.length !== e.shape.length || shape.some((d, k) => d !== e.shape[k]))) {
+      bad(`tensor ${JSON.stringify(e.name)} has shape [${e.shape.join(', ')}], but ${KEY_PARAM_SHAPES} gives parameter ${index} the shape [${shape.join(', ')}]`);
+    }
   }
   const value: StateDict = { state, paramGroups: groups as StateDict['paramGroups'] };
   if (hasOwn(metadata, KEY_OPTIMIZER)) Object.defineProperty(value, 'optimizer', { value: metadata[KEY_OPTIMIZER], enumerable: false });
+  if (shapes !== undefined) Object.defineProperty(value, 'shapes', { value: shapes, enumerable: false });
   return { kind, value, userMetadata };
 }
 
@@ -850,7 +962,10 @@ function withFile<T>(path: string, use: (source: ByteSource, label: string) => T
   };
   let fd: number;
   try {
-    fd = fs.openSync(path, 'r');
+    // O_NONBLOCK: opening a named pipe (FIFO) for reading would otherwise wait for a
+    // writer, freezing the event loop; the fstat check below then refuses it. (A flag
+    // the platform lacks is undefined: plain read-only there.)
+    fd = fs.openSync(path, fs.constants.O_RDONLY | (fs.constants.O_NONBLOCK ?? 0));
   } catch (err) {
     return ioError(err);
   }

@@ -43,6 +43,8 @@ export function checkParamNdimType(value: unknown): number | null {
 export function checkInteger(name: string, value: unknown, min: number): number {
   if (typeof value !== 'number' || !Number.isInteger(value)) throw new TypeError(`${name} must be an integer, got ${show(value)}`);
   if (value < min) throw new RangeError(`${name} must be >= ${min}, got ${value}`);
+  // Beyond 2^53 - 1, x + 1 === x: a counter would stop counting.
+  if (value > Number.MAX_SAFE_INTEGER) throw new RangeError(`${name} must be at most 2^53 - 1, got ${value}`);
   return value;
 }
 

@@ -9,6 +9,9 @@ import { Optimizer } from './optim/optimizer';
 /** A scheduler's saved state: plain numbers and arrays (no functions). */
 export type SchedulerState = Record<string, unknown>;
 
+/** The non-enumerable key of a scheduler state that names its class (as `optimizer` does in an optimizer's). */
+export const SCHEDULER_TAG = 'scheduler';
+
 function checkOptimizer(cls: string, optimizer: unknown): Optimizer {
   if (!(optimizer instanceof Optimizer)) throw new TypeError(`${cls}: optimizer must be an lp-optim Optimizer, got ${show(optimizer)}`);
   return optimizer;
@@ -102,7 +105,11 @@ export abstract class LRScheduler {
     return this.lastLr.slice();
   }
 
-  /** Everything but the optimizer (and functions), as torch does. */
+  /**
+   * Everything but the optimizer (and functions), as torch does; the
+   * scheduler's class rides along as a non-enumerable `scheduler` (saved in
+   * checkpoints), so that loadStateDict can refuse another kind's state.
+   */
   stateDict(): SchedulerState {
     const out: SchedulerState = {};
     for (const [k, v] of Object.entries(this)) {
@@ -110,6 +117,7 @@ export abstract class LRScheduler {
       if (k === 'optimizer' || typeof v === 'function' || (Array.isArray(v) && v.some((x) => typeof x === 'function'))) continue;
       out[k] = Array.isArray(v) ? v.slice() : v;
     }
+    Object.defineProperty(out, SCHEDULER_TAG, { value: this.constructor.name, enumerable: false });
     return out;
   }
 
@@ -121,16 +129,23 @@ export abstract class LRScheduler {
     }
     const mine = this.stateDict();
     const groups = this.optimizer.paramGroups.length;
-    for (const [k, v] of Object.entries(state)) {
-      if (!(k in mine)) throw new RangeError(`${cls} state has no key ${k} (${show(v)})`);
-      const check = STATE_CHECKS[k];
+    const hasOwn = (o: object, k: string) => Object.prototype.hasOwnProperty.call(o, k);
+    // The class the state came from, when it says (stateDict() and checkpoints do).
+    const from = hasOwn(state, SCHEDULER_TAG) ? state[SCHEDULER_TAG] : undefined;
+    if (from !== undefined && typeof from !== 'string') throw new TypeError(`${cls} state: ${SCHEDULER_TAG} must be a class name, got ${show(from)}`);
+    if (from !== undefined && from !== cls) throw new RangeError(`scheduler state is from a ${show(from)} scheduler; this one is ${show(cls)}`);
+    const entries = Object.entries(state).filter(([k]) => k !== SCHEDULER_TAG);
+    for (const [k, v] of entries) {
+      if (!hasOwn(mine, k)) throw new RangeError(`${cls} state has no key ${k} (${show(v)})`);
+      // Own keys only: a saved key such as "constructor" or "__proto__" must not find Object.prototype's.
+      const check = hasOwn(STATE_CHECKS, k) ? STATE_CHECKS[k] : undefined;
       if (check) check(`${cls} state: ${k}`, v, groups);
       else if (typeof v !== typeof mine[k] || Array.isArray(v) !== Array.isArray(mine[k])) {
         // A field of a user's subclass: at least the type must match.
         throw new TypeError(`${cls} state: ${k} must be like ${show(mine[k])}, got ${show(v)}`);
       }
     }
-    for (const [k, v] of Object.entries(state)) (this as unknown as Record<string, unknown>)[k] = Array.isArray(v) ? v.slice() : v;
+    for (const [k, v] of entries) (this as unknown as Record<string, unknown>)[k] = Array.isArray(v) ? v.slice() : v;
   }
 }
 

@@ -96,6 +96,12 @@ export interface StateDict {
    * the dict keeps PyTorch's shape); loadStateDict refuses another optimizer's.
    */
   readonly optimizer?: string;
+  /**
+   * Each indexed parameter's shape (non-enumerable, like `optimizer`):
+   * loadStateDict refuses state for a parameter of another shape, also one of
+   * the same size. A state dict without it is checked on lengths alone.
+   */
+  readonly shapes?: Record<number, number[]>;
 }
 
 /** Group keys that others may add (a scheduler's initialLr) besides the optimizer's options. */
@@ -177,8 +183,8 @@ function formatValue(v: unknown): string {
   return String(v);
 }
 
-/** Keys a state dict may have: PyTorch's two, and the tag stateDict() adds (non-enumerable there). */
-const STATE_DICT_KEYS = new Set(['state', 'paramGroups', 'optimizer']);
+/** Keys a state dict may have: PyTorch's two, and what stateDict() adds (non-enumerable there). */
+const STATE_DICT_KEYS = new Set(['state', 'paramGroups', 'optimizer', 'shapes']);
 
 /** A state key as stateDict() writes it: a parameter index without sign, spaces, exponent or leading zeros. */
 const CANONICAL_INDEX = /^(0|[1-9][0-9]*)$/;
@@ -679,8 +685,11 @@ export abstract class Optimizer {
       for (const [k, v] of Object.entries(s)) entry[k] = v !== null && typeof v === 'object' ? v.read() : v;
       state[i] = entry;
     }
+    const shapes: Record<number, number[]> = {};
+    for (const [p, i] of index) shapes[i] = [...p.shape];
     const sd: StateDict = { state, paramGroups };
     Object.defineProperty(sd, 'optimizer', { value: this.describe(), enumerable: false });
+    Object.defineProperty(sd, 'shapes', { value: shapes, enumerable: false });
     return sd;
   }
 
@@ -711,6 +720,8 @@ export abstract class Optimizer {
     if (from !== undefined && from !== this.describe()) {
       throw new RangeError(`state dict is from a ${show(from)} optimizer; this one is ${show(this.describe())}`);
     }
+    const shapes = (sd as StateDict).shapes;
+    if (shapes !== undefined && !isPlainObject(shapes)) throw new TypeError(`state dict: shapes must be an object of parameter shapes, got ${show(shapes)}`);
     // Array.from: a hole is undefined (map and forEach would skip it, and with it the checks).
     const groups = Array.from(paramGroups as unknown[]);
     if (groups.length !== this.paramGroups.length) {
@@ -775,6 +786,15 @@ export abstract class Optimizer {
       const where = `state[${key}]`;
       const p = paramOf.get(id);
       if (p === undefined) throw new RangeError(`state dict: ${where} is for parameter index ${id}, which no param group lists (they list ${describeIds(ids)})`);
+      if (shapes !== undefined && Object.prototype.hasOwnProperty.call(shapes, key)) {
+        const saved = (shapes as Record<string, unknown>)[key];
+        if (!Array.isArray(saved) || !saved.every((d) => Number.isSafeInteger(d) && (d as number) >= 0)) {
+          throw new TypeError(`state dict: shapes[${key}] must be a shape (an array of sizes), got ${show(saved)}`);
+        }
+        if (saved.length !== p.shape.length || saved.some((d, k) => d !== p.shape[k])) {
+          throw new RangeError(`state dict: ${where} is for a parameter of shape [${saved.join(', ')}] (${placeOf.get(id)}); this optimizer's parameter there has shape [${p.shape.join(', ')}]`);
+        }
+      }
       if (!isPlainObject(rawEntry)) throw new TypeError(`state dict: ${where} must be an object, got ${show(rawEntry)}`);
       // Each value is read once (an undefined one is absent); no prototype, so that a "__proto__" key stays a key.
       const entry = Object.create(null) as Record<string, unknown>;
