@@ -4,8 +4,8 @@
 // any number of threads equals one; stepAsync equals step and locks its
 // tensors while it runs. (Speed itself is measured by `npm run bench`.)
 import {
-  Adagrad, Adam, AdamW, FrankWolfe, L2FrankWolfe, L2NormedGradientOptim, L2ProjectedOptim, LinfFrankWolfe, Optimizer, RMSprop, SGD,
-  Tensor, allocArray, backendInfo, freeArray, getNumThreads, partial, setNumThreads,
+  Adagrad, Adam, AdamW, FrankWolfe, L2FrankWolfe, L2NormedGradientOptim, L2ProjectedOptim, LinfFrankWolfe, LinfProjectedOptim, Optimizer,
+  RMSprop, SGD, SignedGradientOptim, Tensor, allocArray, backendInfo, freeArray, getNumThreads, partial, setNumThreads,
 } from '../ts';
 import { SMALL_STEP_ELEMENTS, setFusedSteps } from '../ts/optim/optimizer';
 import { expectSameBits } from './helpers';
@@ -25,8 +25,11 @@ const CONFIGS: [string, Make][] = [
   ['L2NormedGradientOptim[Adam]', (p) => new L2NormedGradientOptim(p, { InnerOpt: Adam, lr: 0.01, gradBias: -0.001 })],
   ['L2FrankWolfe', (p) => new L2FrankWolfe(p, { epsilon: 1.5 })],
   ['L2FrankWolfe, a fixed lr, paramNdim null', (p) => new L2FrankWolfe(p, { epsilon: 3, lr: 0.2, useDefaultLrSchedule: false, paramNdim: null })],
-  ['LinfFrankWolfe (its sign transform in JavaScript, the Frank-Wolfe update fused)', (p) => new LinfFrankWolfe(p, { epsilon: 0.25, lr: 1.5 })],
+  ['LinfFrankWolfe', (p) => new LinfFrankWolfe(p, { epsilon: 0.25, lr: 1.5 })],
   ['FrankWolfe', (p) => new FrankWolfe(p, { lr: 0.7, lmoScalingFactor: 2 })],
+  ['LinfProjectedOptim[SGD momentum], gradScale and gradBias', (p) => new LinfProjectedOptim(p, { lr: 0.05, momentum: 0.9, epsilon: 0.3, gradScale: 0.5, gradBias: 0.01 })],
+  ['LinfProjectedOptim[Adam], paramNdim -1', (p) => new LinfProjectedOptim(p, { InnerOpt: Adam, lr: 0.01, epsilon: 0.2, paramNdim: -1 })],
+  ['SignedGradientOptim[RMSprop]', (p) => new SignedGradientOptim(p, { InnerOpt: RMSprop, lr: 0.01 })],
 ];
 
 /** Parameters of several shapes and both dtypes, one without a gradient at odd steps. */
@@ -113,6 +116,7 @@ describe(`fused group steps on ${where}`, () => {
     ['L2ProjectedOptim[Adam], per-row radii', (p) => new L2ProjectedOptim(p, { InnerOpt: Adam, lr: 0.05, epsilon: Array.from({ length: 3 }, (_, i) => 0.5 + i) })],
     ['L2NormedGradientOptim[RMSprop]', (p) => new L2NormedGradientOptim(p, { InnerOpt: partial(RMSprop, { centered: true }), lr: 0.01 })],
     ['L2FrankWolfe', (p) => new L2FrankWolfe(p, { epsilon: 0.5, lr: 1 })],
+    ['LinfProjectedOptim[SGD], per-row radii', (p) => new LinfProjectedOptim(p, { lr: 0.02, epsilon: [0.01, 0.05, 1], paramNdim: -1 })],
   ];
   test.each(LARGE)('%s over blocks of a large group: fused equals one kernel per operation', (_name, make) => {
     const runLarge = () => {
@@ -275,7 +279,19 @@ describe(`fused group steps on ${where}`, () => {
     expect(fused[count - 1].data[0]).not.toBe(Math.fround(Math.sin(count - 1) * 0.4));
   });
 
-  test.each([CONFIGS[3], CONFIGS[8]])('%s: any number of threads gives the bits of one thread', (_name, make) => {
+  test('LinfProjectedOptim also clamps a parameter without a gradient, as the reference does (its post-step transform runs on every parameter)', () => {
+    const values = (i: number) => ((i % 5) - 2) * 0.5; // -1 .. 1
+    const a = new Tensor(Float32Array.from({ length: 4096 }, (_, i) => values(i)), [4, 1024]);
+    const b = new Tensor(Float32Array.from({ length: 4096 }, (_, i) => values(i + 1)), [4, 1024]);
+    a.grad = Float32Array.from({ length: 4096 }, (_, i) => Math.sin(i));
+    new LinfProjectedOptim([a, b], { lr: 0.1, epsilon: 0.3 }).step();
+    const clamp = (v: number) => Math.fround(Math.min(0.3, Math.max(-0.3, v)));
+    expect(Array.from(b.data)).toEqual(Array.from({ length: 4096 }, (_, i) => clamp(values(i + 1))));
+    expect(b.grad).toBeNull();
+    expect(Math.max(...a.data.map(Math.abs))).toBe(Math.fround(0.3));
+  });
+
+  test.each([CONFIGS[3], CONFIGS[8], CONFIGS[13]])('%s: any number of threads gives the bits of one thread', (_name, make) => {
     const before = getNumThreads();
     try {
       setNumThreads(1);
@@ -303,6 +319,7 @@ describe(`stepAsync on ${where}`, () => {
   const ASYNC_CONFIGS: [string, Make][] = [
     ['L2ProjectedOptim[Adam]', (p) => new L2ProjectedOptim(p, { InnerOpt: Adam, lr: 0.01, epsilon: 20 })],
     ['L2FrankWolfe', (p) => new L2FrankWolfe(p, { epsilon: 20 })],
+    ['LinfProjectedOptim[Adam]', (p) => new LinfProjectedOptim(p, { InnerOpt: Adam, lr: 0.01, epsilon: 0.5 })],
   ];
 
   test.each(ASYNC_CONFIGS)('%s: gives the same result as step(), and returns the closure value', async (_name, make) => {

@@ -37,7 +37,7 @@
 // full length), its entries in index order (7); tensorSpec and arrays (null,
 // alignment, bounds of 4 doubles and 6 addresses per tensor); then tensor by
 // tensor: its record (8; 1 when rows * cols does not fit in 32 bits), p, g,
-// the needed buffers (4 when null), maxNorms when given and project is 1
+// the needed buffers (4 when null), maxNorms when given and project is 1 or 2
 // (array checks, then 9); then the overlaps of the whole group (6). Nothing
 // is written unless every check passes.
 #include <cstddef>
@@ -360,8 +360,8 @@ int checkGroupTensor(const lp::FusedGroup& group, const lp::BufferNeeds& needs,
     status = checkStateBuffer(bufs[b], static_cast<uint32_t>(n), needs.needed[b]);
     if (!needs.needed[b]) bufs[b] = nullptr;
   }
-  // maxNorms is only read when the group projects; otherwise it is ignored.
-  if (!group.project) maxNorms = nullptr;
+  // maxNorms is only read when the group projects or clamps; otherwise it is ignored.
+  if (!group.project && !group.clamp) maxNorms = nullptr;
   if (status == LP_OK && maxNorms != nullptr) {
     status = checkArray(maxNorms, shape.rows);
     for (size_t r = 0; status == LP_OK && r < shape.rows; ++r) {

@@ -19,8 +19,8 @@ struct Entry {
 };
 
 const Entry kHeader[kSpecHeaderLength] = {
-    {"transform", "must be 0 (none) or 1 (L2-normalize the gradient rows)", 1},
-    {"project", "must be 0 (none) or 1 (L2 renorm of the parameter rows)", 1},
+    {"transform", "must be 0 (none), 1 (L2-normalize the gradient rows) or 2 (the gradient's sign)", 2},
+    {"project", "must be 0 (none), 1 (L2 renorm of the parameter rows) or 2 (L-inf clamp of the parameter rows)", 2},
     {"inner", "must be 0 (SGD), 1 (Adam/AdamW), 2 (RMSprop), 3 (Adagrad) or 4 (FrankWolfe)", 4},
     {"divByZeroEps", kNumberRule, 0},
     {"gradScale", kNumberRule, 0},
@@ -114,6 +114,11 @@ bool parseGroupSpec(const double* spec, size_t length, FusedGroup* group, SpecPr
       return fail(problem, SpecProblem::kValue, i, kHeader[i].name, kHeader[i].rule, 0);
     }
   }
+  // No optimizer normalises by the L2 norm and then clamps: the fused kernels do not take the pair.
+  if (spec[0] == 1.0 && spec[1] == 2.0) {
+    return fail(problem, SpecProblem::kValue, 1, kHeader[1].name,
+                "must not be 2 (L-inf clamp) when transform is 1 (L2-normalize)", 0);
+  }
   // inner was checked as one of 0..4, so it has a length.
   const size_t expected = groupSpecLength(spec[2]);
   if (length != expected) return fail(problem, SpecProblem::kLength, 0, nullptr, nullptr, expected);
@@ -136,7 +141,9 @@ bool parseGroupSpec(const double* spec, size_t length, FusedGroup* group, SpecPr
 
   FusedGroup g{};
   g.normalizeGrad = spec[0] == 1.0;
+  g.signGrad = spec[0] == 2.0;
   g.project = spec[1] == 1.0;
+  g.clamp = spec[1] == 2.0;
   g.inner = inner;
   g.divByZeroEps = spec[3];
   g.gradScale = spec[4];

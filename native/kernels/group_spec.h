@@ -4,8 +4,11 @@
 // overlap check of a group's arrays. Plain C++ with no ISA flags.
 //
 // spec[] (doubles), one per param group:
-//   [0] transform: 0 none, 1 L2-normalize the gradient rows (normalizeRowsL2)
-//   [1] project:   0 none, 1 L2 renorm of the parameter rows (renormRowsL2)
+//   [0] transform: 0 none, 1 L2-normalize the gradient rows (normalizeRowsL2),
+//                  2 the gradient's sign (signInPlace)
+//   [1] project:   0 none, 1 L2 renorm of the parameter rows (renormRowsL2),
+//                  2 clamp of the parameter rows to [-maxNorm, maxNorm]
+//                  (clampInPlace; not with transform 1)
 //   [2] inner:     0 SGD, 1 Adam/AdamW, 2 RMSprop, 3 Adagrad, 4 FrankWolfe
 //   [3] divByZeroEps  [4] gradScale  [5] applyScale (0/1)  [6] gradBias
 //   [7] applyBias (0/1)  [8] maxNorm (the radius of every row of a tensor

@@ -859,6 +859,48 @@ inline void visitAdagradOp(T* p, const T* g, T* sum, const AdagradOptions& o, co
   }
 }
 
+// ---- elementwise ops shared by the family's kernels and the fused step ----
+
+// torch.sign (1.13, CPU): (v > 0) - (v < 0), so 1, -1, or +0 for 0, -0 and
+// NaN; written as two selects, which give exactly those three values.
+template <typename T, typename O>
+inline typename O::Reg signOf(typename O::Reg v) {
+  const typename O::Reg zero = O::set1(T(0));
+  const typename O::Reg negative = O::select(O::lt(v, zero), O::set1(T(-1)), zero);
+  return O::select(O::lt(zero, v), O::set1(T(1)), negative);
+}
+
+template <typename T>
+struct SignOp {
+  T* g;
+  template <typename O>
+  inline void run(size_t i) const {
+    O::store(g + i, signOf<T, O>(O::load(g + i)));
+  }
+};
+
+// torch.clamp as comparisons: v < lo ? lo : v, then v > hi ? hi : v. A NaN
+// element (or bound) compares false and stays; -0 stays -0 against a 0 bound.
+template <typename T, bool kLo, bool kHi>
+struct ClampOp {
+  T* x;
+  T lo;
+  T hi;
+  template <typename O>
+  inline void run(size_t i) const {
+    typename O::Reg v = O::load(x + i);
+    if (kLo) {
+      const typename O::Reg l = O::set1(lo);
+      v = O::select(O::lt(v, l), l, v);
+    }
+    if (kHi) {
+      const typename O::Reg h = O::set1(hi);
+      v = O::select(O::lt(h, v), h, v);
+    }
+    O::store(x + i, v);
+  }
+};
+
 // ---- the fused group step ----
 
 // A group that normalises its gradient (without gradScale/gradBias) takes
@@ -1087,6 +1129,32 @@ LP_NOINLINE void transformUnitRows(T* g, size_t rows, size_t cols, const Transfo
   forEachElement<T>(rows, UnitRowsTransform<T, kNormalize, kScaleBias>{g, c.eps, c.scale, c.bias});
 }
 
+// The sign transform (SignedGradientOptim, LinfProjectedOptim), then g *
+// scale + bias as in GradientTransform: elementwise, so rows do not matter.
+template <typename T, bool kScaleBias>
+struct SignTransform {
+  T* g;
+  T scale;
+  T bias;
+  template <typename O>
+  inline void run(size_t i) const {
+    typename O::Reg v = signOf<T, O>(O::load(g + i));
+    if (kScaleBias) v = O::add(O::mul(v, O::set1(scale)), O::set1(bias));
+    O::store(g + i, v);
+  }
+};
+
+template <typename T, bool kScaleBias>
+LP_NOINLINE void signChunk(T* g, size_t n, T divisor, const TransformConstants<T>& c) {
+  (void)divisor;  // (no norm)
+  forEachElement<T>(n, SignTransform<T, kScaleBias>{g, c.scale, c.bias});
+}
+
+template <typename T, bool kScaleBias>
+LP_NOINLINE void signRows(T* g, size_t rows, size_t cols, const TransformConstants<T>& c) {
+  forEachElement<T>(rows * cols, SignTransform<T, kScaleBias>{g, c.scale, c.bias});
+}
+
 template <typename T>
 LP_NOINLINE void keepGradientChunk(T*, size_t, T, const TransformConstants<T>&) {}
 template <typename T>
@@ -1146,6 +1214,26 @@ LP_NOINLINE void projectUnitRows(T* p, size_t rows, size_t cols, const double* m
 
 template <typename T>
 LP_NOINLINE void skipProjectRows(T*, size_t, size_t, const double*, T) {}
+
+// The L-inf projection (LinfProjectedOptim): each row clamped to [-limit,
+// limit], the bounds rounded to T as clampInPlace rounds them (rounding is
+// symmetric, so -T(x) == T(-x)).
+template <typename T>
+LP_NOINLINE void clampChunk(T* p, size_t n, T limit) {
+  forEachElement<T>(n, ClampOp<T, true, true>{p, static_cast<T>(-limit), limit});
+}
+
+// Short rows: clampChunk row by row (per-row radii) or over the whole block.
+template <typename T>
+LP_NOINLINE void clampRows(T* p, size_t rows, size_t cols, const double* maxNorms, T maxNorm) {
+  if (maxNorms == nullptr) {
+    forEachElement<T>(rows * cols, ClampOp<T, true, true>{p, static_cast<T>(-maxNorm), maxNorm});
+    return;
+  }
+  for (size_t r = 0; r < rows; ++r) {
+    forEachElement<T>(cols, ClampOp<T, true, true>{p + r * cols, static_cast<T>(-maxNorms[r]), static_cast<T>(maxNorms[r])});
+  }
+}
 
 // Long rows: normalizeRowsL2's divisor of one gradient row.
 template <typename T>
@@ -1209,7 +1297,8 @@ struct FusedRowData {
   size_t cols;
   bool normalize;
   bool scaleBias;
-  bool project;
+  bool project;  // the L2 renorm
+  bool clamp;    // the L-inf clamp (never with normalize: parseGroupSpec refuses the pair)
   TransformConstants<T> constants;
   TransformChunk<T> transformChunk;
   TransformRows<T> transformRows;
@@ -1401,15 +1490,17 @@ LP_NOINLINE void fusedRows(const Op& op, const FusedRowData<T>& d, size_t rowBeg
     const T divisor = d.normalize ? gradientRowDivisor(d.g + base, cols, d.constants.eps) : T(1);
     SquareLanes<T> squares;
     squares.clear();
+    const T limit = d.maxNorms != nullptr ? static_cast<T>(d.maxNorms[r]) : d.maxNorm;
     for (size_t j = 0; j < cols;) {
       const size_t n = cols - j < kFusedChunk ? cols - j : kFusedChunk;
       d.transformChunk(d.g + base + j, n, divisor, d.constants);
       runOp<T>(op, base + j, n);
       d.squaresChunk(squares, d.p + base + j, n);
+      // The L-inf clamp is elementwise: each chunk while it is in L1.
+      if (d.clamp) clampChunk(d.p + base + j, n, limit);
       j += n;
     }
     if (d.project) {
-      const T limit = d.maxNorms != nullptr ? static_cast<T>(d.maxNorms[r]) : d.maxNorm;
       if constexpr (kSequentialSquares<T>) {
         renormRow(d.p + base, cols, rowNorm(d.p + base, cols), limit);
       } else {
@@ -1430,6 +1521,7 @@ FusedRowData<T> fusedRowData(const FusedGroup& group, const FusedTensor<T>& t) {
                     normalize,
                     scaleBias,
                     group.project,
+                    group.clamp,
                     {static_cast<T>(group.divByZeroEps),
                      group.applyScale ? static_cast<T>(group.gradScale) : T(1),
                      group.applyBias ? static_cast<T>(group.gradBias) : T(-0.0)},
@@ -1447,11 +1539,15 @@ FusedRowData<T> fusedRowData(const FusedGroup& group, const FusedTensor<T>& t) {
     // (Its rows of kFusedSweepMinCols or more elements take fusedSweep, so
     // no chunk transform: only the short rows' one.)
     d.transformRows = unitRows ? &transformUnitRows<T, true, false> : &transformRows<T, true, false>;
+  } else if (group.signGrad) {
+    d.transformChunk = scaleBias ? &signChunk<T, true> : &signChunk<T, false>;
+    d.transformRows = scaleBias ? &signRows<T, true> : &signRows<T, false>;
   } else if (scaleBias) {
     d.transformChunk = &transformChunk<T, false, true>;
     d.transformRows = unitRows ? &transformUnitRows<T, false, true> : &transformRows<T, false, true>;
   }
   if (unitRows && group.project && t.maxNorms == nullptr) d.projectRows = &projectUnitRows<T>;
+  if (group.clamp) d.projectRows = &clampRows<T>;
   return d;
 }
 
@@ -1473,41 +1569,6 @@ struct FloorOp {
 
 // ---- the elementwise ops of the optimizer family ----
 
-// torch.sign (1.13, CPU): (v > 0) - (v < 0), so 1, -1, or +0 for 0, -0 and
-// NaN; written as two selects, which give exactly those three values.
-template <typename T>
-struct SignOp {
-  T* g;
-  template <typename O>
-  inline void run(size_t i) const {
-    const typename O::Reg v = O::load(g + i);
-    const typename O::Reg zero = O::set1(T(0));
-    const typename O::Reg negative = O::select(O::lt(v, zero), O::set1(T(-1)), zero);
-    O::store(g + i, O::select(O::lt(zero, v), O::set1(T(1)), negative));
-  }
-};
-
-// torch.clamp as comparisons: v < lo ? lo : v, then v > hi ? hi : v. A NaN
-// element (or bound) compares false and stays; -0 stays -0 against a 0 bound.
-template <typename T, bool kLo, bool kHi>
-struct ClampOp {
-  T* x;
-  T lo;
-  T hi;
-  template <typename O>
-  inline void run(size_t i) const {
-    typename O::Reg v = O::load(x + i);
-    if (kLo) {
-      const typename O::Reg l = O::set1(lo);
-      v = O::select(O::lt(v, l), l, v);
-    }
-    if (kHi) {
-      const typename O::Reg h = O::set1(hi);
-      v = O::select(O::lt(h, v), h, v);
-    }
-    O::store(x + i, v);
-  }
-};
 
 // A Frank-Wolfe step: p = p * keep + w * g, each operation rounded to T.
 template <typename T>

@@ -90,7 +90,9 @@ enum class FusedInner : int { kSgd = 0, kAdam = 1, kRmsprop = 2, kAdagrad = 3, k
 // alpha) come from each FusedTensor's s0 and s1.
 struct FusedGroup {
   bool normalizeGrad;  // spec[0] == 1: g_row /= max(||g_row||, divByZeroEps)
+  bool signGrad;       // spec[0] == 2: g = sign(g) (signInPlace)
   bool project;        // spec[1] == 1: renorm p_row to maxNorm (per row)
+  bool clamp;          // spec[1] == 2: clamp p_row to [-maxNorm, maxNorm] (per row)
   FusedInner inner;    // spec[2]
   double divByZeroEps;
   double gradScale;

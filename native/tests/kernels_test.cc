@@ -941,11 +941,12 @@ struct GroupCase {
   double bias;
   bool applyBias;
   double maxNorm;
+  bool sign = false, clamp = false;  // transform 2 (instead of normalize), project 2 (instead of project)
 };
 
 std::vector<double> makeSpec(const GroupCase& g, const InnerCase& c) {
-  std::vector<double> spec = {g.normalize ? 1.0 : 0.0,
-                              g.project ? 1.0 : 0.0,
+  std::vector<double> spec = {g.normalize ? 1.0 : g.sign ? 2.0 : 0.0,
+                              g.project ? 1.0 : g.clamp ? 2.0 : 0.0,
                               static_cast<double>(static_cast<int>(c.inner)),
                               g.divByZeroEps,
                               g.scale,
@@ -974,6 +975,7 @@ void unfusedStep(const lp::KernelsFor<T>& k, const GroupCase& g, const InnerCase
                  double s1) {
   const size_t n = rows * cols;
   if (g.normalize) k.normalizeRowsL2(grad, rows, cols, g.divByZeroEps);
+  if (g.sign) k.signInPlace(grad, n);
   k.scaleBias(grad, n, g.scale, g.applyScale, g.bias, g.applyBias);
   T* b[3];
   for (int i = 0; i < 3; ++i) b[i] = c.needs(i) ? bufs[i] : nullptr;
@@ -1007,6 +1009,12 @@ void unfusedStep(const lp::KernelsFor<T>& k, const GroupCase& g, const InnerCase
   if (g.project) {
     for (size_t r = 0; r < rows; ++r) {
       k.renormRowsL2(p + r * cols, 1, cols, maxNorms != nullptr ? maxNorms[r] : g.maxNorm);
+    }
+  }
+  if (g.clamp) {
+    for (size_t r = 0; r < rows; ++r) {
+      const double limit = maxNorms != nullptr ? maxNorms[r] : g.maxNorm;
+      k.clampInPlace(p + r * cols, cols, -limit, true, limit, true);
     }
   }
 }
@@ -1094,11 +1102,21 @@ void testFused(const lp::KernelsFor<T>& k, Rng& rng) {
   const double scalarMaxNorms[] = {0.8, 1.0, 3.0, 0.0, 1e30, -1.0, nan, inf};
   const double epsValues[] = {1.1754943508222875e-38, 1e-12, 0.5, 0.0};
   int run = 0;
-  for (const InnerCase& c : cases) {
-    for (int flags = 0; flags < 16; ++flags) {
+  for (size_t ci = 0; ci < cases.size(); ++ci) {
+    const InnerCase& c = cases[ci];
+    // Bits 4 and 5 switch the transform to sign and the projection to the
+    // L-inf clamp (LinfProjectedOptim); the inner op is independent of them,
+    // so they run with every fourth inner case (the suite's time).
+    for (int flags = 0; flags < (ci % 4 == 0 ? 64 : 16); ++flags) {
       GroupCase gc{};
-      gc.normalize = (flags & 1) != 0;
-      gc.project = (flags & 2) != 0;
+      gc.sign = (flags & 16) != 0;
+      gc.clamp = (flags & 32) != 0;
+      gc.normalize = (flags & 1) != 0 && !gc.sign;
+      gc.project = (flags & 2) != 0 && !gc.clamp;
+      // (sign with the normalize bit, clamp with the project bit: the same cases again)
+      if ((gc.sign && (flags & 1) != 0) || (gc.clamp && (flags & 2) != 0)) continue;
+      // parseGroupSpec refuses an L2 normalisation followed by the L-inf clamp.
+      if (gc.normalize && gc.clamp) continue;
       gc.applyScale = (flags & 4) != 0;
       gc.applyBias = (flags & 8) != 0;
       gc.scale = 2.5;
@@ -1123,9 +1141,9 @@ void testFused(const lp::KernelsFor<T>& k, Rng& rng) {
           group.maxNorm = gc.maxNorm;
           char ctx[512];
           std::snprintf(ctx, sizeof ctx,
-                        "fusedStepRows %s rows=%zu cols=%zu pattern=%d normalize=%d project=%d "
-                        "scale=%d bias=%d eps=%g maxNorm=%s %s",
-                        typeName(T()), rows, cols, pattern, gc.normalize, gc.project, gc.applyScale,
+                        "fusedStepRows %s rows=%zu cols=%zu pattern=%d normalize=%d sign=%d project=%d "
+                        "clamp=%d scale=%d bias=%d eps=%g maxNorm=%s %s",
+                        typeName(T()), rows, cols, pattern, gc.normalize, gc.sign, gc.project, gc.clamp, gc.applyScale,
                         gc.applyBias, gc.divByZeroEps,
                         layout == 1 ? "per-row" : std::to_string(gc.maxNorm).c_str(),
                         c.describe().c_str());
@@ -1917,7 +1935,8 @@ int testSpec() {
   // Every flag and enum refuses anything but its values.
   const size_t flagEntries[] = {0, 1, 5, 7, 13, 14};
   for (size_t index : flagEntries) {
-    for (double bad : {2.0, -1.0, 0.5, std::numeric_limits<double>::quiet_NaN()}) {
+    // (transform and project also take 2: sign, L-inf clamp)
+    for (double bad : {index < 2 ? 3.0 : 2.0, -1.0, 0.5, std::numeric_limits<double>::quiet_NaN()}) {
       std::vector<double> broken = spec;
       broken[index] = bad;
       LP_CHECK(!lp::parseGroupSpec(broken.data(), broken.size(), &group, &problem) &&
@@ -1932,6 +1951,19 @@ int testSpec() {
     LP_CHECK(!lp::parseGroupSpec(broken.data(), broken.size(), &group, &problem) &&
                  problem.kind == lp::SpecProblem::kValue && problem.index == 2,
              "inner %g accepted", bad);
+  }
+  // The L2 normalisation with the L-inf clamp: no optimizer does it, the kernels refuse it.
+  {
+    std::vector<double> pair = spec;
+    pair[0] = 1.0;
+    pair[1] = 2.0;
+    LP_CHECK(!lp::parseGroupSpec(pair.data(), pair.size(), &group, &problem) &&
+                 problem.kind == lp::SpecProblem::kValue && problem.index == 1,
+             "normalize + clamp accepted");
+    pair[0] = 2.0;
+    LP_CHECK(lp::parseGroupSpec(pair.data(), pair.size(), &group, &problem) && group.signGrad &&
+                 group.clamp && !group.normalizeGrad && !group.project,
+             "sign + clamp refused or read wrongly");
   }
   // Lengths: too short for the header, and not the inner's.
   LP_CHECK(!lp::parseGroupSpec(spec.data(), 8, &group, &problem) &&

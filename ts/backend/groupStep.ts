@@ -10,11 +10,15 @@ import { KernelBackend, StateBuffer } from './types';
 export enum Transform {
   None = 0,
   L2Normalize = 1,
+  /** The gradient's sign (SignedGradientOptim). */
+  Sign = 2,
 }
 
 export enum Projection {
   None = 0,
   L2Renorm = 1,
+  /** Each parameter row clamped to [-maxNorm, maxNorm] (LinfProjectedOptim; never after L2Normalize). */
+  LinfClamp = 2,
 }
 
 export enum InnerKind {
@@ -112,6 +116,15 @@ export function groupSpec(t: GroupTransform, inner: InnerSpec, reuse?: Float64Ar
   return spec;
 }
 
+/** Each row of p (rows x cols) clamped to [-radius, radius]: its own radius, or maxNorm for all. */
+export function clampRows(k: Pick<KernelBackend, 'clampInPlace'>, p: FloatArray, rows: number, cols: number, maxNorms: Float64Array | null, maxNorm: number): void {
+  if (!maxNorms) {
+    k.clampInPlace(p, -maxNorm, true, maxNorm, true);
+    return;
+  }
+  for (let r = 0; r < rows; r++) k.clampInPlace(p.subarray(r * cols, (r + 1) * cols), -maxNorms[r], true, maxNorms[r], true);
+}
+
 /** The flat per-tensor spec. */
 export function tensorSpec(tensors: GroupTensor[]): Float64Array {
   const out = new Float64Array(tensors.length * TENSOR_SPEC_WIDTH);
@@ -128,8 +141,8 @@ export function tensorSpec(tensors: GroupTensor[]): Float64Array {
 /** The kernels a group step is made of. */
 export type GroupKernels = Pick<
   KernelBackend,
-  | 'normalizeRowsL2' | 'scaleBias' | 'sgdStep' | 'adamStep' | 'rmspropStep' | 'adagradStep' | 'frankWolfeStep'
-  | 'renormRowsL2' | 'renormRowsL2PerRow'
+  | 'normalizeRowsL2' | 'signInPlace' | 'scaleBias' | 'sgdStep' | 'adamStep' | 'rmspropStep' | 'adagradStep' | 'frankWolfeStep'
+  | 'renormRowsL2' | 'renormRowsL2PerRow' | 'clampInPlace'
 >;
 
 /**
@@ -147,6 +160,7 @@ export function sequentialGroupStep(k: GroupKernels, spec: Float64Array, tensors
     if (t.rows === 0 || t.cols === 0) continue;
     const [b0, b1, b2] = t.buffers;
     if (spec[SPEC.transform] === Transform.L2Normalize) k.normalizeRowsL2(t.g, t.rows, t.cols, spec[SPEC.divByZeroEps]);
+    if (spec[SPEC.transform] === Transform.Sign) k.signInPlace(t.g);
     if (spec[SPEC.applyScale] || spec[SPEC.applyBias]) {
       k.scaleBias(t.g, spec[SPEC.gradScale], flag(spec[SPEC.applyScale]), spec[SPEC.gradBias], flag(spec[SPEC.applyBias]));
     }
@@ -176,6 +190,7 @@ export function sequentialGroupStep(k: GroupKernels, spec: Float64Array, tensors
       if (t.maxNorms) k.renormRowsL2PerRow(t.p, t.rows, t.cols, t.maxNorms);
       else k.renormRowsL2(t.p, t.rows, t.cols, spec[SPEC.maxNorm]);
     }
+    if (spec[SPEC.project] === Projection.LinfClamp) clampRows(k, t.p, t.rows, t.cols, t.maxNorms, spec[SPEC.maxNorm]);
   }
 }
 

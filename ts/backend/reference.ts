@@ -288,6 +288,8 @@ export function frankWolfeStep(p: FloatArray, g: FloatArray, alpha: number, lmoS
 /** The reference kernels behind the backend interface (state buffers read in place). */
 export const referenceKernels: GroupKernels = {
   normalizeRowsL2,
+  signInPlace,
+  clampInPlace,
   scaleBias,
   renormRowsL2,
   renormRowsL2PerRow,

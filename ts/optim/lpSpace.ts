@@ -3,7 +3,7 @@
 // datum's gradient by its norm, and (for the projected ones) project each
 // datum back into an epsilon-ball after the inner step.
 import { checkNumber, show } from '../errors';
-import { GroupTransform, NO_TRANSFORM, Projection, Transform } from '../backend/groupStep';
+import { GroupTransform, NO_TRANSFORM, Projection, Transform, clampRows } from '../backend/groupStep';
 import { Tensor } from '../tensor';
 import { ParamGroup, REQUIRED } from './optimizer';
 import { ParamTransformingOptimizer } from './paramTransforming';
@@ -120,6 +120,11 @@ export class SignedGradientOptim extends ParamTransformingOptimizer {
     void group;
     this.backend.signInPlace(param.grad!);
   }
+
+  protected override builtinTransform(g: ParamGroup): GroupTransform | null {
+    if (!this.transformsAreThoseOf(SignedGradientOptim, ParamTransformingOptimizer)) return null;
+    return { ...NO_TRANSFORM, transform: Transform.Sign, gradScale: g.gradScale as number, gradBias: g.gradBias as number };
+  }
 }
 
 /** SignedGradientOptim, then each parameter is clamped to [-epsilon, epsilon] (L-inf PGD). */
@@ -138,11 +143,17 @@ export class LinfProjectedOptim extends SignedGradientOptim {
 
   protected override postStepTransform(param: Tensor, group: ParamGroup): void {
     const eps = group.epsilon as number | number[];
-    if (!Array.isArray(eps)) {
-      this.backend.clampInPlace(param.data, -eps, true, eps, true);
-      return;
-    }
     const [rows, cols] = rowsAndCols(param.shape);
-    for (let r = 0; r < rows; r++) this.backend.clampInPlace(param.data.subarray(r * cols, (r + 1) * cols), -eps[r], true, eps[r], true);
+    clampRows(this.backend, param.data, rows, cols, Array.isArray(eps) ? Float64Array.from(eps) : null, Array.isArray(eps) ? 0 : eps);
+  }
+
+  protected override builtinTransform(g: ParamGroup): GroupTransform | null {
+    if (!this.transformsAreThoseOf(SignedGradientOptim, LinfProjectedOptim)) return null;
+    const eps = g.epsilon as number | number[];
+    return {
+      ...NO_TRANSFORM, transform: Transform.Sign, project: Projection.LinfClamp,
+      gradScale: g.gradScale as number, gradBias: g.gradBias as number,
+      maxNorm: Array.isArray(eps) ? 0 : eps, maxNorms: Array.isArray(eps) ? Float64Array.from(eps) : null,
+    };
   }
 }

@@ -4,7 +4,7 @@
 // after. The wrapper and the inner optimizer share one list of param groups
 // and one state map. Subclasses override preStepTransform / postStepTransform.
 import { checkNumber, checkParamNdimType, show } from '../errors';
-import { GroupTensor, GroupTransform, NO_TRANSFORM, Projection } from '../backend/groupStep';
+import { GroupTensor, GroupTransform, NO_TRANSFORM, Projection, clampRows } from '../backend/groupStep';
 import { Tensor } from '../tensor';
 import { FloatArray } from '../types';
 import {
@@ -248,11 +248,12 @@ export class ParamTransformingOptimizer extends Optimizer {
       elements += p.numel;
     }
     const plan: GroupPlan = { spec: this.specFor(g, transform, this.innerOpt.innerSpec(g)), tensors, elements };
-    if (transform.project === Projection.L2Renorm && withoutGrad.length) {
+    if (transform.project !== Projection.None && withoutGrad.length) {
       // A parameter without a gradient is not stepped, but it is projected.
       plan.finish = () => {
         for (const t of withoutGrad) {
-          if (transform.maxNorms) this.backend.renormRowsL2PerRow(t.data, t.rows, t.cols, transform.maxNorms);
+          if (transform.project === Projection.LinfClamp) clampRows(this.backend, t.data, t.rows, t.cols, transform.maxNorms, transform.maxNorm);
+          else if (transform.maxNorms) this.backend.renormRowsL2PerRow(t.data, t.rows, t.cols, transform.maxNorms);
           else this.backend.renormRowsL2(t.data, t.rows, t.cols, transform.maxNorm);
         }
       };
