@@ -52,6 +52,24 @@ struct ParallelStep {
   }
 };
 
+// Whether every element of a tensor steps on its own: no gradient norm and no
+// L2 renorm, and (for the L-inf clamp) one radius for all rows. Then row
+// boundaries do not matter, and a tensor of one long row (paramNdim null, a
+// plain optimizer's tensors) can be cut anywhere.
+bool elementwise(const FusedGroup& group, const GroupTensor& t) {
+  return !group.normalizeGrad && !group.project && (!group.clamp || t.maxNorms == nullptr);
+}
+
+// Elements [begin, begin + n) of an elementwise tensor as a tensor of one row.
+GroupTensor elementRange(const GroupTensor& t, size_t begin, size_t n) {
+  const size_t bytes = begin * (t.f64 ? sizeof(double) : sizeof(float));
+  const auto at = [bytes](void* base) -> void* {
+    return base == nullptr ? nullptr : static_cast<char*>(base) + bytes;
+  };
+  return GroupTensor{t.f64, at(t.p), at(t.g), {at(t.buf[0]), at(t.buf[1]), at(t.buf[2])},
+                     nullptr, 1, n, t.s0, t.s1};
+}
+
 }  // namespace
 
 void runGroupStep(const KernelTable& table, const FusedGroup& group, const GroupTensor* tensors,
@@ -68,6 +86,23 @@ void runGroupStep(const KernelTable& table, const FusedGroup& group, const Group
   const size_t wanted = threads * kTasksPerThread;
   size_t target = (total + wanted - 1) / wanted;
   if (target < kMinTaskElements) target = kMinTaskElements;
+
+  // An elementwise tensor with rows longer than a share is cut into ranges of
+  // elements (the same bits: each element's step depends on no other).
+  std::vector<GroupTensor> pieces;
+  for (size_t i = 0; i < count; ++i) {
+    const GroupTensor& t = tensors[i];
+    const size_t n = t.rows * t.cols;
+    if (t.cols <= target || !elementwise(group, t)) {
+      pieces.push_back(t);
+      continue;
+    }
+    for (size_t begin = 0; begin < n; begin += target) {
+      pieces.push_back(elementRange(t, begin, n - begin < target ? n - begin : target));
+    }
+  }
+  tensors = pieces.data();
+  count = pieces.size();
   ParallelStep step{&table, &group, tensors, {}, {}};
   step.ranges.reserve(count + wanted);
   step.taskEnds.reserve(count + wanted);

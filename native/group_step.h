@@ -35,8 +35,9 @@ constexpr size_t kTasksPerThread = 4;
 // Runs table's fusedStepRows over every row of every tensor. With a pool,
 // threads > 1 and at least kParallelMinElements elements in all, the rows are
 // cut into shares (whole rows only, so every row's norm sums in the same
-// order) that the calling thread and up to threads - 1 workers share out;
-// the result is the same bits whatever the number of threads. The arrays must
+// order; a tensor whose elements step independently, with no norm, may also
+// be cut inside a row) that the calling thread and up to threads - 1 workers
+// share out; the result is the same bits whatever the number of threads. The arrays must
 // have been checked (lengths, needed buffers, no overlap).
 void runGroupStep(const KernelTable& table, const FusedGroup& group, const GroupTensor* tensors,
                   size_t count, ThreadPool* pool, size_t threads);

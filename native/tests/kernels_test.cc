@@ -2218,14 +2218,18 @@ void testGroupThreads(const lp::KernelTable& table) {
     if (wanted) cases.push_back(c);
   }
   for (const InnerCase& c : cases) {
-    for (int flags = 0; flags < 4; ++flags) {
-      // Every flag pair with SGD; none and both with the others.
-      if (c.inner != lp::FusedInner::kSgd && (flags == 1 || flags == 2)) continue;
+    for (int flags = 0; flags < 5; ++flags) {
+      // Every flag pair with SGD; none and both with the others; and (4) the
+      // sign with the L-inf clamp with SGD. Without a norm, tensors whose rows
+      // are longer than a share are cut inside rows (those without per-row
+      // radii when clamping).
+      if (c.inner != lp::FusedInner::kSgd && (flags == 1 || flags == 2 || flags == 4)) continue;
       GroupCase gc{(flags & 1) != 0, (flags & 2) != 0, 1e-12, 1.5, true, 0.01, flags == 3, 20.0};
+      gc.sign = gc.clamp = flags == 4;
       const lp::FusedGroup group = parsedGroup(gc, c);
       char ctx[384];
-      std::snprintf(ctx, sizeof ctx, "group step on threads (%s) normalize=%d project=%d %s",
-                    table.name, gc.normalize, gc.project, c.describe().c_str());
+      std::snprintf(ctx, sizeof ctx, "group step on threads (%s) normalize=%d project=%d sign=%d clamp=%d %s",
+                    table.name, gc.normalize, gc.project, gc.sign, gc.clamp, c.describe().c_str());
       gContext = ctx;
       std::vector<ThreadTensor> ts(count);
       for (size_t i = 0; i < count; ++i) {
