@@ -117,6 +117,9 @@ describe(`fused group steps on ${where}`, () => {
     ['L2NormedGradientOptim[RMSprop]', (p) => new L2NormedGradientOptim(p, { InnerOpt: partial(RMSprop, { centered: true }), lr: 0.01 })],
     ['L2FrankWolfe', (p) => new L2FrankWolfe(p, { epsilon: 0.5, lr: 1 })],
     ['LinfProjectedOptim[SGD], per-row radii', (p) => new LinfProjectedOptim(p, { lr: 0.02, epsilon: [0.01, 0.05, 1], paramNdim: -1 })],
+    // Elementwise, rows longer than a block: staged in pieces of rows on WebAssembly, cut across threads natively.
+    ['LinfProjectedOptim[Adam]', (p) => new LinfProjectedOptim(p, { InnerOpt: Adam, lr: 0.02, epsilon: 0.05, paramNdim: -1 })],
+    ['SGD momentum', (p) => new SGD(p, { lr: 0.02, momentum: 0.9 })],
   ];
   test.each(LARGE)('%s over blocks of a large group: fused equals one kernel per operation', (_name, make) => {
     const runLarge = () => {

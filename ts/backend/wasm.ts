@@ -14,7 +14,7 @@
 import * as fs from 'fs';
 import { ArrayHeap, heapOf, registerBuffer } from './arrays';
 import { DType, FloatArray, dtypeOf, floatDtypeOf, plainView, viewLength } from '../types';
-import { GroupTensor } from './groupStep';
+import { GroupTensor, Projection, SPEC, Transform } from './groupStep';
 import {
   AdagradKernelOptions, AdamKernelOptions, BackendInfo, KernelBackend, RmspropKernelOptions, SgdKernelOptions, StateBuffer,
 } from './types';
@@ -57,6 +57,15 @@ function elementBytes(dtype: DType): number {
  */
 const STAGE_ELEMENTS = 1 << 16;
 
+/**
+ * Whether each element of this tensor steps on its own under this spec (no
+ * gradient norm, no L2 renorm, one clamp radius for all rows): then a row may
+ * be staged in pieces, with the bits of one call.
+ */
+function elementwise(spec: Float64Array, t: GroupTensor): boolean {
+  return spec[SPEC.transform] !== Transform.L2Normalize && spec[SPEC.project] !== Projection.L2Renorm && (spec[SPEC.project] !== Projection.LinfClamp || !t.maxNorms);
+}
+
 /** Rows per staged block for rows of `cols` elements (at least one row). */
 function stageRows(cols: number): number {
   return cols === 0 ? 1 : Math.max(1, Math.floor(STAGE_ELEMENTS / cols));
@@ -84,6 +93,12 @@ interface DtypeStepPlan {
   residentG: number[];
   /** Rows per call of each tensor: a staged block, or (p and g resident) the whole tensor. */
   rowsPerCall: number[];
+  /**
+   * Staged tensors whose rows are longer than a block and whose elements step
+   * independently (see elementwise): staged STAGE_ELEMENTS elements at a time
+   * instead of a row at a time.
+   */
+  cutRows: boolean[];
   /** The largest block staged at a time: p and g elements, and radii (rows). */
   blockElements: number;
   blockRows: number;
@@ -436,12 +451,12 @@ export class WasmBackend implements KernelBackend, ArrayHeap {
     const parts = (['float32', 'float64'] as const)
       .map((dtype) => trusted.flatMap((t, index) => (dtypeOf(t.p) === dtype ? [{ index, t }] : [])))
       .filter((part) => part.length > 0)
-      .map((part) => this.planDtypeStep(part));
+      .map((part) => this.planDtypeStep(spec, part));
     for (const part of parts) this.runDtypeStep(spec, part);
   }
 
   /** The checks and the staging layout of one dtype's tensors of a group step (see groupStep). */
-  private planDtypeStep(entries: { index: number; t: GroupTensor }[]): DtypeStepPlan {
+  private planDtypeStep(spec: Float64Array, entries: { index: number; t: GroupTensor }[]): DtypeStepPlan {
     const dtype = dtypeOf(entries[0].t.p);
     // Every block runs the module's own checks again; these make a refusal
     // happen before the first block is written, not halfway through a group.
@@ -450,6 +465,7 @@ export class WasmBackend implements KernelBackend, ArrayHeap {
     const residentP: number[] = [];
     const residentG: number[] = [];
     const rowsPerCall: number[] = [];
+    const cutRows: boolean[] = [];
     for (const { index: i, t } of entries) {
       const n = t.rows * t.cols;
       if (!Number.isSafeInteger(n) || t.rows < 0 || t.cols < 0 || dtypeOf(t.p) !== dtype || dtypeOf(t.g) !== dtype || t.p.length !== n || t.g.length !== n) {
@@ -462,17 +478,19 @@ export class WasmBackend implements KernelBackend, ArrayHeap {
       residentP.push(pAt);
       residentG.push(gAt);
       const resident = pAt >= 0 && gAt >= 0;
+      const cut = !resident && t.cols > STAGE_ELEMENTS && elementwise(spec, t);
       const rows = resident ? Math.max(1, t.maxNorms ? Math.min(t.rows, RESIDENT_RADII_ROWS) : t.rows) : stageRows(t.cols);
       rowsPerCall.push(rows);
-      if (!resident) blockElements = Math.max(blockElements, rows * t.cols);
-      if (t.maxNorms) blockRows = Math.max(blockRows, rows);
+      cutRows.push(cut);
+      if (!resident) blockElements = Math.max(blockElements, cut ? STAGE_ELEMENTS : rows * t.cols);
+      if (t.maxNorms && !cut) blockRows = Math.max(blockRows, rows);
     }
-    return { dtype, tensors: entries.map((e) => e.t), residentP, residentG, rowsPerCall, blockElements, blockRows };
+    return { dtype, tensors: entries.map((e) => e.t), residentP, residentG, rowsPerCall, cutRows, blockElements, blockRows };
   }
 
   /** One dtype's tensors of a group step, a block of rows at a time (see groupStep). */
   private runDtypeStep(spec: Float64Array, plan: DtypeStepPlan): void {
-    const { dtype, tensors, residentP, residentG, rowsPerCall, blockElements, blockRows } = plan;
+    const { dtype, tensors, residentP, residentG, rowsPerCall, cutRows, blockElements, blockRows } = plan;
     const bytes = elementBytes(dtype);
     // The staging area: spec, one tensor record, its six addresses, the
     // block's radii, then the block's p and g (each 64-byte aligned).
@@ -497,11 +515,14 @@ export class WasmBackend implements KernelBackend, ArrayHeap {
       const pResident = residentP[i] >= 0;
       const gResident = residentG[i] >= 0;
       const rowsPerBlock = rowsPerCall[i];
-      for (let row = 0; row < t.rows; row += rowsPerBlock) {
-        const rows = Math.min(rowsPerBlock, t.rows - row);
-        const from = row * t.cols;
-        const to = from + rows * t.cols;
+      // A block: rows [row, row + rows), or (cutRows) elements [from, to) as one row.
+      const total = t.rows * t.cols;
+      const step = cutRows[i] ? STAGE_ELEMENTS : rowsPerBlock * t.cols;
+      for (let from = 0, row = 0; from < total; from += step, row += rowsPerBlock) {
+        const to = Math.min(from + step, total);
         const n = to - from;
+        const rows = cutRows[i] ? 1 : n / t.cols;
+        const cols = cutRows[i] ? n : t.cols;
         if (pResident) {
           addresses[0] = residentP[i] + from * bytes;
         } else {
@@ -515,15 +536,17 @@ export class WasmBackend implements KernelBackend, ArrayHeap {
           stagedG.set(t.g.subarray(from, to));
         }
         record[0] = rows;
-        record[1] = t.cols;
+        record[1] = cols;
         record[2] = t.s0;
         record[3] = t.s1;
         for (let k = 0; k < 3; k++) {
           const b = t.buffers[k];
           addresses[2 + k] = b ? addressOf(b) + from * bytes : 0;
         }
-        if (t.maxNorms) radii.set(t.maxNorms.subarray(row, row + rows));
-        addresses[5] = t.maxNorms ? base + radiiAt : 0;
+        // (A cut row has no radii: elementwise() allows none with the clamp, and the others read none.)
+        const radiiOfBlock = cutRows[i] ? null : t.maxNorms;
+        if (radiiOfBlock) radii.set(radiiOfBlock.subarray(row, row + rows));
+        addresses[5] = radiiOfBlock ? base + radiiAt : 0;
         const rc = fn(base, base + recordAt, 1, base + addressesAt);
         if (rc !== 0) throw new RangeError(`WebAssembly kernel lp_group_step refused its arguments: ${WASM_ERRORS[rc] ?? `code ${rc}`}`);
         if (!pResident) t.p.set(stagedP.subarray(0, n), from);
