@@ -20,13 +20,14 @@ import torch
 try:
     import rai_toolbox
     from rai_toolbox.optim import L2ProjectedOptim as ReferenceOptim
+    from rai_toolbox.optim import LinfProjectedOptim as ReferenceLinfOptim
 
     # (A source checkout without its generated _version.py says "unknown version".)
     _version = getattr(rai_toolbox, "__version__", "unknown version")
     REFERENCE = "rai_toolbox" + ("" if _version == "unknown version" else " " + _version)
     WHY_NOT = None
 except ImportError as err:  # the hand-written ops stand in for it
-    ReferenceOptim = None
+    ReferenceOptim = ReferenceLinfOptim = None
     REFERENCE = None
     WHY_NOT = str(err)
 
@@ -48,7 +49,10 @@ def reference_step(w, params):
     """rai_toolbox's own step: L2ProjectedOptim with the workload's inner optimizer."""
     inner = {"Adam": (torch.optim.Adam, {}), "SGDm": (torch.optim.SGD, {"momentum": 0.9})}.get(w["inner"], (torch.optim.SGD, {}))
     per_datum = w.get("paramNdim", -1) is not None
-    opt = ReferenceOptim(params, InnerOpt=inner[0], lr=0.01, epsilon=1.0, param_ndim=-1 if per_datum else None, **inner[1])
+    if w.get("norm") == "linf":
+        opt = ReferenceLinfOptim(params, InnerOpt=inner[0], lr=0.003, epsilon=0.03, param_ndim=-1 if per_datum else None, **inner[1])
+    else:
+        opt = ReferenceOptim(params, InnerOpt=inner[0], lr=0.01, epsilon=1.0, param_ndim=-1 if per_datum else None, **inner[1])
     return opt.step
 
 
@@ -60,6 +64,18 @@ def run(w, threads, evict_bytes=0, reference=False):
     params = make(w["shapes"])
     if reference:
         return median_ms(w, reference_step(w, params), evict_bytes)
+    if w.get("norm") == "linf":
+        inner = torch.optim.SGD(params, lr=0.003)
+
+        @torch.no_grad()
+        def linf_step():
+            for p in params:
+                p.grad.sign_()
+            inner.step()
+            for p in params:
+                p.clamp_(-0.03, 0.03)
+
+        return median_ms(w, linf_step, evict_bytes)
     if w["inner"] == "Adam":
         inner = torch.optim.Adam(params, lr=0.01)
     else:
