@@ -842,7 +842,7 @@ struct InnerCase {
     if (inner == lp::FusedInner::kFrankWolfe) *s0 = defaultLrSchedule ? lr / (lr + (step - 1)) : lr;
   }
   std::string describe() const {
-    char text[256];
+    char text[384];
     std::snprintf(text, sizeof text,
                   "inner=%d lr=%g momentum=%g dampening=%g wd=%g betas=%g,%g eps=%g alpha=%g "
                   "lrDecay=%g nesterov=%d decoupled=%d amsgrad=%d centered=%d maximize=%d "
