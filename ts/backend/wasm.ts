@@ -502,14 +502,22 @@ export class WasmBackend implements KernelBackend, ArrayHeap {
     const gAt = pAt + align(blockElements * bytes);
     const base = this.stagingArea(gAt + align(blockElements * bytes));
     const fn = this.kernel(`lp_group_step_${suffix(dtype)}`);
-    // Views made after the allocation above, and nothing allocates below.
-    const buffer = this.exports.memory.buffer;
-    new Float64Array(buffer, base + 0, spec.length).set(spec);
-    const record = new Float64Array(buffer, base + recordAt, 4);
-    const addresses = new Uint32Array(buffer, base + addressesAt, 6);
-    const radii = new Float64Array(buffer, base + radiiAt, blockRows);
-    const stagedP = this.view(dtype, base + pAt, blockElements);
-    const stagedG = this.view(dtype, base + gAt, blockElements);
+    new Float64Array(this.exports.memory.buffer, base + 0, spec.length).set(spec);
+    // Views of the staging area, made again after any call that grew the
+    // memory (the module's group step allocates for its overlap check, and a
+    // growth detaches every view of the old buffer).
+    const views = () => {
+      const buffer = this.exports.memory.buffer;
+      return {
+        buffer,
+        record: new Float64Array(buffer, base + recordAt, 4),
+        addresses: new Uint32Array(buffer, base + addressesAt, 6),
+        radii: new Float64Array(buffer, base + radiiAt, blockRows),
+        stagedP: this.view(dtype, base + pAt, blockElements),
+        stagedG: this.view(dtype, base + gAt, blockElements),
+      };
+    };
+    let { buffer, record, addresses, radii, stagedP, stagedG } = views();
     for (const [i, t] of tensors.entries()) {
       if (t.rows === 0 || t.cols === 0) continue;
       const pResident = residentP[i] >= 0;
@@ -548,6 +556,7 @@ export class WasmBackend implements KernelBackend, ArrayHeap {
         if (radiiOfBlock) radii.set(radiiOfBlock.subarray(row, row + rows));
         addresses[5] = radiiOfBlock ? base + radiiAt : 0;
         const rc = fn(base, base + recordAt, 1, base + addressesAt);
+        if (this.exports.memory.buffer !== buffer) ({ buffer, record, addresses, radii, stagedP, stagedG } = views());
         if (rc !== 0) throw new RangeError(`WebAssembly kernel lp_group_step refused its arguments: ${WASM_ERRORS[rc] ?? `code ${rc}`}`);
         if (!pResident) t.p.set(stagedP.subarray(0, n), from);
         if (!gResident) t.g.set(stagedG.subarray(0, n), from);
