@@ -1216,23 +1216,21 @@ template <typename T>
 LP_NOINLINE void skipProjectRows(T*, size_t, size_t, const double*, T) {}
 
 // The L-inf projection (LinfProjectedOptim): each row clamped to [-limit,
-// limit], the bounds rounded to T as clampInPlace rounds them (rounding is
-// symmetric, so -T(x) == T(-x)).
+// limit], the radius rounded to T as clampInPlace rounds its bounds (rounding
+// is symmetric, so -T(x) == T(-x)).
 template <typename T>
 LP_NOINLINE void clampChunk(T* p, size_t n, T limit) {
-  forEachElement<T>(n, ClampOp<T, true, true>{p, static_cast<T>(-limit), limit});
+  forEachElement<T>(n, ClampOp<T, true, true>{p, -limit, limit});
 }
 
-// Short rows: clampChunk row by row (per-row radii) or over the whole block.
+// Short rows: row by row with per-row radii, else the whole block at once.
 template <typename T>
 LP_NOINLINE void clampRows(T* p, size_t rows, size_t cols, const double* maxNorms, T maxNorm) {
   if (maxNorms == nullptr) {
-    forEachElement<T>(rows * cols, ClampOp<T, true, true>{p, static_cast<T>(-maxNorm), maxNorm});
+    clampChunk(p, rows * cols, maxNorm);
     return;
   }
-  for (size_t r = 0; r < rows; ++r) {
-    forEachElement<T>(cols, ClampOp<T, true, true>{p + r * cols, static_cast<T>(-maxNorms[r]), static_cast<T>(maxNorms[r])});
-  }
+  for (size_t r = 0; r < rows; ++r) clampChunk(p + r * cols, cols, static_cast<T>(maxNorms[r]));
 }
 
 // Long rows: normalizeRowsL2's divisor of one gradient row.
@@ -1567,8 +1565,7 @@ struct FloorOp {
   }
 };
 
-// ---- the elementwise ops of the optimizer family ----
-
+// ---- the Frank-Wolfe update ----
 
 // A Frank-Wolfe step: p = p * keep + w * g, each operation rounded to T.
 template <typename T>
