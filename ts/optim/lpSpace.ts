@@ -78,13 +78,17 @@ export class L2ProjectedOptim extends L2NormedGradientOptim {
 
   protected override builtinTransform(g: ParamGroup): GroupTransform | null {
     if (!this.transformsAreThoseOf(L2NormedGradientOptim, L2ProjectedOptim)) return null;
-    const eps = g.epsilon as number | number[];
     return {
       ...NO_TRANSFORM, transform: Transform.L2Normalize, project: Projection.L2Renorm, divByZeroEps: this.divByZeroEps,
-      gradScale: g.gradScale as number, gradBias: g.gradBias as number,
-      maxNorm: Array.isArray(eps) ? 0 : eps, maxNorms: Array.isArray(eps) ? Float64Array.from(eps) : null,
+      gradScale: g.gradScale as number, gradBias: g.gradBias as number, ...radiiOf(g),
     };
   }
+}
+
+/** A group's epsilon as a fused step's radii: one for every row (maxNorm), or one per datum (maxNorms). */
+function radiiOf(g: ParamGroup): Pick<GroupTransform, 'maxNorm' | 'maxNorms'> {
+  const eps = g.epsilon as number | number[];
+  return Array.isArray(eps) ? { maxNorm: 0, maxNorms: Float64Array.from(eps) } : { maxNorm: eps, maxNorms: null };
 }
 
 /**
@@ -142,18 +146,16 @@ export class LinfProjectedOptim extends SignedGradientOptim {
   }
 
   protected override postStepTransform(param: Tensor, group: ParamGroup): void {
-    const eps = group.epsilon as number | number[];
     const [rows, cols] = rowsAndCols(param.shape);
-    clampRows(this.backend, param.data, rows, cols, Array.isArray(eps) ? Float64Array.from(eps) : null, Array.isArray(eps) ? 0 : eps);
+    const { maxNorm, maxNorms } = radiiOf(group);
+    clampRows(this.backend, param.data, rows, cols, maxNorms, maxNorm);
   }
 
   protected override builtinTransform(g: ParamGroup): GroupTransform | null {
     if (!this.transformsAreThoseOf(SignedGradientOptim, LinfProjectedOptim)) return null;
-    const eps = g.epsilon as number | number[];
     return {
       ...NO_TRANSFORM, transform: Transform.Sign, project: Projection.LinfClamp,
-      gradScale: g.gradScale as number, gradBias: g.gradBias as number,
-      maxNorm: Array.isArray(eps) ? 0 : eps, maxNorms: Array.isArray(eps) ? Float64Array.from(eps) : null,
+      gradScale: g.gradScale as number, gradBias: g.gradBias as number, ...radiiOf(g),
     };
   }
 }
