@@ -32,6 +32,7 @@ import * as nodePath from 'path';
 import { show } from './errors';
 import { SCHEDULER_TAG, type SchedulerState } from './lrScheduler';
 import type { StateDict } from './optim/optimizer';
+import { isShape, sameShape } from './optim/rows';
 
 /** What a checkpoint holds. */
 export type CheckpointKind = 'optimizer' | 'scheduler';
@@ -262,10 +263,8 @@ function encodeOptimizerStateDict(sd: Record<string, unknown>): Encoded {
     for (const [indexText, shape] of Object.entries(shapes)) {
       const index = Number(indexText);
       if (!CANONICAL_INDEX.test(indexText) || !paramIndices.has(index)) throw new RangeError(`cannot save shapes[${show(indexText)}]: not a parameter index of any param group`);
-      if (!Array.isArray(shape) || !shape.every((d) => typeof d === 'number' && Number.isSafeInteger(d) && d >= 0)) {
-        throw new TypeError(`cannot save shapes[${index}]: a shape must be an array of sizes, got ${show(shape)}`);
-      }
-      shapeOf.set(index, shape.slice() as number[]);
+      if (!isShape(shape)) throw new TypeError(`cannot save shapes[${index}]: a shape must be an array of sizes, got ${show(shape)}`);
+      shapeOf.set(index, shape.slice());
     }
   }
   const tensorShape = (index: number, data: Float32Array | Float64Array, where: string): number[] => {
@@ -287,11 +286,11 @@ function encodeOptimizerStateDict(sd: Record<string, unknown>): Encoded {
     const entryScalars: Record<string, number | null> = {};
     for (const [key, value] of Object.entries(entry)) {
       const name = `state.${index}.${key}`;
-      if (value instanceof Float64Array) tensors64.push({ name, dtype: 'F64', data: value, shape: tensorShape(index, value, childPath(`state[${index}]`, key)) });
-      else if (value instanceof Float32Array) tensors32.push({ name, dtype: 'F32', data: value, shape: tensorShape(index, value, childPath(`state[${index}]`, key)) });
+      const where = childPath(`state[${index}]`, key);
+      if (value instanceof Float64Array) tensors64.push({ name, dtype: 'F64', data: value, shape: tensorShape(index, value, where) });
+      else if (value instanceof Float32Array) tensors32.push({ name, dtype: 'F32', data: value, shape: tensorShape(index, value, where) });
       else if (value === null || typeof value === 'number') setOwn(entryScalars, key, value);
       else {
-        const where = childPath(`state[${index}]`, key);
         throw new TypeError(`cannot save ${where}: state values must be a Float32Array, a Float64Array, a number or null, got ${show(value)}`);
       }
     }
@@ -926,10 +925,8 @@ function describeCheckpoint(metadata: Record<string, string>, entries: TensorEnt
     for (const [indexText, shape] of Object.entries(raw)) {
       const index = Number(indexText);
       if (!CANONICAL_INDEX.test(indexText) || !paramIndices.has(index)) bad(`${KEY_PARAM_SHAPES}: key ${JSON.stringify(indexText)} is not a parameter index of any param group`);
-      if (!Array.isArray(shape) || !shape.every((d) => typeof d === 'number' && Number.isSafeInteger(d) && d >= 0)) {
-        bad(`${KEY_PARAM_SHAPES}[${index}] must be an array of sizes, got ${show(shape)}`);
-      }
-      shapes[index] = shape as number[];
+      if (!isShape(shape)) return bad(`${KEY_PARAM_SHAPES}[${index}] must be an array of sizes, got ${show(shape)}`);
+      shapes[index] = shape;
     }
   }
   for (const e of entries) {
@@ -940,7 +937,7 @@ function describeCheckpoint(metadata: Record<string, string>, entries: TensorEnt
     if (hasOwn(state[index], m[2])) bad(`tensor ${JSON.stringify(e.name)}: state[${index}] also has a scalar ${JSON.stringify(m[2])}`);
     // A buffer has its parameter's shape.
     const shape = shapes !== undefined && hasOwn(shapes, m[1]) ? shapes[index] : undefined;
-    if (shape !== undefined && (shape.length !== e.shape.length || shape.some((d, k) => d !== e.shape[k]))) {
+    if (shape !== undefined && !sameShape(shape, e.shape)) {
       bad(`tensor ${JSON.stringify(e.name)} has shape [${e.shape.join(', ')}], but ${KEY_PARAM_SHAPES} gives parameter ${index} the shape [${shape.join(', ')}]`);
     }
   }

@@ -10,6 +10,7 @@ import { KernelBackend, StateBuffer } from '../backend/types';
 import { checkNumber, show } from '../errors';
 import { Tensor, lockTensor, unlockTensor } from '../tensor';
 import { FloatArray, floatDtypeOf, viewBuffer, viewByteLength, viewByteOffset, viewLength } from '../types';
+import { isShape, sameShape } from './rows';
 
 /**
  * Whether steps run the fused group kernels (the default) or one kernel per
@@ -788,10 +789,8 @@ export abstract class Optimizer {
       if (p === undefined) throw new RangeError(`state dict: ${where} is for parameter index ${id}, which no param group lists (they list ${describeIds(ids)})`);
       if (shapes !== undefined && Object.prototype.hasOwnProperty.call(shapes, key)) {
         const saved = (shapes as Record<string, unknown>)[key];
-        if (!Array.isArray(saved) || !saved.every((d) => Number.isSafeInteger(d) && (d as number) >= 0)) {
-          throw new TypeError(`state dict: shapes[${key}] must be a shape (an array of sizes), got ${show(saved)}`);
-        }
-        if (saved.length !== p.shape.length || saved.some((d, k) => d !== p.shape[k])) {
+        if (!isShape(saved)) throw new TypeError(`state dict: shapes[${key}] must be a shape (an array of sizes), got ${show(saved)}`);
+        if (!sameShape(saved, p.shape)) {
           throw new RangeError(`state dict: ${where} is for a parameter of shape [${saved.join(', ')}] (${placeOf.get(id)}); this optimizer's parameter there has shape [${p.shape.join(', ')}]`);
         }
       }

@@ -3,6 +3,16 @@
 // as rai_toolbox's _reshape_to_batch does it, without copying.
 import { Tensor } from '../tensor';
 
+/** Whether x is a shape: an array of sizes (integers from 0 to 2^53 - 1). */
+export function isShape(x: unknown): x is number[] {
+  return Array.isArray(x) && x.every((d) => Number.isSafeInteger(d) && (d as number) >= 0);
+}
+
+/** Whether two shapes are the same, dimension by dimension. */
+export function sameShape(a: readonly number[], b: readonly number[]): boolean {
+  return a.length === b.length && a.every((d, k) => d === b[k]);
+}
+
 /**
  * The shape (N, d0, d1, ...) under which a tensor of `shape` is transformed:
  * null = the whole tensor is one datum; k >= 0 = the last k dimensions form a
