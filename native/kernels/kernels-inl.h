@@ -949,12 +949,13 @@ LP_NOINLINE void runOp(const Op& opArgument, size_t begin, size_t n) {
 }
 
 // The gradient transform of the fused step on one vector / element: g /
-// divisor (kNormalize), then g * scale + bias (kScaleBias). A disabled scale
-// or bias is passed as its exact identity, 1 and -0 (x * 1 and x + (-0) are x
-// for every x, -0 included), so scaleBias's three enabled cases share one
-// loop.
-template <typename T, bool kNormalize, bool kScaleBias>
+// divisor (kNormalize) or sign(g) (kSign, SignedGradientOptim), then g *
+// scale + bias (kScaleBias). A disabled scale or bias is passed as its exact
+// identity, 1 and -0 (x * 1 and x + (-0) are x for every x, -0 included), so
+// scaleBias's three enabled cases share one loop.
+template <typename T, bool kNormalize, bool kScaleBias, bool kSign = false>
 struct GradientTransform {
+  static_assert(!(kNormalize && kSign), "a gradient is normalised or signed, not both");
   T* g;
   T divisor;
   T scale;
@@ -963,6 +964,7 @@ struct GradientTransform {
   inline void run(size_t i) const {
     typename O::Reg v = O::load(g + i);
     if (kNormalize) v = O::div(v, O::set1(divisor));
+    if (kSign) v = signOf<T, O>(v);
     if (kScaleBias) v = O::add(O::mul(v, O::set1(scale)), O::set1(bias));
     O::store(g + i, v);
   }
@@ -1129,30 +1131,17 @@ LP_NOINLINE void transformUnitRows(T* g, size_t rows, size_t cols, const Transfo
   forEachElement<T>(rows, UnitRowsTransform<T, kNormalize, kScaleBias>{g, c.eps, c.scale, c.bias});
 }
 
-// The sign transform (SignedGradientOptim, LinfProjectedOptim), then g *
-// scale + bias as in GradientTransform: elementwise, so rows do not matter.
-template <typename T, bool kScaleBias>
-struct SignTransform {
-  T* g;
-  T scale;
-  T bias;
-  template <typename O>
-  inline void run(size_t i) const {
-    typename O::Reg v = signOf<T, O>(O::load(g + i));
-    if (kScaleBias) v = O::add(O::mul(v, O::set1(scale)), O::set1(bias));
-    O::store(g + i, v);
-  }
-};
-
+// The sign transform (SignedGradientOptim, LinfProjectedOptim) is
+// elementwise, so a block of short rows goes as one run of elements.
 template <typename T, bool kScaleBias>
 LP_NOINLINE void signChunk(T* g, size_t n, T divisor, const TransformConstants<T>& c) {
   (void)divisor;  // (no norm)
-  forEachElement<T>(n, SignTransform<T, kScaleBias>{g, c.scale, c.bias});
+  forEachElement<T>(n, GradientTransform<T, false, kScaleBias, true>{g, T(1), c.scale, c.bias});
 }
 
 template <typename T, bool kScaleBias>
 LP_NOINLINE void signRows(T* g, size_t rows, size_t cols, const TransformConstants<T>& c) {
-  forEachElement<T>(rows * cols, SignTransform<T, kScaleBias>{g, c.scale, c.bias});
+  signChunk<T, kScaleBias>(g, rows * cols, T(1), c);
 }
 
 template <typename T>
