@@ -17,7 +17,9 @@
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
+#include <functional>
 #include <initializer_list>
+#include <memory>
 #include <string>
 #include <utility>
 #include <vector>
@@ -106,13 +108,31 @@ void throwRangeError(Napi::Env env, const std::string& message) {
 
 // ---- argument readers: each returns false after throwing ----
 
-// The arguments of one call, with the function name for messages.
+// The arguments of one call, with the function name for messages: a call's
+// own, or (runBatchAsync) one recorded call's, read out of the batch first.
 struct Args {
-  const Napi::CallbackInfo& info;
+  Args(const Napi::CallbackInfo& info, const char* function)
+      : env_(info.Env()), function(function), info_(&info) {}
+  Args(Napi::Env env, const char* function, const std::vector<Napi::Value>* values)
+      : env_(env), function(function), values_(values) {}
+
+  Napi::Env env() const { return env_; }
+  Napi::Value operator[](size_t index) const {
+    if (info_ != nullptr) return (*info_)[index];
+    return index < values_->size() ? (*values_)[index] : env_.Undefined();
+  }
+  size_t length() const { return info_ != nullptr ? info_->Length() : values_->size(); }
+  std::string where(const std::string& name) const { return std::string(function) + ": " + name; }
+
+ private:
+  Napi::Env env_;
+
+ public:
   const char* function;
 
-  Napi::Env env() const { return info.Env(); }
-  std::string where(const std::string& name) const { return std::string(function) + ": " + name; }
+ private:
+  const Napi::CallbackInfo* info_ = nullptr;
+  const std::vector<Napi::Value>* values_ = nullptr;
 };
 
 // A float typed array, viewed in place.
@@ -149,7 +169,7 @@ bool floatArrayOf(Napi::Env env, Napi::Value value, FloatArray* out) {
 
 // A float typed array argument.
 bool readFloatArray(const Args& a, size_t index, const char* name, FloatArray* out) {
-  const Napi::Value value = a.info[index];
+  const Napi::Value value = a[index];
   if (floatArrayOf(a.env(), value, out)) return true;
   throwTypeError(a.env(), a.where(name) + " must be a Float32Array or Float64Array, got " +
                               describe(value));
@@ -159,7 +179,7 @@ bool readFloatArray(const Args& a, size_t index, const char* name, FloatArray* o
 // Another array that must have the dtype of `like`.
 bool readFloatArrayLike(const Args& a, size_t index, const char* name, const FloatArray& like,
                         const char* likeName, FloatArray* out) {
-  const Napi::Value value = a.info[index];
+  const Napi::Value value = a[index];
   if (value.IsTypedArray() && value.As<Napi::TypedArray>().TypedArrayType() == like.type) {
     return readFloatArray(a, index, name, out);
   }
@@ -195,7 +215,7 @@ bool requireLengthsOfP(const Args& a, const FloatArray& p,
 }
 
 bool readNumber(const Args& a, size_t index, const char* name, double* out) {
-  const Napi::Value value = a.info[index];
+  const Napi::Value value = a[index];
   if (!value.IsNumber()) {
     throwTypeError(a.env(), a.where(name) + " must be a number, got " + describe(value));
     return false;
@@ -218,7 +238,7 @@ bool readCount(const Args& a, size_t index, const char* name, size_t* out) {
 }
 
 bool readBool(const Args& a, size_t index, const char* name, bool* out) {
-  const Napi::Value value = a.info[index];
+  const Napi::Value value = a[index];
   if (!value.IsBoolean()) {
     throwTypeError(a.env(), a.where(name) + " must be a boolean, got " + describe(value));
     return false;
@@ -270,7 +290,7 @@ bool requireAllDisjoint(const Args& a, std::initializer_list<NamedArray> arrays)
 // when, for the message).
 bool readPresence(const Args& a, size_t index, const char* name, const FloatArray& p, bool needed,
                   const char* neededWhen, bool* given) {
-  const Napi::Value value = a.info[index];
+  const Napi::Value value = a[index];
   *given = !value.IsNull() && !value.IsUndefined();
   if (needed && !*given) {
     throwTypeError(a.env(), a.where(name) + " must be a " + p.typeName() + " like p when " +
@@ -316,7 +336,7 @@ void withKernels(const lp::KernelTable& table, const FloatArray& array, Body&& b
 
 // A Float64Array argument (a spec, or per-row radii).
 bool readFloat64Array(const Args& a, size_t index, const char* name, FloatArray* out) {
-  const Napi::Value value = a.info[index];
+  const Napi::Value value = a[index];
   if (floatArrayOf(a.env(), value, out) && out->type == napi_float64_array) return true;
   throwTypeError(a.env(), a.where(name) + " must be a Float64Array, got " + describe(value));
   return false;
@@ -357,7 +377,7 @@ const char* const kSlotNames[lp::kArraysPerTensor] = {"p", "g", "buf0", "buf1", 
                                                       "maxNorms"};
 
 // A group step, read and checked: the options, the tensors, and every typed
-// array given (kept alive by groupStepAsync while it runs).
+// array given (kept alive by runBatchAsync while it runs).
 struct GroupStepArgs {
   lp::FusedGroup group{};
   std::vector<lp::GroupTensor> tensors;
@@ -387,7 +407,7 @@ bool readGroupStep(const Args& a, GroupStepArgs* out, bool spread) {
   if (!readFloat64Array(a, 0, "spec", &spec) || !readFloat64Array(a, 1, "tensorSpec", &tensorSpec)) {
     return false;
   }
-  const Napi::Value arraysValue = a.info[2];
+  const Napi::Value arraysValue = a[2];
   const bool isArray = arraysValue.IsArray();
   const bool asArguments = spread && !isArray;
   if (!asArguments && !isArray) {
@@ -433,7 +453,7 @@ bool readGroupStep(const Args& a, GroupStepArgs* out, bool spread) {
     return false;
   }
   const size_t count = tensorSpec.length / lp::kTensorSpecStride;
-  const size_t listed = asArguments ? a.info.Length() - 2
+  const size_t listed = asArguments ? a.length() - 2
                                     : static_cast<size_t>(arraysValue.As<Napi::Array>().Length());
   if (listed != count * lp::kArraysPerTensor) {
     throwRangeError(env, a.where(asArguments ? "the arrays after tensorSpec" : "arrays.length") +
@@ -447,7 +467,7 @@ bool readGroupStep(const Args& a, GroupStepArgs* out, bool spread) {
   // buffer), so no typed array is looked into before the last one is read.
   std::vector<Napi::Value> values(count * lp::kArraysPerTensor);
   if (asArguments) {
-    for (size_t i = 0; i < values.size(); ++i) values[i] = a.info[2 + i];
+    for (size_t i = 0; i < values.size(); ++i) values[i] = a[2 + i];
   } else {
     const Napi::Array arrays = arraysValue.As<Napi::Array>();
     for (size_t i = 0; i < values.size(); ++i) {
@@ -559,34 +579,26 @@ bool readGroupStep(const Args& a, GroupStepArgs* out, bool spread) {
   return true;
 }
 
-// groupStepAsync's work: the same step on a libuv thread (and the pool),
-// holding a reference to every typed array until the callback has run.
-class GroupStepWorker : public Napi::AsyncWorker {
+// runBatchAsync's work: recorded kernel calls, checked on the JS thread, run
+// in order on a libuv thread, holding a reference to every object argument
+// (the typed arrays) until the callback has run.
+class BatchWorker : public Napi::AsyncWorker {
  public:
-  GroupStepWorker(const Napi::Function& callback, const lp::KernelTable* table,
-                  GroupStepArgs&& args)
-      : Napi::AsyncWorker(callback, "lp-optim:groupStepAsync"),
-        table_(table),
-        group_(args.group),
-        tensors_(std::move(args.tensors)) {
-    references_.reserve(args.arrays.size());
-    for (const Napi::Value& array : args.arrays) {
-      references_.push_back(Napi::Persistent(array.As<Napi::Object>()));
-    }
-  }
+  explicit BatchWorker(const Napi::Function& callback)
+      : Napi::AsyncWorker(callback, "lp-optim:runBatchAsync") {}
+
+  void add(std::function<void()> call) { calls_.push_back(std::move(call)); }
+  void keep(const Napi::Object& object) { references_.push_back(Napi::Persistent(object)); }
 
   // On a libuv thread: no napi value may be touched here.
   void Execute() override {
-    lp::ThreadPool& pool = lp::ThreadPool::shared();
-    lp::runGroupStep(*table_, group_, tensors_.data(), tensors_.size(), &pool, pool.threads());
+    for (const std::function<void()>& call : calls_) call();
   }
 
   void OnOK() override { Callback().Call({Env().Null()}); }
 
  private:
-  const lp::KernelTable* table_;
-  lp::FusedGroup group_;
-  std::vector<lp::GroupTensor> tensors_;
+  std::vector<std::function<void()>> calls_;
   std::vector<Napi::ObjectReference> references_;
 };
 
@@ -635,7 +647,7 @@ class LpOptimAddon : public Napi::Addon<LpOptimAddon> {
                              InstanceMethod("l1LmoRows", &LpOptimAddon::L1LmoRows),
                              InstanceMethod("frankWolfeStep", &LpOptimAddon::FrankWolfeStep),
                              InstanceMethod("groupStep", &LpOptimAddon::GroupStep),
-                             InstanceMethod("groupStepAsync", &LpOptimAddon::GroupStepAsync),
+                             InstanceMethod("runBatchAsync", &LpOptimAddon::RunBatchAsync),
                              InstanceMethod("benchFloor", &LpOptimAddon::BenchFloor),
                              InstanceMethod("setNumThreads", &LpOptimAddon::SetNumThreads),
                              InstanceMethod("getNumThreads", &LpOptimAddon::GetNumThreads),
@@ -694,101 +706,121 @@ class LpOptimAddon : public Napi::Addon<LpOptimAddon> {
     return env.Undefined();
   }
 
+  // Each kernel below is a Read* function and a method. Read* checks the
+  // arguments (throwing, and returning false, at the first wrong one) and
+  // then hands the kernel call, with everything it needs captured by value,
+  // to `emit`: the method runs it at once (RunNow), runBatchAsync keeps it
+  // for its worker thread. So a call and a recorded call take the same checks.
+  struct RunNow {
+    template <typename Call>
+    void operator()(Call&& call) const {
+      call();
+    }
+  };
+
   // The kernels that take (array, rows, cols, number) and change the array's
   // rows in place: their arguments read and checked, then run(kernels,
   // elements, rows, cols, number) with the element type's kernels.
-  template <typename Run>
-  Napi::Value RowsWithNumber(const Napi::CallbackInfo& info, const char* name, const char* arrayName,
-                             const char* numberName, const Run& run) {
-    const Args a{info, name};
+  template <typename Run, typename Emit>
+  bool ReadRowsWithNumber(const Args& a, const char* arrayName, const char* numberName, Run run,
+                          Emit&& emit) const {
     FloatArray x;
     size_t rows = 0, cols = 0, count = 0;
     double number = 0;
     if (!readFloatArray(a, 0, arrayName, &x) || !readShape(a, 1, &rows, &cols, &count) ||
         !readNumber(a, 3, numberName, &number) ||
         !requireLength(a, arrayName, x, count, "rows * cols")) {
-      return info.Env().Undefined();
+      return false;
     }
     if (count != 0) {
-      withKernels(*table_, x, [&](const auto& kernels, auto view) {
-        run(kernels, view(x), rows, cols, number);
+      emit([table = table_, x, rows, cols, number, run] {
+        withKernels(*table, x, [&](const auto& kernels, auto view) {
+          run(kernels, view(x), rows, cols, number);
+        });
       });
     }
-    return info.Env().Undefined();
+    return true;
   }
 
   // rowNormsL2(x, rows, cols, out): out[r] = ||x[r]||_2
-  Napi::Value RowNormsL2(const Napi::CallbackInfo& info) {
-    const Args a{info, "rowNormsL2"};
+  template <typename Emit>
+  bool ReadRowNormsL2(const Args& a, Emit&& emit) const {
     FloatArray x, out;
     size_t rows = 0, cols = 0, count = 0;
     if (!readFloatArray(a, 0, "x", &x) || !readShape(a, 1, &rows, &cols, &count) ||
         !readFloatArrayLike(a, 3, "out", x, "x", &out) ||
         !requireLength(a, "x", x, count, "rows * cols") ||
         !requireLength(a, "out", out, rows, "rows") || !requireDisjoint(a, x, "x", out, "out")) {
-      return info.Env().Undefined();
+      return false;
     }
     if (rows != 0) {
-      withKernels(*table_, x, [&](const auto& kernels, auto view) {
-        kernels.rowNormsL2(view(x), rows, cols, view(out));
+      emit([table = table_, x, out, rows, cols] {
+        withKernels(*table, x, [&](const auto& kernels, auto view) {
+          kernels.rowNormsL2(view(x), rows, cols, view(out));
+        });
       });
     }
-    return info.Env().Undefined();
+    return true;
   }
 
   // normalizeRowsL2(g, rows, cols, divByZeroEps): g[r] /= max(||g[r]||, eps)
-  Napi::Value NormalizeRowsL2(const Napi::CallbackInfo& info) {
-    return RowsWithNumber(info, "normalizeRowsL2", "g", "divByZeroEps",
-                          [](const auto& kernels, auto* x, size_t rows, size_t cols, double number) {
-                            kernels.normalizeRowsL2(x, rows, cols, number);
-                          });
+  template <typename Emit>
+  bool ReadNormalizeRowsL2(const Args& a, Emit&& emit) const {
+    return ReadRowsWithNumber(
+        a, "g", "divByZeroEps",
+        [](const auto& kernels, auto* x, size_t rows, size_t cols, double number) {
+          kernels.normalizeRowsL2(x, rows, cols, number);
+        },
+        emit);
   }
 
   // renormRowsL2(p, rows, cols, maxNorm): torch.renorm(p, 2, 0, maxNorm) in place
-  Napi::Value RenormRowsL2(const Napi::CallbackInfo& info) {
-    return RowsWithNumber(info, "renormRowsL2", "p", "maxNorm",
-                          [](const auto& kernels, auto* x, size_t rows, size_t cols, double number) {
-                            kernels.renormRowsL2(x, rows, cols, number);
-                          });
+  template <typename Emit>
+  bool ReadRenormRowsL2(const Args& a, Emit&& emit) const {
+    return ReadRowsWithNumber(
+        a, "p", "maxNorm",
+        [](const auto& kernels, auto* x, size_t rows, size_t cols, double number) {
+          kernels.renormRowsL2(x, rows, cols, number);
+        },
+        emit);
   }
 
   // scaleBias(g, scale, applyScale, bias, applyBias)
-  Napi::Value ScaleBias(const Napi::CallbackInfo& info) {
-    const Args a{info, "scaleBias"};
+  template <typename Emit>
+  bool ReadScaleBias(const Args& a, Emit&& emit) const {
     FloatArray g;
     double scale = 0, bias = 0;
     bool applyScale = false, applyBias = false;
     if (!readFloatArray(a, 0, "g", &g) || !readNumber(a, 1, "scale", &scale) ||
         !readBool(a, 2, "applyScale", &applyScale) || !readNumber(a, 3, "bias", &bias) ||
         !readBool(a, 4, "applyBias", &applyBias)) {
-      return info.Env().Undefined();
+      return false;
     }
     if (g.length != 0) {
-      withKernels(*table_, g, [&](const auto& kernels, auto view) {
-        kernels.scaleBias(view(g), g.length, scale, applyScale, bias, applyBias);
+      emit([table = table_, g, scale, applyScale, bias, applyBias] {
+        withKernels(*table, g, [&](const auto& kernels, auto view) {
+          kernels.scaleBias(view(g), g.length, scale, applyScale, bias, applyBias);
+        });
       });
     }
-    return info.Env().Undefined();
+    return true;
   }
 
   // sgdStep(p, g, buf, lr, momentum, dampening, weightDecay, nesterov,
   //         maximize, bufferInitialized); buf may be null unless momentum != 0
-  Napi::Value SgdStep(const Napi::CallbackInfo& info) {
-    const Args a{info, "sgdStep"};
-    Napi::Env env = info.Env();
+  template <typename Emit>
+  bool ReadSgdStep(const Args& a, Emit&& emit) const {
     FloatArray p, g, buf;
     lp::SgdOptions o{};
     bool bufferInitialized = false;
-    if (!readFloatArray(a, 0, "p", &p) || !readFloatArrayLike(a, 1, "g", p, "p", &g)) {
-      return env.Undefined();
-    }
+    if (!readFloatArray(a, 0, "p", &p) || !readFloatArrayLike(a, 1, "g", p, "p", &g)) return false;
     // buf (argument 2) is read after momentum, which decides whether it may be absent.
     if (!readNumber(a, 3, "lr", &o.lr) || !readNumber(a, 4, "momentum", &o.momentum) ||
         !readNumber(a, 5, "dampening", &o.dampening) ||
         !readNumber(a, 6, "weightDecay", &o.weightDecay) ||
         !readBool(a, 7, "nesterov", &o.nesterov) || !readBool(a, 8, "maximize", &o.maximize) ||
         !readBool(a, 9, "bufferInitialized", &bufferInitialized)) {
-      return env.Undefined();
+      return false;
     }
     const bool usesBuf = o.momentum != 0.0;  // the kernel's own test
     bool bufGiven = false;
@@ -796,29 +828,30 @@ class LpOptimAddon : public Napi::Addon<LpOptimAddon> {
         !requireLengthsOfP(a, p, {{g, "g"}}) ||
         !readOptionalLikeP(a, 2, "buf", p, bufGiven, &buf) ||
         !requireAllDisjoint(a, {{p, "p"}, {g, "g"}, {buf, "buf"}})) {
-      return env.Undefined();
+      return false;
     }
     if (p.length != 0) {
-      withKernels(*table_, p, [&](const auto& kernels, auto view) {
-        kernels.sgdStep(view(p), view(g), usesBuf ? view(buf) : nullptr, p.length, o,
-                        bufferInitialized);
+      emit([table = table_, p, g, buf, o, usesBuf, bufferInitialized] {
+        withKernels(*table, p, [&](const auto& kernels, auto view) {
+          kernels.sgdStep(view(p), view(g), usesBuf ? view(buf) : nullptr, p.length, o,
+                          bufferInitialized);
+        });
       });
     }
-    return env.Undefined();
+    return true;
   }
 
   // adamStep(p, g, expAvg, expAvgSq, maxExpAvgSq, lr, beta1, beta2, eps,
   //          weightDecay, decoupledWeightDecay, amsgrad, maximize, stepSize,
   //          biasCorrection2Sqrt); maxExpAvgSq may be null unless amsgrad
-  Napi::Value AdamStep(const Napi::CallbackInfo& info) {
-    const Args a{info, "adamStep"};
-    Napi::Env env = info.Env();
+  template <typename Emit>
+  bool ReadAdamStep(const Args& a, Emit&& emit) const {
     FloatArray p, g, expAvg, expAvgSq, maxExpAvgSq;
     lp::AdamOptions o{};
     if (!readFloatArray(a, 0, "p", &p) || !readFloatArrayLike(a, 1, "g", p, "p", &g) ||
         !readFloatArrayLike(a, 2, "expAvg", p, "p", &expAvg) ||
         !readFloatArrayLike(a, 3, "expAvgSq", p, "p", &expAvgSq)) {
-      return env.Undefined();
+      return false;
     }
     // maxExpAvgSq (argument 4) is read after amsgrad, which decides whether it may be absent.
     if (!readNumber(a, 5, "lr", &o.lr) || !readNumber(a, 6, "beta1", &o.beta1) ||
@@ -828,7 +861,7 @@ class LpOptimAddon : public Napi::Addon<LpOptimAddon> {
         !readBool(a, 11, "amsgrad", &o.amsgrad) || !readBool(a, 12, "maximize", &o.maximize) ||
         !readNumber(a, 13, "stepSize", &o.stepSize) ||
         !readNumber(a, 14, "biasCorrection2Sqrt", &o.biasCorrection2Sqrt)) {
-      return env.Undefined();
+      return false;
     }
     bool maxGiven = false;
     if (!readPresence(a, 4, "maxExpAvgSq", p, o.amsgrad, "amsgrad is true", &maxGiven) ||
@@ -839,28 +872,29 @@ class LpOptimAddon : public Napi::Addon<LpOptimAddon> {
                                 {expAvg, "expAvg"},
                                 {expAvgSq, "expAvgSq"},
                                 {maxExpAvgSq, "maxExpAvgSq"}})) {
-      return env.Undefined();
+      return false;
     }
     if (p.length != 0) {
-      withKernels(*table_, p, [&](const auto& kernels, auto view) {
-        kernels.adamStep(view(p), view(g), view(expAvg), view(expAvgSq),
-                         o.amsgrad ? view(maxExpAvgSq) : nullptr, p.length, o);
+      emit([table = table_, p, g, expAvg, expAvgSq, maxExpAvgSq, o] {
+        withKernels(*table, p, [&](const auto& kernels, auto view) {
+          kernels.adamStep(view(p), view(g), view(expAvg), view(expAvgSq),
+                           o.amsgrad ? view(maxExpAvgSq) : nullptr, p.length, o);
+        });
       });
     }
-    return env.Undefined();
+    return true;
   }
 
   // rmspropStep(p, g, squareAvg, gradAvg, momentumBuffer, lr, alpha, eps,
   //             weightDecay, momentum, centered, maximize); gradAvg may be
   //             null unless centered, momentumBuffer unless momentum > 0
-  Napi::Value RmspropStep(const Napi::CallbackInfo& info) {
-    const Args a{info, "rmspropStep"};
-    Napi::Env env = info.Env();
+  template <typename Emit>
+  bool ReadRmspropStep(const Args& a, Emit&& emit) const {
     FloatArray p, g, squareAvg, gradAvg, momentumBuffer;
     lp::RmspropOptions o{};
     if (!readFloatArray(a, 0, "p", &p) || !readFloatArrayLike(a, 1, "g", p, "p", &g) ||
         !readFloatArrayLike(a, 2, "squareAvg", p, "p", &squareAvg)) {
-      return env.Undefined();
+      return false;
     }
     // gradAvg and momentumBuffer (arguments 3, 4) are read after the options
     // that decide whether they may be absent.
@@ -868,7 +902,7 @@ class LpOptimAddon : public Napi::Addon<LpOptimAddon> {
         !readNumber(a, 7, "eps", &o.eps) || !readNumber(a, 8, "weightDecay", &o.weightDecay) ||
         !readNumber(a, 9, "momentum", &o.momentum) || !readBool(a, 10, "centered", &o.centered) ||
         !readBool(a, 11, "maximize", &o.maximize)) {
-      return env.Undefined();
+      return false;
     }
     const bool usesBuffer = o.momentum > 0.0;  // the kernel's own test
     bool gradAvgGiven = false, bufferGiven = false;
@@ -882,22 +916,23 @@ class LpOptimAddon : public Napi::Addon<LpOptimAddon> {
                                 {squareAvg, "squareAvg"},
                                 {gradAvg, "gradAvg"},
                                 {momentumBuffer, "momentumBuffer"}})) {
-      return env.Undefined();
+      return false;
     }
     if (p.length != 0) {
-      withKernels(*table_, p, [&](const auto& kernels, auto view) {
-        kernels.rmspropStep(view(p), view(g), view(squareAvg),
-                            o.centered ? view(gradAvg) : nullptr,
-                            usesBuffer ? view(momentumBuffer) : nullptr, p.length, o);
+      emit([table = table_, p, g, squareAvg, gradAvg, momentumBuffer, o, usesBuffer] {
+        withKernels(*table, p, [&](const auto& kernels, auto view) {
+          kernels.rmspropStep(view(p), view(g), view(squareAvg),
+                              o.centered ? view(gradAvg) : nullptr,
+                              usesBuffer ? view(momentumBuffer) : nullptr, p.length, o);
+        });
       });
     }
-    return env.Undefined();
+    return true;
   }
 
   // adagradStep(p, g, sum, clr, weightDecay, eps, maximize)
-  Napi::Value AdagradStep(const Napi::CallbackInfo& info) {
-    const Args a{info, "adagradStep"};
-    Napi::Env env = info.Env();
+  template <typename Emit>
+  bool ReadAdagradStep(const Args& a, Emit&& emit) const {
     FloatArray p, g, sum;
     lp::AdagradOptions o{};
     if (!readFloatArray(a, 0, "p", &p) || !readFloatArrayLike(a, 1, "g", p, "p", &g) ||
@@ -906,20 +941,22 @@ class LpOptimAddon : public Napi::Addon<LpOptimAddon> {
         !readBool(a, 6, "maximize", &o.maximize) ||
         !requireLengthsOfP(a, p, {{g, "g"}, {sum, "sum"}}) ||
         !requireAllDisjoint(a, {{p, "p"}, {g, "g"}, {sum, "sum"}})) {
-      return env.Undefined();
+      return false;
     }
     if (p.length != 0) {
-      withKernels(*table_, p, [&](const auto& kernels, auto view) {
-        kernels.adagradStep(view(p), view(g), view(sum), p.length, o);
+      emit([table = table_, p, g, sum, o] {
+        withKernels(*table, p, [&](const auto& kernels, auto view) {
+          kernels.adagradStep(view(p), view(g), view(sum), p.length, o);
+        });
       });
     }
-    return env.Undefined();
+    return true;
   }
 
   // renormRowsL2PerRow(p, rows, cols, maxNorms): renormRowsL2 with row r's
   // radius maxNorms[r] (a Float64Array of length rows, each >= 0 or Infinity)
-  Napi::Value RenormRowsL2PerRow(const Napi::CallbackInfo& info) {
-    const Args a{info, "renormRowsL2PerRow"};
+  template <typename Emit>
+  bool ReadRenormRowsL2PerRow(const Args& a, Emit&& emit) const {
     FloatArray p, maxNorms;
     size_t rows = 0, cols = 0, count = 0;
     if (!readFloatArray(a, 0, "p", &p) || !readShape(a, 1, &rows, &cols, &count) ||
@@ -928,55 +965,64 @@ class LpOptimAddon : public Napi::Addon<LpOptimAddon> {
         !requireLength(a, "maxNorms", maxNorms, rows, "rows") ||
         !requireValidMaxNorms(a, "maxNorms", maxNorms) ||
         !requireDisjoint(a, p, "p", maxNorms, "maxNorms")) {
-      return info.Env().Undefined();
+      return false;
     }
     if (count != 0) {
       // maxNorms is a Float64Array for either dtype of p.
-      withKernels(*table_, p, [&](const auto& kernels, auto view) {
-        kernels.renormRowsL2PerRow(view(p), rows, cols, elements<double>(maxNorms));
+      emit([table = table_, p, maxNorms, rows, cols] {
+        withKernels(*table, p, [&](const auto& kernels, auto view) {
+          kernels.renormRowsL2PerRow(view(p), rows, cols, elements<double>(maxNorms));
+        });
       });
     }
-    return info.Env().Undefined();
+    return true;
   }
 
   // normalizeRowsL1(g, rows, cols, divByZeroEps): g[r] /= max(||g[r]||_1, eps)
-  Napi::Value NormalizeRowsL1(const Napi::CallbackInfo& info) {
-    return RowsWithNumber(info, "normalizeRowsL1", "g", "divByZeroEps",
-                          [](const auto& kernels, auto* x, size_t rows, size_t cols, double number) {
-                            kernels.normalizeRowsL1(x, rows, cols, number);
-                          });
+  template <typename Emit>
+  bool ReadNormalizeRowsL1(const Args& a, Emit&& emit) const {
+    return ReadRowsWithNumber(
+        a, "g", "divByZeroEps",
+        [](const auto& kernels, auto* x, size_t rows, size_t cols, double number) {
+          kernels.normalizeRowsL1(x, rows, cols, number);
+        },
+        emit);
   }
 
   // signInPlace(g): torch.sign in place (1, -1, or +0 for 0, -0 and NaN)
-  Napi::Value SignInPlace(const Napi::CallbackInfo& info) {
-    const Args a{info, "signInPlace"};
+  template <typename Emit>
+  bool ReadSignInPlace(const Args& a, Emit&& emit) const {
     FloatArray g;
-    if (!readFloatArray(a, 0, "g", &g)) return info.Env().Undefined();
+    if (!readFloatArray(a, 0, "g", &g)) return false;
     if (g.length != 0) {
-      withKernels(*table_, g, [&](const auto& kernels, auto view) {
-        kernels.signInPlace(view(g), g.length);
+      emit([table = table_, g] {
+        withKernels(*table, g, [&](const auto& kernels, auto view) {
+          kernels.signInPlace(view(g), g.length);
+        });
       });
     }
-    return info.Env().Undefined();
+    return true;
   }
 
   // clampInPlace(x, lo, hasLo, hi, hasHi): torch.clamp in place, either bound optional
-  Napi::Value ClampInPlace(const Napi::CallbackInfo& info) {
-    const Args a{info, "clampInPlace"};
+  template <typename Emit>
+  bool ReadClampInPlace(const Args& a, Emit&& emit) const {
     FloatArray x;
     double lo = 0, hi = 0;
     bool hasLo = false, hasHi = false;
     if (!readFloatArray(a, 0, "x", &x) || !readNumber(a, 1, "lo", &lo) ||
         !readBool(a, 2, "hasLo", &hasLo) || !readNumber(a, 3, "hi", &hi) ||
         !readBool(a, 4, "hasHi", &hasHi)) {
-      return info.Env().Undefined();
+      return false;
     }
     if (x.length != 0) {
-      withKernels(*table_, x, [&](const auto& kernels, auto view) {
-        kernels.clampInPlace(view(x), x.length, lo, hasLo, hi, hasHi);
+      emit([table = table_, x, lo, hasLo, hi, hasHi] {
+        withKernels(*table, x, [&](const auto& kernels, auto view) {
+          kernels.clampInPlace(view(x), x.length, lo, hasLo, hi, hasHi);
+        });
       });
     }
-    return info.Env().Undefined();
+    return true;
   }
 
   // The selection kernels below (lp::topQRows, lp::l1LmoRows) are the same on
@@ -984,61 +1030,104 @@ class LpOptimAddon : public Napi::Addon<LpOptimAddon> {
 
   // topQRows(g, rows, cols, keep): per row, the keep entries of largest |g|
   // stay and the rest become +0 (keep may exceed cols: all stay)
-  Napi::Value TopQRows(const Napi::CallbackInfo& info) {
-    const Args a{info, "topQRows"};
+  template <typename Emit>
+  bool ReadTopQRows(const Args& a, Emit&& emit) const {
     FloatArray g;
     size_t rows = 0, cols = 0, count = 0, keep = 0;
     if (!readFloatArray(a, 0, "g", &g) || !readShape(a, 1, &rows, &cols, &count) ||
         !readCount(a, 3, "keep", &keep) || !requireLength(a, "g", g, count, "rows * cols")) {
-      return info.Env().Undefined();
+      return false;
     }
     if (count != 0) {
-      withKernels(*table_, g, [&](const auto& /*kernels*/, auto view) {
-        lp::topQRows(view(g), rows, cols, keep);
+      emit([table = table_, g, rows, cols, keep] {
+        withKernels(*table, g, [&](const auto& /*kernels*/, auto view) {
+          lp::topQRows(view(g), rows, cols, keep);
+        });
       });
     }
-    return info.Env().Undefined();
+    return true;
   }
 
   // l1LmoRows(g, rows, cols): per row, sign(g) at the first entry of largest
   // |g| and g * 0 elsewhere (L1FrankWolfe's LMO)
-  Napi::Value L1LmoRows(const Napi::CallbackInfo& info) {
-    const Args a{info, "l1LmoRows"};
+  template <typename Emit>
+  bool ReadL1LmoRows(const Args& a, Emit&& emit) const {
     FloatArray g;
     size_t rows = 0, cols = 0, count = 0;
     if (!readFloatArray(a, 0, "g", &g) || !readShape(a, 1, &rows, &cols, &count) ||
         !requireLength(a, "g", g, count, "rows * cols")) {
-      return info.Env().Undefined();
+      return false;
     }
     if (count != 0) {
-      withKernels(*table_, g, [&](const auto& /*kernels*/, auto view) {
-        lp::l1LmoRows(view(g), rows, cols);
+      emit([table = table_, g, rows, cols] {
+        withKernels(*table, g, [&](const auto& /*kernels*/, auto view) {
+          lp::l1LmoRows(view(g), rows, cols);
+        });
       });
     }
-    return info.Env().Undefined();
+    return true;
   }
 
   // frankWolfeStep(p, g, alpha, lmoScale): p = (1 - alpha) p - (alpha lmoScale) g
-  Napi::Value FrankWolfeStep(const Napi::CallbackInfo& info) {
-    const Args a{info, "frankWolfeStep"};
+  template <typename Emit>
+  bool ReadFrankWolfeStep(const Args& a, Emit&& emit) const {
     FloatArray p, g;
     double alpha = 0, lmoScale = 0;
     if (!readFloatArray(a, 0, "p", &p) || !readFloatArrayLike(a, 1, "g", p, "p", &g) ||
         !readNumber(a, 2, "alpha", &alpha) || !readNumber(a, 3, "lmoScale", &lmoScale) ||
         !requireLengthsOfP(a, p, {{g, "g"}}) || !requireDisjoint(a, p, "p", g, "g")) {
-      return info.Env().Undefined();
+      return false;
     }
     if (p.length != 0) {
-      withKernels(*table_, p, [&](const auto& kernels, auto view) {
-        kernels.frankWolfeStep(view(p), view(g), p.length, alpha, lmoScale);
+      emit([table = table_, p, g, alpha, lmoScale] {
+        withKernels(*table, p, [&](const auto& kernels, auto view) {
+          kernels.frankWolfeStep(view(p), view(g), p.length, alpha, lmoScale);
+        });
       });
     }
-    return info.Env().Undefined();
+    return true;
   }
 
   // groupStep(spec, tensorSpec, arrays) or groupStep(spec, tensorSpec,
   // ...arrays): one fused step of a param group (see kernels/group_spec.h for
   // the layout), on the worker pool
+  template <typename Emit>
+  bool ReadGroupStep(const Args& a, Emit&& emit) const {
+    auto args = std::make_shared<GroupStepArgs>();
+    if (!readGroupStep(a, args.get(), true)) return false;
+    emit([table = table_, args] {
+      lp::ThreadPool& pool = lp::ThreadPool::shared();
+      lp::runGroupStep(*table, args->group, args->tensors.data(), args->tensors.size(), &pool,
+                       pool.threads());
+    });
+    return true;
+  }
+
+  // The methods: the Read* above with RunNow.
+#define LP_KERNEL_METHOD(Method, name)                  \
+  Napi::Value Method(const Napi::CallbackInfo& info) {  \
+    Read##Method(Args(info, name), RunNow{});           \
+    return info.Env().Undefined();                      \
+  }
+  LP_KERNEL_METHOD(RowNormsL2, "rowNormsL2")
+  LP_KERNEL_METHOD(NormalizeRowsL2, "normalizeRowsL2")
+  LP_KERNEL_METHOD(RenormRowsL2, "renormRowsL2")
+  LP_KERNEL_METHOD(ScaleBias, "scaleBias")
+  LP_KERNEL_METHOD(SgdStep, "sgdStep")
+  LP_KERNEL_METHOD(AdamStep, "adamStep")
+  LP_KERNEL_METHOD(RmspropStep, "rmspropStep")
+  LP_KERNEL_METHOD(AdagradStep, "adagradStep")
+  LP_KERNEL_METHOD(RenormRowsL2PerRow, "renormRowsL2PerRow")
+  LP_KERNEL_METHOD(NormalizeRowsL1, "normalizeRowsL1")
+  LP_KERNEL_METHOD(SignInPlace, "signInPlace")
+  LP_KERNEL_METHOD(ClampInPlace, "clampInPlace")
+  LP_KERNEL_METHOD(TopQRows, "topQRows")
+  LP_KERNEL_METHOD(L1LmoRows, "l1LmoRows")
+  LP_KERNEL_METHOD(FrankWolfeStep, "frankWolfeStep")
+#undef LP_KERNEL_METHOD
+
+  // (Not through ReadGroupStep: the seed's step is one of these, and a
+  // shared copy of the arguments would cost it an allocation.)
   Napi::Value GroupStep(const Napi::CallbackInfo& info) {
     const Args a{info, "groupStep"};
     GroupStepArgs args;
@@ -1049,21 +1138,109 @@ class LpOptimAddon : public Napi::Addon<LpOptimAddon> {
     return info.Env().Undefined();
   }
 
-  // groupStepAsync(spec, tensorSpec, arrays, callback): checks like groupStep
-  // (throwing), then runs the step off the JS thread and calls callback(null)
-  Napi::Value GroupStepAsync(const Napi::CallbackInfo& info) {
-    const Args a{info, "groupStepAsync"};
+  // The kernels a batch may record, by name.
+  template <typename Emit>
+  bool ReadRecorded(const std::string& name, const Args& a, Emit&& emit) const {
+#define LP_RECORDED(Method, text) \
+  if (name == text) return Read##Method(a, emit);
+    LP_RECORDED(RowNormsL2, "rowNormsL2")
+    LP_RECORDED(NormalizeRowsL2, "normalizeRowsL2")
+    LP_RECORDED(RenormRowsL2, "renormRowsL2")
+    LP_RECORDED(ScaleBias, "scaleBias")
+    LP_RECORDED(SgdStep, "sgdStep")
+    LP_RECORDED(AdamStep, "adamStep")
+    LP_RECORDED(RmspropStep, "rmspropStep")
+    LP_RECORDED(AdagradStep, "adagradStep")
+    LP_RECORDED(RenormRowsL2PerRow, "renormRowsL2PerRow")
+    LP_RECORDED(NormalizeRowsL1, "normalizeRowsL1")
+    LP_RECORDED(SignInPlace, "signInPlace")
+    LP_RECORDED(ClampInPlace, "clampInPlace")
+    LP_RECORDED(TopQRows, "topQRows")
+    LP_RECORDED(L1LmoRows, "l1LmoRows")
+    LP_RECORDED(FrankWolfeStep, "frankWolfeStep")
+    LP_RECORDED(GroupStep, "groupStep")
+#undef LP_RECORDED
+    return false;
+  }
+
+  // runBatchAsync(calls, callback): calls is an Array of recorded kernel
+  // calls, each an Array [name, ...arguments] as the kernel method takes them
+  // (groupStep with its arrays spread). Every call is read and checked first,
+  // throwing at the first wrong one with nothing run; then the calls run in
+  // order off the JS thread, and callback(null) follows. (stepAsync of the
+  // optimizers whose transforms are kernels of their own: their whole step.)
+  Napi::Value RunBatchAsync(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
-    const Napi::Value callback = info[3];
+    const Args a{info, "runBatchAsync"};
+    const Napi::Value callsValue = info[0];
+    const Napi::Value callback = info[1];
+    if (!callsValue.IsArray()) {
+      throwTypeError(env, a.where("calls") + " must be an Array, got " + describe(callsValue));
+      return env.Undefined();
+    }
     if (!callback.IsFunction()) {
       throwTypeError(env, a.where("callback") + " must be a function, got " + describe(callback));
       return env.Undefined();
     }
-    GroupStepArgs args;
-    if (!readGroupStep(a, &args, false)) return env.Undefined();
-    GroupStepWorker* worker =
-        new GroupStepWorker(callback.As<Napi::Function>(), table_, std::move(args));
-    worker->Queue();
+    // Every entry of every call first: a getter may run JS (and, say, detach
+    // a buffer), so no typed array is looked into before the last is read.
+    const Napi::Array callsArray = callsValue.As<Napi::Array>();
+    const uint32_t count = callsArray.Length();
+    std::vector<std::string> names(count);
+    std::vector<std::vector<Napi::Value>> arguments(count);
+    for (uint32_t i = 0; i < count; ++i) {
+      const std::string where = "calls[" + std::to_string(i) + "]";
+      const Napi::Value call = callsArray.Get(i);
+      if (env.IsExceptionPending()) return env.Undefined();
+      if (!call.IsArray()) {
+        throwTypeError(env, a.where(where) + " must be an Array [name, ...arguments], got " +
+                                describe(call));
+        return env.Undefined();
+      }
+      const Napi::Array entries = call.As<Napi::Array>();
+      const uint32_t length = entries.Length();
+      if (length == 0 || length > (1u << 22)) {
+        throwRangeError(env, a.where(where + ".length") + " must be from 1 to 4194304, got " +
+                                 std::to_string(length));
+        return env.Undefined();
+      }
+      const Napi::Value name = entries.Get(0u);
+      if (env.IsExceptionPending()) return env.Undefined();
+      if (!name.IsString()) {
+        throwTypeError(env, a.where(where + "[0]") + " must be a kernel's name, got " + describe(name));
+        return env.Undefined();
+      }
+      names[i] = name.As<Napi::String>().Utf8Value();
+      arguments[i].resize(length - 1);
+      for (uint32_t k = 1; k < length; ++k) {
+        arguments[i][k - 1] = entries.Get(k);
+        if (env.IsExceptionPending()) return env.Undefined();
+      }
+    }
+    auto worker = std::make_unique<BatchWorker>(callback.As<Napi::Function>());
+    for (uint32_t i = 0; i < count; ++i) {
+      const std::string label = "runBatchAsync: calls[" + std::to_string(i) + "] (" + names[i] + ")";
+      const Args call(env, label.c_str(), &arguments[i]);
+      // Only the calls handed to a kernel's checks above with an Array of
+      // arrays would look into an Array again; groupStep's arrays must be spread.
+      if (names[i] == "groupStep" && call[2].IsArray()) {
+        throwTypeError(env, call.where("arrays") + " must be spread as arguments in a batch, got an Array");
+        return env.Undefined();
+      }
+      bool known = true;
+      const bool ok = ReadRecorded(names[i], call, [&](auto&& run) { worker->add(std::move(run)); });
+      if (!ok && !env.IsExceptionPending()) known = false;
+      if (!known) {
+        throwTypeError(env, "runBatchAsync: calls[" + std::to_string(i) + "][0] must be a kernel's name, got " +
+                                describe(Napi::String::New(env, names[i])));
+        return env.Undefined();
+      }
+      if (!ok) return env.Undefined();
+      for (const Napi::Value& value : arguments[i]) {
+        if (value.IsObject()) worker->keep(value.As<Napi::Object>());
+      }
+    }
+    worker.release()->Queue();
     return env.Undefined();
   }
 

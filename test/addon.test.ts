@@ -135,10 +135,8 @@ describe('the native group step refuses a bad group before writing anything', ()
     const { good, arrays } = fresh();
     const list = arraysOf([good]);
     expectRefused(() => addon.groupStep(spec(), new Float64Array(5), list), RangeError, /tensorSpec\.length must be a multiple of 4/, arrays);
-    // groupStep also takes the arrays as arguments, so a lone non-Array is one argument of six;
-    // groupStepAsync takes only the Array.
+    // groupStep also takes the arrays as arguments, so a lone non-Array is one argument of six.
     expectRefused(() => addon.groupStep(spec(), tensorSpec([good]), { length: 6 } as never), RangeError, /groupStep: the arrays after tensorSpec must be 6 \* tensors = 6 \(tensorSpec has 1 tensors\), got 1/, arrays);
-    expectRefused(() => addon.groupStepAsync(spec(), tensorSpec([good]), { length: 6 } as never, () => undefined), TypeError, /groupStepAsync: arrays must be an Array of 6 entries per tensor/, arrays);
     expectRefused(() => addon.groupStep(spec(), tensorSpec([good]), list.slice(0, 5)), RangeError, /arrays\.length must be 6 \* tensors = 6 \(tensorSpec has 1 tensors\), got 5/, arrays);
     expectRefused(() => addon.groupStep(spec(), Float64Array.from([2, 2.5, 0, 0]), list), RangeError, /tensorSpec\[1\] \(tensor 0 cols\)/, arrays);
     expectRefused(() => addon.groupStep(spec(), Float64Array.from([2 ** 40, 2 ** 40, 0, 0]), list), RangeError, /tensor 0: rows \* cols overflows: rows 1099511627776, cols 1099511627776/, arrays);
@@ -181,10 +179,52 @@ describe('the native group step refuses a bad group before writing anything', ()
     expect(p.length).toBe(0);
   });
 
-  test('groupStepAsync checks the same way, synchronously, and needs a callback', () => {
+  test('runBatchAsync checks every call first, synchronously, and runs none when one is wrong', async () => {
     const { good, arrays } = fresh();
-    expectRefused(() => addon.groupStepAsync(spec(), tensorSpec([good]), arraysOf([good]), undefined as never), TypeError, /groupStepAsync: callback must be a function, got undefined/, arrays);
-    expectRefused(() => addon.groupStepAsync(spec(), tensorSpec([good]), arraysOf([good]).slice(1), () => undefined), RangeError, /groupStepAsync: arrays\.length/, arrays);
+    const list = arraysOf([good]);
+    const batch = (...calls: unknown[]) => () => addon.runBatchAsync(calls as unknown[][], () => undefined);
+    expectRefused(() => addon.runBatchAsync([['groupStep', spec(), tensorSpec([good]), ...list]], undefined as never), TypeError, /runBatchAsync: callback must be a function, got undefined/, arrays);
+    expectRefused(() => addon.runBatchAsync({ length: 1 } as never, () => undefined), TypeError, /runBatchAsync: calls must be an Array, got an object/, arrays);
+    expectRefused(batch(['groupStep', spec(), tensorSpec([good]), ...list], 'scaleBias'), TypeError, /runBatchAsync: calls\[1\] must be an Array \[name, \.\.\.arguments\], got string 'scaleBias'/, arrays);
+    expectRefused(batch(['groupStep', spec(), tensorSpec([good]), ...list], []), RangeError, /calls\[1\]\.length must be from 1/, arrays);
+    expectRefused(batch(['groupStep', spec(), tensorSpec([good]), ...list], ['benchFloor', good.p, good.g, 1, 1, 1]), TypeError, /calls\[1\]\[0\] must be a kernel's name, got string 'benchFloor'/, arrays);
+    expectRefused(batch(['groupStep', spec(), tensorSpec([good]), ...list], [3]), TypeError, /calls\[1\]\[0\] must be a kernel's name, got 3/, arrays);
+    // The first call is good, the second's arguments are not: neither runs.
+    expectRefused(batch(['groupStep', spec(), tensorSpec([good]), ...list], ['groupStep', spec(), tensorSpec([good]), ...list.slice(1)]), RangeError, /runBatchAsync: calls\[1\] \(groupStep\): the arrays after tensorSpec must be 6 \* tensors/, arrays);
+    expectRefused(batch(['scaleBias', good.g, 2, true, 0, false], ['sgdStep', good.p, good.g, null, 0.1, 0.9, 0, 0, false, false, false]), TypeError, /calls\[1\] \(sgdStep\): buf must be a Float32Array like p when momentum != 0, got null/, arrays);
+    // A batch reads each call's entries once, before any check: its groupStep arrays are spread.
+    expectRefused(batch(['groupStep', spec(), tensorSpec([good]), list]), TypeError, /calls\[0\] \(groupStep\): arrays must be spread as arguments in a batch, got an Array/, arrays);
+    // Had a refused batch been queued, it would have run by now.
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    arrays.forEach((a, i) => expect(Array.from(a)).toEqual(Array.from(fresh().arrays[i])));
+  });
+
+  test('runBatchAsync runs its calls in order after it returns, to the bits of the same calls made one by one', async () => {
+    const { good } = fresh();
+    const copy = tensor(good.p.slice(), good.g.slice(), 2, 2);
+    const events: string[] = [];
+    const done = new Promise<Error | null>((resolve) =>
+      addon.runBatchAsync(
+        [
+          ['scaleBias', good.g, 3, true, 0.5, true],
+          ['normalizeRowsL1', good.g, 2, 2, 1e-12],
+          ['groupStep', spec(), tensorSpec([good]), ...arraysOf([good])],
+          ['renormRowsL2', good.p, 2, 2, 0.25],
+        ],
+        resolve,
+      ),
+    );
+    events.push('queued');
+    expect(await done).toBeNull();
+    events.push('done');
+    addon.scaleBias(copy.g, 3, true, 0.5, true);
+    addon.normalizeRowsL1(copy.g, 2, 2, 1e-12);
+    addon.groupStep(spec(), tensorSpec([copy]), ...arraysOf([copy]));
+    addon.renormRowsL2(copy.p, 2, 2, 0.25);
+    expect(events).toEqual(['queued', 'done']);
+    expect(Array.from(good.p)).toEqual(Array.from(copy.p));
+    expect(Array.from(good.g)).toEqual(Array.from(copy.g));
+    expect(Array.from(copy.p)).not.toEqual(Array.from(fresh().good.p)); // the calls did change p
   });
 
   test('the arrays as arguments after tensorSpec: checked the same way', () => {

@@ -4,8 +4,9 @@
 // any number of threads equals one; stepAsync equals step and locks its
 // tensors while it runs. (Speed itself is measured by `npm run bench`.)
 import {
-  Adagrad, Adam, AdamW, FrankWolfe, L2FrankWolfe, L2NormedGradientOptim, L2ProjectedOptim, LinfFrankWolfe, LinfProjectedOptim, Optimizer,
-  RMSprop, SGD, SignedGradientOptim, Tensor, allocArray, backendInfo, freeArray, getNumThreads, partial, setNumThreads,
+  Adagrad, Adam, AdamW, ChainedParamTransformingOptimizer, ClampedGradientOptimizer, ClampedParameterOptimizer, FrankWolfe, Generator,
+  L1FrankWolfe, L1NormedGradientOptim, L1qNormedGradientOptim, L2FrankWolfe, L2NormedGradientOptim, L2ProjectedOptim, LinfFrankWolfe,
+  LinfProjectedOptim, Optimizer, RMSprop, SGD, SignedGradientOptim, Tensor, allocArray, backendInfo, freeArray, getNumThreads, partial, setNumThreads,
 } from '../ts';
 import { SMALL_STEP_ELEMENTS, setFusedSteps } from '../ts/optim/optimizer';
 import { expectSameBits } from './helpers';
@@ -324,6 +325,13 @@ describe(`stepAsync on ${where}`, () => {
     ['L2ProjectedOptim[Adam]', (p) => new L2ProjectedOptim(p, { InnerOpt: Adam, lr: 0.01, epsilon: 20 })],
     ['L2FrankWolfe', (p) => new L2FrankWolfe(p, { epsilon: 20 })],
     ['LinfProjectedOptim[Adam]', (p) => new LinfProjectedOptim(p, { InnerOpt: Adam, lr: 0.01, epsilon: 0.5 })],
+    // Transforms that are kernels of their own (not fused): recorded, then run as one batch.
+    ['L1NormedGradientOptim[SGD]', (p) => new L1NormedGradientOptim(p, { lr: 50, paramNdim: -1 })],
+    ['L1qNormedGradientOptim[RMSprop], q drawn each step', (p) => new L1qNormedGradientOptim(p, { InnerOpt: RMSprop, lr: 0.01, q: 0.5, dq: 0.25, generator: new Generator(11) })],
+    ['L1FrankWolfe', (p) => new L1FrankWolfe(p, { epsilon: 2 })],
+    ['ClampedParameterOptimizer[Adagrad]', (p) => new ClampedParameterOptimizer(p, { InnerOpt: Adagrad, lr: 0.1, clampMin: -0.5, clampMax: 0.5 })],
+    ['a chain: ClampedGradientOptimizer, then L2ProjectedOptim, with SGD momentum', (p) =>
+      new ChainedParamTransformingOptimizer(p, { chain: [partial(ClampedGradientOptimizer, { clampMin: -0.5, clampMax: 0.5 }), partial(L2ProjectedOptim, { epsilon: 20 })], lr: 0.1, momentum: 0.9 })],
   ];
 
   test.each(ASYNC_CONFIGS)('%s: gives the same result as step(), and returns the closure value', async (_name, make) => {
@@ -336,6 +344,36 @@ describe(`stepAsync on ${where}`, () => {
       b.grad = grad(b.numel);
       oa.step();
       await expect(ob.stepAsync(() => 7)).resolves.toBe(7);
+    }
+    expectSameBits(b.data, a.data, 'stepAsync vs step');
+  });
+
+  test('a transform written in JavaScript (a subclass of its own) runs on the JavaScript thread and still equals step()', async () => {
+    // It reads the gradient and (after the inner step) the parameter, so it
+    // cannot be recorded and run later.
+    class Centered extends L2ProjectedOptim {
+      protected override preStepTransform(param: Tensor): void {
+        const g = param.grad!;
+        let sum = 0;
+        for (let i = 0; i < g.length; i++) sum += g[i];
+        const mean = sum / g.length;
+        for (let i = 0; i < g.length; i++) g[i] -= mean;
+      }
+
+      protected override postStepTransform(param: Tensor): void {
+        const p = param.data;
+        for (let i = 0; i < p.length; i++) p[i] = Math.tanh(p[i]);
+      }
+    }
+    const a = big();
+    const b = big();
+    const oa = new Centered([a], { lr: 0.1, epsilon: 20 });
+    const ob = new Centered([b], { lr: 0.1, epsilon: 20 });
+    for (let k = 0; k < 2; k++) {
+      a.grad = grad(a.numel);
+      b.grad = grad(b.numel);
+      oa.step();
+      await ob.stepAsync();
     }
     expectSameBits(b.data, a.data, 'stepAsync vs step');
   });

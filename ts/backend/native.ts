@@ -42,7 +42,8 @@ export interface NativeAddon {
   frankWolfeStep(p: FloatArray, g: FloatArray, alpha: number, lmoScale: number): void;
   /** The arrays as one Array, or (cheaper: no property lookups) as the arguments after tensorSpec. */
   groupStep(spec: Float64Array, tensorSpec: Float64Array, ...arrays: (FloatArray | null)[] | [(FloatArray | null)[]]): void;
-  groupStepAsync(spec: Float64Array, tensorSpec: Float64Array, arrays: (FloatArray | null)[], done: (err: Error | null) => void): void;
+  /** Recorded kernel calls, each [name, ...arguments] (groupStep's arrays spread), checked at once and run in order off the JavaScript thread. */
+  runBatchAsync(calls: unknown[][], done: (err: Error | null) => void): void;
   renormRowsL2PerRow(p: FloatArray, rows: number, cols: number, maxNorms: Float64Array): void;
   setNumThreads(n: number): void;
   getNumThreads(): number;
@@ -69,6 +70,19 @@ function arrayOf(buf: StateBuffer | null): FloatArray | null {
   return buf ? buf.live() : null;
 }
 
+/**
+ * An addon whose kernel methods record their calls (runAsync): each call as
+ * [name, ...arguments], groupStep's arrays spread as runBatchAsync takes them.
+ */
+function recorderInto(calls: unknown[][]): NativeAddon {
+  return new Proxy({} as NativeAddon, {
+    get: (_target, name) => (...args: unknown[]) => {
+      if (name === 'groupStep' && Array.isArray(args[2])) calls.push([name, args[0], args[1], ...(args[2] as unknown[])]);
+      else calls.push([name, ...args]);
+    },
+  });
+}
+
 /** State kept in a plain typed array that the addon updates in place. */
 class ArrayStateBuffer implements StateBuffer {
   readonly array: FloatArray;
@@ -92,7 +106,11 @@ class ArrayStateBuffer implements StateBuffer {
 export class NativeBackend implements KernelBackend {
   readonly info: BackendInfo;
 
-  constructor(private readonly addon: NativeAddon, binary: string) {
+  /** The addon, or while runAsync records, a recorder of its kernel calls. */
+  private addon: NativeAddon;
+
+  constructor(addon: NativeAddon, binary: string) {
+    this.addon = addon;
     this.info = { backend: 'native', isa: addon.isa(), version: addon.version(), binary };
   }
 
@@ -149,18 +167,26 @@ export class NativeBackend implements KernelBackend {
     if (arrays.length <= MAX_SPREAD_ARRAYS) this.addon.groupStep(spec, tensorSpec(tensors), ...arrays);
     else this.addon.groupStep(spec, tensorSpec(tensors), arrays);
   }
-  groupStepAsync(spec: Float64Array, tensors: GroupTensor[]): Promise<void> {
+  runAsync(record: () => void): Promise<void> {
+    const calls: unknown[][] = [];
+    const addon = this.addon;
+    this.addon = recorderInto(calls);
+    try {
+      record();
+    } finally {
+      this.addon = addon;
+    }
+    if (calls.length === 0) return Promise.resolve();
+    // The calls write these arrays' memory from another thread until they
+    // settle. Transferring a buffer (postMessage, structuredClone and, on
+    // Node versions where this sets a detach key, ArrayBuffer#transfer)
+    // would hand that memory to a new owner that may free it under the
+    // step: marked, such a transfer copies (or throws) instead, as for
+    // Node's own Buffer pool. The mark is permanent; nothing else changes.
+    for (const call of calls) for (const a of call) if (ArrayBuffer.isView(a)) markAsUntransferable(viewBuffer(a as FloatArray));
     return new Promise((resolve, reject) => {
-      const arrays = groupArrays(tensors);
-      // The step writes these arrays' memory from another thread until it
-      // settles. Transferring a buffer (postMessage, structuredClone and, on
-      // Node versions where this sets a detach key, ArrayBuffer#transfer)
-      // would hand that memory to a new owner that may free it under the
-      // step: marked, such a transfer copies (or throws) instead, as for
-      // Node's own Buffer pool. The mark is permanent; nothing else changes.
-      for (const a of arrays) if (a) markAsUntransferable(viewBuffer(a));
-      // The addon checks the arguments synchronously (and throws), then runs off the JavaScript thread.
-      this.addon.groupStepAsync(spec, tensorSpec(tensors), arrays, (err) => (err ? reject(err) : resolve()));
+      // The addon checks every call synchronously (and throws, running none), then runs them off the JavaScript thread.
+      addon.runBatchAsync(calls, (err) => (err ? reject(err) : resolve()));
     });
   }
   renormRowsL2PerRow(p: FloatArray, rows: number, cols: number, maxNorms: Float64Array): void {

@@ -117,8 +117,14 @@ export interface KernelBackend {
    * groupStep.ts); spec and tensorSpec come from groupSpec() and tensorSpec().
    */
   groupStep(spec: Float64Array, tensors: GroupTensor[]): void;
-  /** The same off the JavaScript thread where the backend can (native); resolves when done. */
-  groupStepAsync(spec: Float64Array, tensors: GroupTensor[]): Promise<void>;
+  /**
+   * Runs record() and the kernel calls it makes: where the backend can
+   * (native), they are recorded, checked, and then run in order off the
+   * JavaScript thread, resolving when done; elsewhere they run at once. A
+   * call whose arguments are wrong rejects, with none of them run (native).
+   * record() must not read what the calls write: it runs before them.
+   */
+  runAsync(record: () => void): Promise<void>;
   /** renormRowsL2 with one radius per row. */
   renormRowsL2PerRow(p: FloatArray, rows: number, cols: number, maxNorms: Float64Array): void;
   /** Threads a group step may use (1 for WebAssembly). */

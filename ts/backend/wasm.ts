@@ -576,9 +576,10 @@ export class WasmBackend implements KernelBackend, ArrayHeap {
   }
 
   /** WebAssembly runs on the JavaScript thread: the step is synchronous, the promise resolved. */
-  groupStepAsync(spec: Float64Array, tensors: GroupTensor[]): Promise<void> {
+  runAsync(record: () => void): Promise<void> {
+    // No threads here: the kernels run as they are called.
     try {
-      this.groupStep(spec, tensors);
+      record();
       return Promise.resolve();
     } catch (err) {
       return Promise.reject(err);

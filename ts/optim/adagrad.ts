@@ -7,7 +7,7 @@ import { StateBuffer } from '../backend/types';
 import { Tensor } from '../tensor';
 import { InnerKind, InnerSpec } from '../backend/groupStep';
 import {
-  INTERNAL, InternalOptions, Optimizer, ParamGroup, ParamState, Params, TensorStepState, optionsWithDefaults,
+  INTERNAL, InternalOptions, Optimizer, ParamGroup, ParamState, Params, TensorStepState, optionsWithDefaults, stepsWithKernelsOnly,
 } from './optimizer';
 
 export interface AdagradOptions {
@@ -71,3 +71,6 @@ export class Adagrad extends Optimizer {
     return { buffers: [s.sum as StateBuffer, null, null], s0: clr, s1: 0 };
   }
 }
+
+// Their steps are backend kernel calls only (stepAsync records them).
+stepsWithKernelsOnly(Adagrad);

@@ -5,7 +5,7 @@ import { checkBoolean, checkNumber, show } from '../errors';
 import { Tensor } from '../tensor';
 import { InnerKind, InnerSpec } from '../backend/groupStep';
 import {
-  INTERNAL, InternalOptions, Optimizer, ParamGroup, ParamState, Params, TensorStepState, optionsWithDefaults,
+  INTERNAL, InternalOptions, Optimizer, ParamGroup, ParamState, Params, TensorStepState, optionsWithDefaults, stepsWithKernelsOnly,
 } from './optimizer';
 
 export interface AdamOptions {
@@ -81,3 +81,6 @@ export class AdamW extends Adam {
   static override readonly optionDefaults: Record<string, unknown> = { ...Adam.optionDefaults, weightDecay: 1e-2 };
   protected override readonly decoupledWeightDecay: boolean = true;
 }
+
+// Their steps are backend kernel calls only (stepAsync records them).
+stepsWithKernelsOnly(Adam, AdamW);

@@ -4,7 +4,7 @@
 // L1qNormedGradientOptim, the chain top-q -> sign -> L1 normalisation.
 import { show } from '../errors';
 import { Tensor } from '../tensor';
-import { INTERNAL, ParamGroup, Params, REQUIRED, checkOptionsObject, isOptimizerClass } from './optimizer';
+import { INTERNAL, ParamGroup, Params, REQUIRED, checkOptionsObject, isOptimizerClass, stepsWithKernelsOnly } from './optimizer';
 import { ParamTransformingOptimizer, ParamTransformingOptions } from './paramTransforming';
 import { Partial, isPartial, partial } from './partial';
 import { L1NormedGradientOptim, SignedGradientOptim } from './lpSpace';
@@ -93,6 +93,11 @@ export class ChainedParamTransformingOptimizer extends ParamTransformingOptimize
     for (const link of this.chain ?? []) link.fillGroup(group, where);
   }
 
+  /** @internal Each link's too. */
+  override stepIsKernelsOnly(): boolean {
+    return super.stepIsKernelsOnly() && this.chain.every((link) => link.stepIsKernelsOnly());
+  }
+
   protected override preStepTransform(param: Tensor, group: ParamGroup): void {
     for (const link of this.chain) (link as unknown as Transforms).preStepTransform(param, group);
   }
@@ -135,3 +140,6 @@ export class L1qNormedGradientOptim extends ChainedParamTransformingOptimizer {
     });
   }
 }
+
+// Their steps are backend kernel calls only (stepAsync records them).
+stepsWithKernelsOnly(ChainedParamTransformingOptimizer, L1qNormedGradientOptim);

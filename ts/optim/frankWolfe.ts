@@ -9,7 +9,7 @@ import { Tensor } from '../tensor';
 import { L1qNormedGradientOptim } from './chained';
 import { FLOAT32_TINY, L2NormedGradientOptim, SignedGradientOptim } from './lpSpace';
 import {
-  INTERNAL, checkOptionsObject, InternalOptions, Optimizer, ParamGroup, ParamState, Params, REQUIRED, TensorStepState, optionsWithDefaults,
+  INTERNAL, checkOptionsObject, InternalOptions, Optimizer, ParamGroup, ParamState, Params, REQUIRED, TensorStepState, optionsWithDefaults, stepsWithKernelsOnly,
 } from './optimizer';
 import { ParamTransformingOptimizer } from './paramTransforming';
 import { rowsAndCols } from './rows';
@@ -142,3 +142,6 @@ export class L1qFrankWolfe extends L1qNormedGradientOptim {
     super(params, frankWolfeOptions('L1qFrankWolfe', options, ['q', 'dq', 'generator']));
   }
 }
+
+// Their steps are backend kernel calls only (stepAsync records them).
+stepsWithKernelsOnly(FrankWolfe, L1FrankWolfe, L2FrankWolfe, LinfFrankWolfe, L1qFrankWolfe);

@@ -5,7 +5,7 @@
 import { checkNumber, show } from '../errors';
 import { GroupTransform, NO_TRANSFORM, Projection, Transform, clampRows } from '../backend/groupStep';
 import { Tensor } from '../tensor';
-import { ParamGroup, REQUIRED } from './optimizer';
+import { ParamGroup, REQUIRED, stepsWithKernelsOnly } from './optimizer';
 import { ParamTransformingOptimizer } from './paramTransforming';
 import { batchShape, rowsAndCols } from './rows';
 
@@ -159,3 +159,6 @@ export class LinfProjectedOptim extends SignedGradientOptim {
     };
   }
 }
+
+// Their steps are backend kernel calls only (stepAsync records them).
+stepsWithKernelsOnly(LpNormedGradientOptim, L1NormedGradientOptim, L2NormedGradientOptim, L2ProjectedOptim, SignedGradientOptim, LinfProjectedOptim);

@@ -4,7 +4,7 @@
 import { checkNumber, show } from '../errors';
 import { Generator, defaultGenerator } from '../random';
 import { Tensor } from '../tensor';
-import { ParamGroup, REQUIRED } from './optimizer';
+import { ParamGroup, REQUIRED, stepsWithKernelsOnly } from './optimizer';
 import { ParamTransformingOptimizer } from './paramTransforming';
 import { rowsAndCols } from './rows';
 
@@ -95,3 +95,6 @@ export class TopQGradientOptimizer extends ParamTransformingOptimizer {
     this.backend.topQRows(param.grad!, rows, cols, pythonRound((1 - q) * cols));
   }
 }
+
+// Their steps are backend kernel calls only (stepAsync records them).
+stepsWithKernelsOnly(ClampedOptim, ClampedGradientOptimizer, ClampedParameterOptimizer, TopQGradientOptimizer);

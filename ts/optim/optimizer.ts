@@ -51,7 +51,47 @@ export interface GroupPlan {
  */
 function pathOf(plan: GroupPlan): 'sequential' | 'reference' | 'fused' {
   if (!fusedSteps) return 'sequential';
-  return plan.elements < SMALL_STEP_ELEMENTS ? 'reference' : 'fused';
+  // While stepAsync records, nothing may read the arrays: the recorded kernels run later.
+  return plan.elements < SMALL_STEP_ELEMENTS && !recording ? 'reference' : 'fused';
+}
+
+/** Whether stepAsync is recording a step's kernel calls (see KernelBackend.runAsync). */
+let recording = false;
+
+/**
+ * The prototypes of lp-optim's own optimizer classes (stepsWithKernelsOnly):
+ * a step whose methods all come from them is nothing but backend kernel
+ * calls, which stepAsync can record and run off the JavaScript thread.
+ */
+const KERNEL_STEP_PROTOTYPES = new WeakSet<object>();
+
+/** The methods a step runs through (a subclass or an instance that defines any of them steps in its own JavaScript). */
+const STEP_METHODS = [
+  'stepGroup', 'planGroup', 'customGroupStep', 'innerSpec', 'prepareTensor', 'specFor',
+  'preStepTransform', 'postStepTransform', 'builtinTransform',
+] as const;
+
+/** @internal Marks lp-optim's own classes: their steps call backend kernels and read none of the arrays. */
+export function stepsWithKernelsOnly(...classes: { prototype: object }[]): void {
+  for (const c of classes) KERNEL_STEP_PROTOTYPES.add(c.prototype);
+}
+
+/** Whether every step method of `o` is one of lp-optim's own (none from a user's subclass or the instance). */
+export function stepMethodsAreLpOptims(o: object): boolean {
+  for (const name of STEP_METHODS) {
+    if (Object.prototype.hasOwnProperty.call(o, name)) return false;
+    let owner = Object.getPrototypeOf(o) as object | null;
+    while (owner !== null && !Object.prototype.hasOwnProperty.call(owner, name)) owner = Object.getPrototypeOf(owner) as object | null;
+    if (owner !== null && !KERNEL_STEP_PROTOTYPES.has(owner)) return false;
+  }
+  return true;
+}
+
+/** The elements of a group's tensors that have gradients (what its step computes on). */
+function elementsWithGradients(g: ParamGroup): number {
+  let n = 0;
+  for (const p of g.params) if (p.grad) n += p.numel;
+  return n;
 }
 
 /** What a parameter's kernel needs of its state for one step. */
@@ -495,31 +535,47 @@ export abstract class Optimizer {
    * a server's event loop keeps answering. Until the promise settles, every
    * call that would change this optimizer or read or write its tensors
    * (step, zeroGrad, loadStateDict, tensor.data, tensor.grad...) throws.
+   * Groups whose step is lp-optim's own run as one batch of kernel calls off
+   * the thread; a transform written in JavaScript (a subclass's own), and a
+   * step of fewer than SMALL_STEP_ELEMENTS elements, run here.
    */
   async stepAsync<T = undefined>(closure?: () => T): Promise<T | undefined> {
     this.ensureIdle('stepAsync');
     checkClosure(closure, 'stepAsync');
     const loss = closure ? closure() : undefined;
     this.checkBeforeStep();
-    const offThread: GroupPlan[] = [];
+    const recorded: ParamGroup[] = [];
+    const kernelsOnly = this.stepIsKernelsOnly();
     for (const g of this.paramGroups) {
-      const plan = this.planGroup(g);
-      // Only fused backend steps go off the thread: custom transforms run in
-      // JavaScript, and small steps cost less here than a thread hop.
-      if (plan !== null && pathOf(plan) === 'fused') offThread.push(plan);
-      else this.runPlanSync(plan, g);
+      if (kernelsOnly && elementsWithGradients(g) >= SMALL_STEP_ELEMENTS) recorded.push(g);
+      else this.stepGroup(g);
     }
+    if (recorded.length === 0) return loss;
+    const done = this.backend.runAsync(() => {
+      recording = true;
+      try {
+        for (const g of recorded) this.stepGroup(g);
+      } finally {
+        recording = false;
+      }
+    });
     const tensors = this.paramGroups.flatMap((g) => g.params);
     for (const t of tensors) lockTensor(t);
     try {
-      for (const plan of offThread) {
-        await this.backend.groupStepAsync(plan.spec, plan.tensors);
-        plan.finish?.();
-      }
+      await done;
     } finally {
       for (const t of tensors) unlockTensor(t);
     }
     return loss;
+  }
+
+  /**
+   * @internal Whether this optimizer's step is nothing but backend kernel
+   * calls, reading none of the arrays (so stepAsync can record it): its
+   * step methods are all lp-optim's own. Wrappers add their parts.
+   */
+  stepIsKernelsOnly(): boolean {
+    return stepMethodsAreLpOptims(this);
   }
 
   /** @internal Runs one group's step: its plan, or (null plan) the custom path of a subclass. */
@@ -886,3 +942,6 @@ export type OptimizerClass = (new (params: Params, options?: Record<string, unkn
 export function isOptimizerClass(x: unknown): x is OptimizerClass {
   return typeof x === 'function' && x.prototype instanceof Optimizer;
 }
+
+// Their steps are backend kernel calls only (stepAsync records them).
+stepsWithKernelsOnly(Optimizer);

@@ -15,7 +15,7 @@ import {
   ParamGroup,
   Params,
   REQUIRED,
-  isOptimizerClass,
+  isOptimizerClass, stepsWithKernelsOnly,
 } from './optimizer';
 import { Partial, isPartial, partial } from './partial';
 import { checkParamNdimFor, dataRowsAndCols, rowView } from './rows';
@@ -261,6 +261,11 @@ export class ParamTransformingOptimizer extends Optimizer {
     return plan;
   }
 
+  /** @internal The transforms' methods and the inner optimizer's step are lp-optim's own. */
+  override stepIsKernelsOnly(): boolean {
+    return super.stepIsKernelsOnly() && this.innerOpt.stepIsKernelsOnly();
+  }
+
   /** A group whose transforms are written in JavaScript: pre-step transform, inner step, post-step transform. */
   protected override customGroupStep(g: ParamGroup): void {
     for (const p of g.params) {
@@ -292,3 +297,6 @@ export class ParamTransformingOptimizer extends Optimizer {
 }
 
 export { REQUIRED, partial };
+
+// Their steps are backend kernel calls only (stepAsync records them).
+stepsWithKernelsOnly(ParamTransformingOptimizer);

@@ -5,7 +5,7 @@ import { checkBoolean, checkNumber } from '../errors';
 import { Tensor } from '../tensor';
 import { InnerKind, InnerSpec } from '../backend/groupStep';
 import {
-  INTERNAL, InternalOptions, Optimizer, ParamGroup, ParamState, Params, TensorStepState, optionsWithDefaults,
+  INTERNAL, InternalOptions, Optimizer, ParamGroup, ParamState, Params, TensorStepState, optionsWithDefaults, stepsWithKernelsOnly,
 } from './optimizer';
 
 export interface RMSpropOptions {
@@ -62,3 +62,6 @@ export class RMSprop extends Optimizer {
     return { buffers: [squareAvg, gradAvg, momentumBuffer], s0: 0, s1: 0 };
   }
 }
+
+// Their steps are backend kernel calls only (stepAsync records them).
+stepsWithKernelsOnly(RMSprop);

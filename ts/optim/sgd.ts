@@ -6,7 +6,7 @@ import { StateBuffer } from '../backend/types';
 import { Tensor } from '../tensor';
 import { InnerKind, InnerSpec } from '../backend/groupStep';
 import {
-  INTERNAL, InternalOptions, Optimizer, ParamGroup, ParamState, Params, REQUIRED, TensorStepState, optionsWithDefaults,
+  INTERNAL, InternalOptions, Optimizer, ParamGroup, ParamState, Params, REQUIRED, TensorStepState, optionsWithDefaults, stepsWithKernelsOnly,
 } from './optimizer';
 
 export interface SGDOptions {
@@ -64,3 +64,6 @@ export class SGD extends Optimizer {
     return { buffers: [g.momentum !== 0 ? buf : null, null, null], s0: bufferInitialized ? 1 : 0, s1: 0 };
   }
 }
+
+// Their steps are backend kernel calls only (stepAsync records them).
+stepsWithKernelsOnly(SGD);
