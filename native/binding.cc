@@ -112,11 +112,12 @@ void throwRangeError(Napi::Env env, const std::string& message) {
 // own, or (runBatchAsync) one recorded call's, read out of the batch first.
 struct Args {
   Args(const Napi::CallbackInfo& info, const char* function)
-      : env_(info.Env()), function(function), info_(&info) {}
+      : function(function), env_(info.Env()), info_(&info) {}
   Args(Napi::Env env, const char* function, const std::vector<Napi::Value>* values)
-      : env_(env), function(function), values_(values) {}
+      : function(function), env_(env), values_(values) {}
 
   Napi::Env env() const { return env_; }
+  // Argument `index` (undefined past the last, as in a call).
   Napi::Value operator[](size_t index) const {
     if (info_ != nullptr) return (*info_)[index];
     return index < values_->size() ? (*values_)[index] : env_.Undefined();
@@ -124,13 +125,10 @@ struct Args {
   size_t length() const { return info_ != nullptr ? info_->Length() : values_->size(); }
   std::string where(const std::string& name) const { return std::string(function) + ": " + name; }
 
- private:
-  Napi::Env env_;
-
- public:
   const char* function;
 
  private:
+  Napi::Env env_;
   const Napi::CallbackInfo* info_ = nullptr;
   const std::vector<Napi::Value>* values_ = nullptr;
 };
@@ -1138,9 +1136,12 @@ class LpOptimAddon : public Napi::Addon<LpOptimAddon> {
     return info.Env().Undefined();
   }
 
-  // The kernels a batch may record, by name.
+  // A recorded call of the kernel `name` (see RunBatchAsync), checked as the
+  // kernel's method checks it: false after throwing, also when `name` is no
+  // kernel's (`where` names the call).
   template <typename Emit>
-  bool ReadRecorded(const std::string& name, const Args& a, Emit&& emit) const {
+  bool ReadRecorded(const std::string& name, const Args& a, const std::string& where,
+                    Emit&& emit) const {
 #define LP_RECORDED(Method, text) \
   if (name == text) return Read##Method(a, emit);
     LP_RECORDED(RowNormsL2, "rowNormsL2")
@@ -1160,6 +1161,8 @@ class LpOptimAddon : public Napi::Addon<LpOptimAddon> {
     LP_RECORDED(FrankWolfeStep, "frankWolfeStep")
     LP_RECORDED(GroupStep, "groupStep")
 #undef LP_RECORDED
+    throwTypeError(a.env(), where + "[0] must be a kernel's name, got " +
+                                describe(Napi::String::New(a.env(), name)));
     return false;
   }
 
@@ -1219,23 +1222,18 @@ class LpOptimAddon : public Napi::Addon<LpOptimAddon> {
     }
     auto worker = std::make_unique<BatchWorker>(callback.As<Napi::Function>());
     for (uint32_t i = 0; i < count; ++i) {
-      const std::string label = "runBatchAsync: calls[" + std::to_string(i) + "] (" + names[i] + ")";
+      const std::string where = "runBatchAsync: calls[" + std::to_string(i) + "]";
+      const std::string label = where + " (" + names[i] + ")";
       const Args call(env, label.c_str(), &arguments[i]);
-      // Only the calls handed to a kernel's checks above with an Array of
-      // arrays would look into an Array again; groupStep's arrays must be spread.
+      // A groupStep given its arrays as one Array would read that Array's
+      // entries during the checks, after earlier calls were checked.
       if (names[i] == "groupStep" && call[2].IsArray()) {
         throwTypeError(env, call.where("arrays") + " must be spread as arguments in a batch, got an Array");
         return env.Undefined();
       }
-      bool known = true;
-      const bool ok = ReadRecorded(names[i], call, [&](auto&& run) { worker->add(std::move(run)); });
-      if (!ok && !env.IsExceptionPending()) known = false;
-      if (!known) {
-        throwTypeError(env, "runBatchAsync: calls[" + std::to_string(i) + "][0] must be a kernel's name, got " +
-                                describe(Napi::String::New(env, names[i])));
+      if (!ReadRecorded(names[i], call, where, [&](auto&& run) { worker->add(std::move(run)); })) {
         return env.Undefined();
       }
-      if (!ok) return env.Undefined();
       for (const Napi::Value& value : arguments[i]) {
         if (value.IsObject()) worker->keep(value.As<Napi::Object>());
       }
