@@ -332,6 +332,20 @@ void withKernels(const lp::KernelTable& table, const FloatArray& array, Body&& b
   }
 }
 
+// Runs body(rowBegin, rowEnd) over rows [0, rows): in shares on the worker
+// pool for large arrays (lp::runRowShares), for the row kernels whose rows
+// are computed each on its own.
+template <typename Body>
+void forRowShares(size_t rows, size_t cols, const Body& body) {
+  lp::ThreadPool& pool = lp::ThreadPool::shared();
+  lp::runRowShares(
+      rows, cols, &pool, pool.threads(),
+      [](void* context, size_t rowBegin, size_t rowEnd) {
+        (*static_cast<const Body*>(context))(rowBegin, rowEnd);
+      },
+      const_cast<Body*>(&body));
+}
+
 // A Float64Array argument (a spec, or per-row radii).
 bool readFloat64Array(const Args& a, size_t index, const char* name, FloatArray* out) {
   const Napi::Value value = a[index];
@@ -733,7 +747,9 @@ class LpOptimAddon : public Napi::Addon<LpOptimAddon> {
     if (count != 0) {
       emit([table = table_, x, rows, cols, number, run] {
         withKernels(*table, x, [&](const auto& kernels, auto view) {
-          run(kernels, view(x), rows, cols, number);
+          forRowShares(rows, cols, [&](size_t begin, size_t end) {
+            run(kernels, view(x) + begin * cols, end - begin, cols, number);
+          });
         });
       });
     }
@@ -754,7 +770,9 @@ class LpOptimAddon : public Napi::Addon<LpOptimAddon> {
     if (rows != 0) {
       emit([table = table_, x, out, rows, cols] {
         withKernels(*table, x, [&](const auto& kernels, auto view) {
-          kernels.rowNormsL2(view(x), rows, cols, view(out));
+          forRowShares(rows, cols, [&](size_t begin, size_t end) {
+            kernels.rowNormsL2(view(x) + begin * cols, end - begin, cols, view(out) + begin);
+          });
         });
       });
     }
@@ -969,7 +987,10 @@ class LpOptimAddon : public Napi::Addon<LpOptimAddon> {
       // maxNorms is a Float64Array for either dtype of p.
       emit([table = table_, p, maxNorms, rows, cols] {
         withKernels(*table, p, [&](const auto& kernels, auto view) {
-          kernels.renormRowsL2PerRow(view(p), rows, cols, elements<double>(maxNorms));
+          forRowShares(rows, cols, [&](size_t begin, size_t end) {
+            kernels.renormRowsL2PerRow(view(p) + begin * cols, end - begin, cols,
+                                       elements<double>(maxNorms) + begin);
+          });
         });
       });
     }
@@ -1039,7 +1060,9 @@ class LpOptimAddon : public Napi::Addon<LpOptimAddon> {
     if (count != 0) {
       emit([table = table_, g, rows, cols, keep] {
         withKernels(*table, g, [&](const auto& /*kernels*/, auto view) {
-          lp::topQRows(view(g), rows, cols, keep);
+          forRowShares(rows, cols, [&](size_t begin, size_t end) {
+            lp::topQRows(view(g) + begin * cols, end - begin, cols, keep);
+          });
         });
       });
     }
@@ -1059,7 +1082,9 @@ class LpOptimAddon : public Napi::Addon<LpOptimAddon> {
     if (count != 0) {
       emit([table = table_, g, rows, cols] {
         withKernels(*table, g, [&](const auto& /*kernels*/, auto view) {
-          lp::l1LmoRows(view(g), rows, cols);
+          forRowShares(rows, cols, [&](size_t begin, size_t end) {
+            lp::l1LmoRows(view(g) + begin * cols, end - begin, cols);
+          });
         });
       });
     }

@@ -125,4 +125,42 @@ void runGroupStep(const KernelTable& table, const FusedGroup& group, const Group
   pool->run(step.taskEnds.size(), threads, &ParallelStep::runTask, &step);
 }
 
+namespace {
+
+// runRowShares's shares: share i is rows [i * rowsPerShare, ...) up to rows.
+struct RowShares {
+  RowsTask task;
+  void* context;
+  size_t rows;
+  size_t rowsPerShare;
+
+  static void runShare(void* shares, size_t i) {
+    const RowShares& s = *static_cast<const RowShares*>(shares);
+    const size_t begin = i * s.rowsPerShare;
+    s.task(s.context, begin, s.rows - begin < s.rowsPerShare ? s.rows : begin + s.rowsPerShare);
+  }
+};
+
+}  // namespace
+
+void runRowShares(size_t rows, size_t cols, ThreadPool* pool, size_t threads, RowsTask task,
+                  void* context) {
+  const size_t total = rows * cols;
+  if (pool == nullptr || threads <= 1 || total < kParallelMinElements) {
+    task(context, 0, rows);
+    return;
+  }
+  const size_t wanted = threads * kTasksPerThread;
+  size_t target = (total + wanted - 1) / wanted;
+  if (target < kMinTaskElements) target = kMinTaskElements;
+  const size_t rowsPerShare = (target + cols - 1) / cols;
+  const size_t shares = (rows + rowsPerShare - 1) / rowsPerShare;
+  if (shares < 2) {
+    task(context, 0, rows);
+    return;
+  }
+  RowShares s{task, context, rows, rowsPerShare};
+  pool->run(shares, threads, &RowShares::runShare, &s);
+}
+
 }  // namespace lp

@@ -42,6 +42,18 @@ constexpr size_t kTasksPerThread = 4;
 void runGroupStep(const KernelTable& table, const FusedGroup& group, const GroupTensor* tensors,
                   size_t count, ThreadPool* pool, size_t threads);
 
+// A row kernel's work on rows [rowBegin, rowEnd) of its array(s).
+using RowsTask = void (*)(void* context, size_t rowBegin, size_t rowEnd);
+
+// Runs task over rows [0, rows) of `cols` elements each, for the row kernels
+// that run outside a group step (top-q, the L1 LMO, row norms, normalisation,
+// renorm): on the calling thread alone with one thread or under
+// kParallelMinElements elements, else in shares of whole rows, cut as
+// runGroupStep cuts them, on the pool. Each row is computed on its own, so the
+// bits are the same whatever the cut.
+void runRowShares(size_t rows, size_t cols, ThreadPool* pool, size_t threads, RowsTask task,
+                  void* context);
+
 }  // namespace lp
 
 #endif  // LP_OPTIM_GROUP_STEP_H_

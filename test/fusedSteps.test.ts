@@ -309,6 +309,26 @@ describe(`fused group steps on ${where}`, () => {
     }
   });
 
+  // Their transforms are row kernels of their own (top-q, the L1 LMO, L2 and L1 normalisation, renorm), cut by rows across threads.
+  test.each([
+    ['L1qNormedGradientOptim[Adam]', (p: Tensor[]) => new L1qNormedGradientOptim(p, { InnerOpt: Adam, lr: 0.01, q: 0.5 })],
+    ['L1FrankWolfe', (p: Tensor[]) => new L1FrankWolfe(p, { epsilon: 2 })],
+    ['a chain: L2NormedGradientOptim, then L2ProjectedOptim', (p: Tensor[]) =>
+      new ChainedParamTransformingOptimizer(p, { chain: [L2NormedGradientOptim, partial(L2ProjectedOptim, { epsilon: 2 })], lr: 0.1 })],
+  ] as [string, Make][])('%s (kernels of their own): any number of threads gives the bits of one thread', (_name, make) => {
+    const before = getNumThreads();
+    try {
+      setNumThreads(1);
+      const one = run(make, 2, 200);
+      setNumThreads(4);
+      const four = run(make, 2, 200);
+      one.forEach((p, i) => expectSameBits(p.data, four[i].data, `param ${i}`));
+      one.forEach((p, i) => p.grad && expectSameBits(p.grad, four[i].grad!, `grad ${i}`));
+    } finally {
+      setNumThreads(before);
+    }
+  });
+
   test('setNumThreads checks its argument', () => {
     expect(() => setNumThreads(0)).toThrow(RangeError);
     expect(() => setNumThreads(1.5)).toThrow(TypeError);

@@ -2326,8 +2326,41 @@ void testGroupThreads(const lp::KernelTable& table) {
   }
 }
 
+// runRowShares: every row exactly once, in shares of whole rows; small
+// arrays and one thread on the calling thread in one call.
+void testRowShares() {
+  lp::ThreadPool pool(4);
+  struct Visits {
+    std::vector<std::atomic<int>> rows;
+    std::atomic<int> calls{0};
+    explicit Visits(size_t n) : rows(n) {}
+  };
+  const struct {
+    size_t rows, cols, threads;
+    bool split;  // expected in more than one call
+  } cases[] = {{4, 120000, 4, true}, {1000, 300, 4, true},  {4, 70001, 2, true},
+               {1, 500000, 4, false}, {64, 100, 4, false}, {512, 1024, 1, false},
+               {0, 9, 4, false},      {5, 0, 4, false}};
+  for (const auto& c : cases) {
+    Visits visits(c.rows);
+    lp::runRowShares(c.rows, c.cols, &pool, c.threads,
+                     [](void* context, size_t begin, size_t end) {
+                       Visits& v = *static_cast<Visits*>(context);
+                       v.calls.fetch_add(1);
+                       for (size_t r = begin; r < end; ++r) v.rows[r].fetch_add(1);
+                     },
+                     &visits);
+    char what[96];
+    std::snprintf(what, sizeof what, "runRowShares rows=%zu cols=%zu threads=%zu", c.rows, c.cols, c.threads);
+    gContext = what;
+    for (size_t r = 0; r < c.rows; ++r) LP_CHECK(visits.rows[r].load() == 1, "row %zu visited %d times", r, visits.rows[r].load());
+    LP_CHECK((visits.calls.load() > 1) == c.split, "%d calls", visits.calls.load());
+  }
+}
+
 int testThreads() {
   testPool();
+  testRowShares();
   // The best table and the baseline (every table's fused kernel is checked
   // against its unfused kernels by --isa; this is about the threads).
   size_t tableCount = 0;
