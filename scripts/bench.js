@@ -46,6 +46,9 @@ const WORKLOADS = [
   // L-inf PGD (LinfProjectedOptim: sign, SGD, clamp) with its default paramNdim null:
   // no norm, so one long row per tensor, cut across threads and staged blocks.
   { key: 'imagenet-linf', name: 'ImageNet batch, L-inf PGD (LinfProjectedOptim, SGD, paramNdim null)', shapes: [[64, 3, 224, 224]], inner: 'SGD', norm: 'linf', paramNdim: null, bytes: 16, reps: quick ? 3 : 15 },
+  // Sparse L1 PGD (L1qNormedGradientOptim: top-q, sign, L1 normalisation, then SGD):
+  // transforms that run as kernels of their own (a selection per row), not fused.
+  { key: 'imagenet-l1q', name: 'ImageNet batch, sparse L1 PGD (L1qNormedGradientOptim, q 0.9, SGD)', shapes: [[64, 3, 224, 224]], inner: 'SGD', norm: 'l1q', bytes: 16, reps: quick ? 3 : 15 },
   { key: 'resnet-sgd', name: "ResNet-18's 62 tensors (11.7M), SGD momentum 0.9", shapes: resnet18Shapes(), inner: 'SGDm', bytes: 24, reps: quick ? 3 : 15 },
   { key: 'resnet-adam', name: "ResNet-18's 62 tensors, Adam", shapes: resnet18Shapes(), inner: 'Adam', bytes: 32, reps: quick ? 3 : 15 },
 ];
@@ -167,6 +170,7 @@ function makeTensors(w, allocated = false) {
 function makeOptimizer(w, tensors) {
   const common = { epsilon: 1, lr: 0.01, paramNdim: w.paramNdim === undefined ? -1 : w.paramNdim };
   if (w.norm === 'linf') return new lp.LinfProjectedOptim(tensors, { epsilon: 0.03, lr: 0.003, paramNdim: w.paramNdim });
+  if (w.norm === 'l1q') return new lp.L1qNormedGradientOptim(tensors, { q: 0.9, lr: 0.01, paramNdim: -1 });
   if (w.inner === 'SGD') return new lp.L2ProjectedOptim(tensors, common);
   if (w.inner === 'SGDm') return new lp.L2ProjectedOptim(tensors, { ...common, momentum: 0.9 });
   return new lp.L2ProjectedOptim(tensors, { ...common, InnerOpt: lp.Adam });
@@ -423,7 +427,8 @@ async function main() {
       runners.push(lpOptimRunner('native1', w, 'native', 1), lpOptimRunner('nativeN', w, 'native', cores));
     }
     runners.push(lpOptimRunner('wasm', w, 'wasm', 1));
-    if (w.inner === 'SGD') runners.push(w.norm === 'linf' ? plainJsLinfRunner(w) : plainJsRunner(w));
+    // (No plain-JavaScript sparse L1 step: a per-row selection is no loop a user would write in a few lines.)
+    if (w.inner === 'SGD' && w.norm !== 'l1q') runners.push(w.norm === 'linf' ? plainJsLinfRunner(w) : plainJsRunner(w));
     const times = timeInterleaved(runners, w.reps);
     // The floor's loop touches 16 bytes per element: scaled to the optimizer's bytes per element.
     for (const r of runners) row[r.key] = times[r.key] * (r.scale ?? 1);
@@ -555,7 +560,7 @@ async function main() {
     torch.skipped
       ? `PyTorch: skipped (${torch.skipped}).`
       : torch.reference
-        ? `PyTorch + rai_toolbox: the reference's own L2ProjectedOptim (${torch.reference}, as importable here) wrapping torch.optim's SGD or Adam (scripts/bench_torch.py); the same steps written with torch ops are timed beside it with one thread.`
+        ? `PyTorch + rai_toolbox: the reference's own L2ProjectedOptim, LinfProjectedOptim or L1qNormedGradientOptim (${torch.reference}, as importable here) wrapping torch.optim's SGD or Adam (scripts/bench_torch.py); the same steps written with torch ops are timed beside it with one thread.`
         : `PyTorch: the same steps written with torch ops and torch.optim (scripts/bench_torch.py): rai_toolbox, the reference, is not importable here (${torch.whyNoReference}; pip install rai-toolbox, or set PYTHONPATH to a checkout's src/, to time it instead).`,
     allocArrays.skipped
       ? `WebAssembly with allocArray tensors: skipped (${allocArrays.skipped}).`

@@ -21,13 +21,14 @@ try:
     import rai_toolbox
     from rai_toolbox.optim import L2ProjectedOptim as ReferenceOptim
     from rai_toolbox.optim import LinfProjectedOptim as ReferenceLinfOptim
+    from rai_toolbox.optim import L1qNormedGradientOptim as ReferenceL1qOptim
 
     # (A source checkout without its generated _version.py says "unknown version".)
     _version = getattr(rai_toolbox, "__version__", "unknown version")
     REFERENCE = "rai_toolbox" + ("" if _version == "unknown version" else " " + _version)
     WHY_NOT = None
 except ImportError as err:  # the hand-written ops stand in for it
-    ReferenceOptim = ReferenceLinfOptim = None
+    ReferenceOptim = ReferenceLinfOptim = ReferenceL1qOptim = None
     REFERENCE = None
     WHY_NOT = str(err)
 
@@ -49,7 +50,9 @@ def reference_step(w, params):
     """rai_toolbox's own step: L2ProjectedOptim with the workload's inner optimizer."""
     inner = {"Adam": (torch.optim.Adam, {}), "SGDm": (torch.optim.SGD, {"momentum": 0.9})}.get(w["inner"], (torch.optim.SGD, {}))
     per_datum = w.get("paramNdim", -1) is not None
-    if w.get("norm") == "linf":
+    if w.get("norm") == "l1q":
+        opt = ReferenceL1qOptim(params, InnerOpt=inner[0], lr=0.01, q=0.9, param_ndim=-1, **inner[1])
+    elif w.get("norm") == "linf":
         opt = ReferenceLinfOptim(params, InnerOpt=inner[0], lr=0.003, epsilon=0.03, param_ndim=-1 if per_datum else None, **inner[1])
     else:
         opt = ReferenceOptim(params, InnerOpt=inner[0], lr=0.01, epsilon=1.0, param_ndim=-1 if per_datum else None, **inner[1])
@@ -76,6 +79,23 @@ def run(w, threads, evict_bytes=0, reference=False):
                 p.clamp_(-0.03, 0.03)
 
         return median_ms(w, linf_step, evict_bytes)
+    if w.get("norm") == "l1q":
+        inner = torch.optim.SGD(params, lr=0.01)
+
+        @torch.no_grad()
+        def l1q_step():
+            # rai_toolbox's L1q transform without its wrapper: per datum, the
+            # top (1 - q) * D magnitudes' signs, L1-normalised.
+            for p in params:
+                rows = p.grad.reshape(p.grad.shape[0], -1)
+                keep = round((1 - 0.9) * rows.shape[1])
+                _, idx = torch.topk(rows.abs(), keep, dim=1)
+                sparse = torch.zeros_like(rows).scatter_(1, idx, rows.gather(1, idx)).sign_()
+                sparse /= torch.clamp(torch.norm(sparse, p=1, dim=1, keepdim=True), 1.1754943508222875e-38, None)
+                rows.copy_(sparse)
+            inner.step()
+
+        return median_ms(w, l1q_step, evict_bytes)
     if w["inner"] == "Adam":
         inner = torch.optim.Adam(params, lr=0.01)
     else:
