@@ -456,6 +456,22 @@ describe(`stepAsync on ${where}`, () => {
     },
   );
 
+  test("a step small enough to run on the JavaScript thread (the seed's) still locks its optimizer and tensors until the promise settles", async () => {
+    const x = new Tensor(Float32Array.of(1, 2), [2]);
+    const opt = new L2ProjectedOptim([x], { InnerOpt: SGD, epsilon: 1, lr: 0.1, paramNdim: null });
+    x.grad = Float32Array.of(1, 1);
+    const pending = opt.stepAsync();
+    expect(x.busy).toBe(true);
+    expect(() => opt.step()).toThrow(/cannot step while a stepAsync/);
+    expect(() => x.data).toThrow(/stepAsync\(\) is running/);
+    await pending;
+    expect(x.busy).toBe(false);
+    const twin = new Tensor(Float32Array.of(1, 2), [2]);
+    twin.grad = Float32Array.of(1, 1);
+    new L2ProjectedOptim([twin], { InnerOpt: SGD, epsilon: 1, lr: 0.1, paramNdim: null }).step();
+    expectSameBits(x.data, twin.data, 'stepAsync vs step');
+  });
+
   test('a failing step unlocks the tensors', async () => {
     const x = big();
     const opt = new L2ProjectedOptim([x], { lr: 0.1, epsilon: 10 });

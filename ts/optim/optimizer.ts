@@ -550,8 +550,9 @@ export abstract class Optimizer {
       if (kernelsOnly && elementsWithGradients(g) >= SMALL_STEP_ELEMENTS) recorded.push(g);
       else this.stepGroup(g);
     }
-    if (recorded.length === 0) return loss;
-    const done = this.backend.runAsync(() => {
+    // (Nothing recorded, the step is done already; the tensors stay locked
+    // until the promise settles all the same, as the API promises.)
+    const done = recorded.length === 0 ? Promise.resolve() : this.backend.runAsync(() => {
       recording = true;
       try {
         for (const g of recorded) this.stepGroup(g);
