@@ -346,6 +346,13 @@ void forRowShares(size_t rows, size_t cols, const Body& body) {
       const_cast<Body*>(&body));
 }
 
+// body(begin, end) over elements [0, n) of an elementwise kernel, in shares
+// as forRowShares (each element a row of its own: the same bits).
+template <typename Body>
+void forElementShares(size_t n, const Body& body) {
+  forRowShares(n, 1, body);
+}
+
 // A Float64Array argument (a spec, or per-row radii).
 bool readFloat64Array(const Args& a, size_t index, const char* name, FloatArray* out) {
   const Napi::Value value = a[index];
@@ -815,7 +822,9 @@ class LpOptimAddon : public Napi::Addon<LpOptimAddon> {
     if (g.length != 0) {
       emit([table = table_, g, scale, applyScale, bias, applyBias] {
         withKernels(*table, g, [&](const auto& kernels, auto view) {
-          kernels.scaleBias(view(g), g.length, scale, applyScale, bias, applyBias);
+          forElementShares(g.length, [&](size_t begin, size_t end) {
+            kernels.scaleBias(view(g) + begin, end - begin, scale, applyScale, bias, applyBias);
+          });
         });
       });
     }
@@ -1016,7 +1025,9 @@ class LpOptimAddon : public Napi::Addon<LpOptimAddon> {
     if (g.length != 0) {
       emit([table = table_, g] {
         withKernels(*table, g, [&](const auto& kernels, auto view) {
-          kernels.signInPlace(view(g), g.length);
+          forElementShares(g.length, [&](size_t begin, size_t end) {
+            kernels.signInPlace(view(g) + begin, end - begin);
+          });
         });
       });
     }
@@ -1037,7 +1048,9 @@ class LpOptimAddon : public Napi::Addon<LpOptimAddon> {
     if (x.length != 0) {
       emit([table = table_, x, lo, hasLo, hi, hasHi] {
         withKernels(*table, x, [&](const auto& kernels, auto view) {
-          kernels.clampInPlace(view(x), x.length, lo, hasLo, hi, hasHi);
+          forElementShares(x.length, [&](size_t begin, size_t end) {
+            kernels.clampInPlace(view(x) + begin, end - begin, lo, hasLo, hi, hasHi);
+          });
         });
       });
     }

@@ -309,10 +309,13 @@ describe(`fused group steps on ${where}`, () => {
     }
   });
 
-  // Their transforms are row kernels of their own (top-q, the L1 LMO, L2 and L1 normalisation, renorm), cut by rows across threads.
+  // Their transforms are kernels of their own (top-q, the L1 LMO, L2 and L1 normalisation, renorm by rows; sign, clamp,
+  // gradScale/gradBias by elements), cut across threads.
   test.each([
     ['L1qNormedGradientOptim[Adam]', (p: Tensor[]) => new L1qNormedGradientOptim(p, { InnerOpt: Adam, lr: 0.01, q: 0.5 })],
     ['L1FrankWolfe', (p: Tensor[]) => new L1FrankWolfe(p, { epsilon: 2 })],
+    ['ClampedParameterOptimizer[SGD], gradScale and gradBias', (p: Tensor[]) =>
+      new ClampedParameterOptimizer(p, { lr: 0.1, clampMin: -0.8, clampMax: 0.8, gradScale: 0.5, gradBias: 0.01 })],
     ['a chain: L2NormedGradientOptim, then L2ProjectedOptim', (p: Tensor[]) =>
       new ChainedParamTransformingOptimizer(p, { chain: [L2NormedGradientOptim, partial(L2ProjectedOptim, { epsilon: 2 })], lr: 0.1 })],
   ] as [string, Make][])('%s (kernels of their own): any number of threads gives the bits of one thread', (_name, make) => {
