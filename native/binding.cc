@@ -395,12 +395,10 @@ bool readThreadCount(const Args& a, size_t index, const char* name, size_t* out)
 const char* const kSlotNames[lp::kArraysPerTensor] = {"p", "g", "buf0", "buf1", "buf2",
                                                       "maxNorms"};
 
-// A group step, read and checked: the options, the tensors, and every typed
-// array given (kept alive by runBatchAsync while it runs).
+// A group step, read and checked: the options and the tensors.
 struct GroupStepArgs {
   lp::FusedGroup group{};
   std::vector<lp::GroupTensor> tensors;
-  std::vector<Napi::Value> arrays;
 };
 
 std::string slotName(const lp::BufferNeeds& needs, int slot) {
@@ -548,7 +546,6 @@ bool readGroupStep(const Args& a, GroupStepArgs* out, bool spread) {
         tensor.maxNorms = elements<double>(array);
         read.push_back(lp::MemorySpan{array.begin(), array.end(), static_cast<uint32_t>(t),
                                       static_cast<uint32_t>(slot)});
-        out->arrays.push_back(value);
         continue;
       }
       if (slot == lp::kSlotP) {
@@ -579,7 +576,6 @@ bool readGroupStep(const Args& a, GroupStepArgs* out, bool spread) {
       }
       written.push_back(lp::MemorySpan{array.begin(), array.end(), static_cast<uint32_t>(t),
                                        static_cast<uint32_t>(slot)});
-      out->arrays.push_back(value);
       if (slot == lp::kSlotP) tensor.p = array.data;
       if (slot == lp::kSlotG) tensor.g = array.data;
       // A buffer the options do not use is checked but not passed on.
@@ -1208,8 +1204,8 @@ class LpOptimAddon : public Napi::Addon<LpOptimAddon> {
   // calls, each an Array [name, ...arguments] as the kernel method takes them
   // (groupStep with its arrays spread). Every call is read and checked first,
   // throwing at the first wrong one with nothing run; then the calls run in
-  // order off the JS thread, and callback(null) follows. (stepAsync of the
-  // optimizers whose transforms are kernels of their own: their whole step.)
+  // order off the JS thread, and callback(null) follows. (stepAsync's whole
+  // step: the recorded kernel calls of every group it takes off the thread.)
   Napi::Value RunBatchAsync(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
     const Args a{info, "runBatchAsync"};

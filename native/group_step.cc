@@ -60,6 +60,14 @@ bool elementwise(const FusedGroup& group, const GroupTensor& t) {
   return !group.normalizeGrad && !group.project && (!group.clamp || t.maxNorms == nullptr);
 }
 
+// The elements of one share of a parallel run over `total` elements: about
+// kTasksPerThread shares per thread, none under kMinTaskElements.
+size_t shareElements(size_t total, size_t threads) {
+  const size_t wanted = threads * kTasksPerThread;
+  const size_t share = (total + wanted - 1) / wanted;
+  return share < kMinTaskElements ? kMinTaskElements : share;
+}
+
 // Elements [begin, begin + n) of an elementwise tensor as a tensor of one row.
 GroupTensor elementRange(const GroupTensor& t, size_t begin, size_t n) {
   const size_t bytes = begin * (t.f64 ? sizeof(double) : sizeof(float));
@@ -81,11 +89,9 @@ void runGroupStep(const KernelTable& table, const FusedGroup& group, const Group
     return;
   }
 
-  // Shares of at least kMinTaskElements, about kTasksPerThread per thread; a
-  // share is whole rows of one tensor, or several small tensors.
+  // A share is whole rows of one tensor, or several small tensors.
   const size_t wanted = threads * kTasksPerThread;
-  size_t target = (total + wanted - 1) / wanted;
-  if (target < kMinTaskElements) target = kMinTaskElements;
+  const size_t target = shareElements(total, threads);
 
   // An elementwise tensor with rows longer than a share is cut into ranges of
   // elements (the same bits: each element's step depends on no other).
@@ -150,10 +156,7 @@ void runRowShares(size_t rows, size_t cols, ThreadPool* pool, size_t threads, Ro
     task(context, 0, rows);
     return;
   }
-  const size_t wanted = threads * kTasksPerThread;
-  size_t target = (total + wanted - 1) / wanted;
-  if (target < kMinTaskElements) target = kMinTaskElements;
-  const size_t rowsPerShare = (target + cols - 1) / cols;
+  const size_t rowsPerShare = (shareElements(total, threads) + cols - 1) / cols;
   const size_t shares = (rows + rowsPerShare - 1) / rowsPerShare;
   if (shares < 2) {
     task(context, 0, rows);
