@@ -295,34 +295,22 @@ describe(`fused group steps on ${where}`, () => {
     expect(Math.max(...a.data.map(Math.abs))).toBe(Math.fround(0.3));
   });
 
-  // (SGD and LinfProjectedOptim with paramNdim null have tensors of one long row, cut inside it across threads.)
-  test.each([CONFIGS[0], CONFIGS[3], CONFIGS[8], CONFIGS[12], CONFIGS[13]])('%s: any number of threads gives the bits of one thread', (_name, make) => {
+  // (SGD and LinfProjectedOptim with paramNdim null have tensors of one long row, cut inside it across threads.
+  // The last four's transforms are kernels of their own, cut across threads too: top-q, the L1 LMO, L2 and L1
+  // normalisation and renorm by rows; sign, clamp and gradScale/gradBias by elements.)
+  test.each([
+    CONFIGS[0], CONFIGS[3], CONFIGS[8], CONFIGS[12], CONFIGS[13],
+    ['L1qNormedGradientOptim[Adam] (kernels of their own)', (p: Tensor[]) => new L1qNormedGradientOptim(p, { InnerOpt: Adam, lr: 0.01, q: 0.5 })],
+    ['L1FrankWolfe (kernels of their own)', (p: Tensor[]) => new L1FrankWolfe(p, { epsilon: 2 })],
+    ['ClampedParameterOptimizer[SGD], gradScale and gradBias (kernels of their own)', (p: Tensor[]) =>
+      new ClampedParameterOptimizer(p, { lr: 0.1, clampMin: -0.8, clampMax: 0.8, gradScale: 0.5, gradBias: 0.01 })],
+    ['a chain: L2NormedGradientOptim, then L2ProjectedOptim (kernels of their own)', (p: Tensor[]) =>
+      new ChainedParamTransformingOptimizer(p, { chain: [L2NormedGradientOptim, partial(L2ProjectedOptim, { epsilon: 2 })], lr: 0.1 })],
+  ] as [string, Make][])('%s: any number of threads gives the bits of one thread', (_name, make) => {
     const before = getNumThreads();
     try {
       setNumThreads(1);
       const one = run(make, 2, 200); // groups above the 256K-element threshold
-      setNumThreads(4);
-      const four = run(make, 2, 200);
-      one.forEach((p, i) => expectSameBits(p.data, four[i].data, `param ${i}`));
-    } finally {
-      setNumThreads(before);
-    }
-  });
-
-  // Their transforms are kernels of their own (top-q, the L1 LMO, L2 and L1 normalisation, renorm by rows; sign, clamp,
-  // gradScale/gradBias by elements), cut across threads.
-  test.each([
-    ['L1qNormedGradientOptim[Adam]', (p: Tensor[]) => new L1qNormedGradientOptim(p, { InnerOpt: Adam, lr: 0.01, q: 0.5 })],
-    ['L1FrankWolfe', (p: Tensor[]) => new L1FrankWolfe(p, { epsilon: 2 })],
-    ['ClampedParameterOptimizer[SGD], gradScale and gradBias', (p: Tensor[]) =>
-      new ClampedParameterOptimizer(p, { lr: 0.1, clampMin: -0.8, clampMax: 0.8, gradScale: 0.5, gradBias: 0.01 })],
-    ['a chain: L2NormedGradientOptim, then L2ProjectedOptim', (p: Tensor[]) =>
-      new ChainedParamTransformingOptimizer(p, { chain: [L2NormedGradientOptim, partial(L2ProjectedOptim, { epsilon: 2 })], lr: 0.1 })],
-  ] as [string, Make][])('%s (kernels of their own): any number of threads gives the bits of one thread', (_name, make) => {
-    const before = getNumThreads();
-    try {
-      setNumThreads(1);
-      const one = run(make, 2, 200);
       setNumThreads(4);
       const four = run(make, 2, 200);
       one.forEach((p, i) => expectSameBits(p.data, four[i].data, `param ${i}`));
