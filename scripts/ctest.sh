@@ -8,4 +8,5 @@ jobs="$(getconf _NPROCESSORS_ONLN 2>/dev/null || echo 2)"
 
 cmake -S "$root" -B "$build" -DCMAKE_BUILD_TYPE=Release
 cmake --build "$build" --parallel "$jobs"
-ctest --test-dir "$build" --output-on-failure
+# The tests are independent processes: one per core.
+ctest --test-dir "$build" --output-on-failure --parallel "$jobs"

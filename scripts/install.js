@@ -12,7 +12,10 @@ if (process.env.LP_OPTIM_SKIP_NATIVE_BUILD) {
   process.exit(0);
 }
 const bin = require.resolve('node-gyp-build/bin.js');
-const r = spawnSync(process.execPath, [bin], { cwd: path.join(__dirname, '..'), stdio: 'inherit' });
+// node-gyp compiles one file at a time unless told otherwise; the per-ISA
+// kernel files take most of a minute each, so use every core (JOBS wins if set).
+const env = { ...process.env, JOBS: process.env.JOBS || 'max' };
+const r = spawnSync(process.execPath, [bin], { cwd: path.join(__dirname, '..'), stdio: 'inherit', env });
 if (r.status !== 0) {
   console.warn('lp-optim: the native addon could not be built (see above); the WebAssembly backend will be used instead.');
 }

@@ -9,7 +9,11 @@ import {
   LinfProjectedOptim, Optimizer, RMSprop, SGD, SignedGradientOptim, Tensor, allocArray, backendInfo, freeArray, getNumThreads, partial, setNumThreads,
 } from '../ts';
 import { SMALL_STEP_ELEMENTS, setFusedSteps } from '../ts/optim/optimizer';
-import { expectSameBits } from './helpers';
+import { expectSameBits, filled } from './helpers';
+
+// Bound once: in jest's sandbox each global lookup (Math) in a loop over a
+// million elements costs tens of milliseconds.
+const { sin, cos } = Math;
 
 const where = `${backendInfo().backend} (${backendInfo().isa})`;
 
@@ -37,9 +41,9 @@ const CONFIGS: [string, Make][] = [
 function makeParams(scale: number): Tensor[] {
   const n = Math.max(SMALL_STEP_ELEMENTS, 600) * scale;
   return [
-    new Tensor(Float32Array.from({ length: 4 * n }, (_, i) => Math.sin(i * 0.37) * 2), [4, 2, n / 2]),
-    new Tensor(Float32Array.from({ length: 3 * 17 }, (_, i) => Math.cos(i)), [3, 17]),
-    new Tensor(Float64Array.from({ length: 2 * n + 3 }, (_, i) => Math.sin(i * 0.11)), [2 * n + 3]),
+    new Tensor(filled(Float32Array, 4 * n, (i) => sin(i * 0.37) * 2), [4, 2, n / 2]),
+    new Tensor(filled(Float32Array, 3 * 17, (i) => cos(i)), [3, 17]),
+    new Tensor(filled(Float64Array, 2 * n + 3, (i) => sin(i * 0.11)), [2 * n + 3]),
   ];
 }
 
@@ -55,7 +59,7 @@ function run(make: Make, steps: number, scale = 1): Tensor[] {
         return;
       }
       const g = p.dtype === 'float64' ? new Float64Array(p.numel) : new Float32Array(p.numel);
-      for (let j = 0; j < g.length; j++) g[j] = Math.sin(j * 0.7 + k) * (j % 5) + (j % 13 === 0 ? 0 : 0.01 * k);
+      for (let j = 0; j < g.length; j++) g[j] = sin(j * 0.7 + k) * (j % 5) + (j % 13 === 0 ? 0 : 0.01 * k);
       p.grad = g;
     });
     opt32.step();
@@ -125,10 +129,10 @@ describe(`fused group steps on ${where}`, () => {
   test.each(LARGE)('%s over blocks of a large group: fused equals one kernel per operation', (_name, make) => {
     const runLarge = () => {
       const shapes = [[3, 100, 700], [3, 70001]];
-      const params = shapes.map((s, k) => new Tensor(Float32Array.from({ length: s.reduce((a, b) => a * b) }, (_, i) => Math.sin(i * 0.013 + k) * 0.05), s));
+      const params = shapes.map((s, k) => new Tensor(filled(Float32Array, s.reduce((a, b) => a * b), (i) => sin(i * 0.013 + k) * 0.05), s));
       const opt = make(params);
       for (let step = 0; step < 3; step++) {
-        for (const p of params) p.grad = Float32Array.from({ length: p.numel }, (_, i) => Math.cos(i * 0.7 + step) * ((i % 7) - 3));
+        for (const p of params) p.grad = filled(Float32Array, p.numel, (i) => cos(i * 0.7 + step) * ((i % 7) - 3));
         opt.step();
       }
       return params;
@@ -136,7 +140,7 @@ describe(`fused group steps on ${where}`, () => {
     const fused = expectFusedMatchesUnfused(runLarge);
     for (const p of fused) expect(p.grad).not.toBeNull();
     // And the steps did move the parameters (two untouched copies would also be equal).
-    expect(fused[1].data[5]).not.toBe(Math.fround(Math.sin(5 * 0.013 + 1) * 0.05));
+    expect(fused[1].data[5]).not.toBe(Math.fround(sin(5 * 0.013 + 1) * 0.05));
   });
 
   // Rows of 64K elements or more take the pipelined sweep (each row's update
@@ -153,10 +157,10 @@ describe(`fused group steps on ${where}`, () => {
     const cols = 65538;
     const arrays = allocArrays();
     const runLong = () => {
-      const p = new Tensor(arrays.array(rows * cols, (i) => Math.sin(i * 0.011) * 0.03, 1), [rows, cols]);
+      const p = new Tensor(arrays.array(rows * cols, (i) => sin(i * 0.011) * 0.03, 1), [rows, cols]);
       const opt = make([p]);
       for (let step = 0; step < 3; step++) {
-        p.grad = arrays.array(rows * cols, (i) => Math.cos(i * 0.5 + step) * ((i % 5) - 2));
+        p.grad = arrays.array(rows * cols, (i) => cos(i * 0.5 + step) * ((i % 5) - 2));
         opt.step();
       }
       return [p];
@@ -165,7 +169,7 @@ describe(`fused group steps on ${where}`, () => {
       const [fused] = expectFusedMatchesUnfused(runLong);
       expect(fused.grad).not.toBeNull();
       // The steps moved every row.
-      for (let r = 0; r < rows; r++) expect(fused.data[r * cols + 7]).not.toBe(Math.fround(Math.sin((r * cols + 7) * 0.011) * 0.03));
+      for (let r = 0; r < rows; r++) expect(fused.data[r * cols + 7]).not.toBe(Math.fround(sin((r * cols + 7) * 0.011) * 0.03));
     } finally {
       arrays.freeAll();
     }
@@ -180,10 +184,10 @@ describe(`fused group steps on ${where}`, () => {
     const radii = Array.from({ length: rows }, (_, r) => 0.2 + (r % 97) * 0.01);
     const arrays = allocArrays();
     const runRows = () => {
-      const p = new Tensor(arrays.array(rows * cols, (i) => Math.sin(i * 0.37) * 0.5), [rows, cols]);
+      const p = new Tensor(arrays.array(rows * cols, (i) => sin(i * 0.37) * 0.5), [rows, cols]);
       const opt = new L2ProjectedOptim([p], { lr: 0.3, momentum: 0.5, epsilon: radii });
       for (let step = 0; step < 2; step++) {
-        p.grad = arrays.array(rows * cols, (i) => Math.cos(i * 0.9 + step));
+        p.grad = arrays.array(rows * cols, (i) => cos(i * 0.9 + step));
         opt.step();
       }
       return [p];
@@ -206,7 +210,7 @@ describe(`fused group steps on ${where}`, () => {
   test.each(['float32', 'float64'] as const)('one-element rows (%s): fused equals one kernel per operation, special values included', (dtype) => {
     const special = [0, -0, NaN, Infinity, -Infinity, 1e-45, -5e-324, 3e38, -1e300, 1, -1, 0.5, 1.5, -2.25];
     const make = (k: number) => {
-      const values = Array.from({ length: 1000 }, (_, i) => (i % 3 === 0 ? special[(i / 3 + k) % special.length] : Math.sin(i * 0.3 + k) * 3));
+      const values = Array.from({ length: 1000 }, (_, i) => (i % 3 === 0 ? special[(i / 3 + k) % special.length] : sin(i * 0.3 + k) * 3));
       return dtype === 'float64' ? Float64Array.from(values) : Float32Array.from(values);
     };
     const runUnit = (options: Record<string, unknown>) => {
@@ -245,12 +249,12 @@ describe(`fused group steps on ${where}`, () => {
   test('a group mixing float32 and float64 parameters steps each as a group of its own', () => {
     // As a torch group may; the WebAssembly module's group step takes one dtype at a time.
     const make = () => [
-      new Tensor(Float32Array.from({ length: 3 * 300 }, (_, i) => Math.sin(i * 0.3) * 2), [3, 300]),
-      new Tensor(Float64Array.from({ length: 2 * 400 }, (_, i) => Math.cos(i * 0.7)), [2, 400]),
-      new Tensor(Float32Array.from({ length: 7 }, (_, i) => i - 3), [7]),
+      new Tensor(filled(Float32Array, 3 * 300, (i) => sin(i * 0.3) * 2), [3, 300]),
+      new Tensor(filled(Float64Array, 2 * 400, (i) => cos(i * 0.7)), [2, 400]),
+      new Tensor(filled(Float32Array, 7, (i) => i - 3), [7]),
     ];
     const setGrads = (k: number, ts: Tensor[]) => ts.forEach((t) => {
-      const values = Array.from({ length: t.numel }, (_, i) => Math.sin(3 * i + k) + 0.1 * k);
+      const values = Array.from({ length: t.numel }, (_, i) => sin(3 * i + k) + 0.1 * k);
       t.grad = t.dtype === 'float64' ? Float64Array.from(values) : Float32Array.from(values);
     });
     const options = { InnerOpt: Adam, lr: 0.05, epsilon: 1.5 };
@@ -271,23 +275,23 @@ describe(`fused group steps on ${where}`, () => {
     // The native backend passes up to 256 tensors' arrays to the addon as
     // call arguments and larger groups as one Array: both ways give the bits.
     const runMany = () => {
-      const params = Array.from({ length: count }, (_, t) => new Tensor(Float32Array.from({ length: 2 * 9 }, (_, i) => Math.sin(i + t) * 0.4), [2, 9]));
+      const params = Array.from({ length: count }, (_, t) => new Tensor(filled(Float32Array, 2 * 9, (i) => sin(i + t) * 0.4), [2, 9]));
       const opt = new L2ProjectedOptim(params, { lr: 0.3, momentum: 0.5, epsilon: 0.6 });
       for (let k = 0; k < 2; k++) {
-        params.forEach((p, t) => (p.grad = Float32Array.from({ length: p.numel }, (_, i) => Math.cos(i * 0.9 + t + k))));
+        params.forEach((p, t) => (p.grad = filled(Float32Array, p.numel, (i) => cos(i * 0.9 + t + k))));
         opt.step();
       }
       return params;
     };
     const fused = expectFusedMatchesUnfused(runMany);
-    expect(fused[count - 1].data[0]).not.toBe(Math.fround(Math.sin(count - 1) * 0.4));
+    expect(fused[count - 1].data[0]).not.toBe(Math.fround(sin(count - 1) * 0.4));
   });
 
   test('LinfProjectedOptim also clamps a parameter without a gradient, as the reference does (its post-step transform runs on every parameter)', () => {
     const values = (i: number) => ((i % 5) - 2) * 0.5; // -1 .. 1
-    const a = new Tensor(Float32Array.from({ length: 4096 }, (_, i) => values(i)), [4, 1024]);
-    const b = new Tensor(Float32Array.from({ length: 4096 }, (_, i) => values(i + 1)), [4, 1024]);
-    a.grad = Float32Array.from({ length: 4096 }, (_, i) => Math.sin(i));
+    const a = new Tensor(filled(Float32Array, 4096, (i) => values(i)), [4, 1024]);
+    const b = new Tensor(filled(Float32Array, 4096, (i) => values(i + 1)), [4, 1024]);
+    a.grad = filled(Float32Array, 4096, (i) => sin(i));
     new LinfProjectedOptim([a, b], { lr: 0.1, epsilon: 0.3 }).step();
     const clamp = (v: number) => Math.fround(Math.min(0.3, Math.max(-0.3, v)));
     expect(Array.from(b.data)).toEqual(Array.from({ length: 4096 }, (_, i) => clamp(values(i + 1))));
@@ -329,8 +333,8 @@ describe(`fused group steps on ${where}`, () => {
 });
 
 describe(`stepAsync on ${where}`, () => {
-  const big = () => new Tensor(Float32Array.from({ length: 64 * 4096 }, (_, i) => Math.sin(i)), [64, 4096]);
-  const grad = (n: number) => Float32Array.from({ length: n }, (_, i) => Math.cos(i * 0.3));
+  const big = () => new Tensor(filled(Float32Array, 64 * 4096, (i) => sin(i)), [64, 4096]);
+  const grad = (n: number) => filled(Float32Array, n, (i) => cos(i * 0.3));
 
   const ASYNC_CONFIGS: [string, Make][] = [
     ['L2ProjectedOptim[Adam]', (p) => new L2ProjectedOptim(p, { InnerOpt: Adam, lr: 0.01, epsilon: 20 })],
@@ -412,7 +416,7 @@ describe(`stepAsync on ${where}`, () => {
   (backendInfo().backend === 'native' ? test.each : test.skip.each)(ASYNC_CONFIGS)(
     'native, %s: the step runs off the JavaScript thread (the event loop answers meanwhile); skipped on WebAssembly, which steps on the JavaScript thread by design',
     async (_name, make) => {
-      const x = new Tensor(Float32Array.from({ length: 8 << 20 }, (_, i) => (i % 7) - 3), [64, 1 << 17]);
+      const x = new Tensor(filled(Float32Array, 8 << 20, (i) => (i % 7) - 3), [64, 1 << 17]);
       const opt = make([x]);
       x.grad = new Float32Array(x.numel).fill(0.5);
       const events: string[] = [];
