@@ -4,7 +4,7 @@
 // (where the port deliberately differs from the reference), top-q's seeded
 // draws, and a user's own transform.
 import {
-  ChainedParamTransformingOptimizer, ClampedGradientOptimizer, ClampedParameterOptimizer, FrankWolfe, Generator, L1FrankWolfe,
+  ChainedParamTransformingOptimizer, ClampedGradientOptimizer, ClampedParameterOptimizer, FrankWolfe, Generator, L1FrankWolfe, L1qFrankWolfe,
   L1qNormedGradientOptim, L2FrankWolfe, L2NormedGradientOptim, LinfFrankWolfe, LinfProjectedOptim, ParamGroup,
   ParamTransformingOptimizer, SGD, SignedGradientOptim, Tensor, TopQGradientOptimizer, backendInfo, partial,
 } from '../ts';
@@ -40,6 +40,32 @@ describe(`the optimizer family on ${where}`, () => {
     expect(() => new LinfFrankWolfe([t([1])], { epsilon: 1, InnerOpt: SGD } as never)).toThrow(/inner optimizer is always FrankWolfe/);
     expect(new LinfFrankWolfe([t([1])], { epsilon: 1, InnerOpt: FrankWolfe } as never).innerOpt).toBeInstanceOf(FrankWolfe);
     expect(() => new LinfProjectedOptim([t([1])], { lr: 1, epsilon: -1 })).toThrow(RangeError);
+  });
+
+  // rai_toolbox accepts a Frank-Wolfe group's epsilon and never reads it (the step keeps the
+  // constructor's radius); its lmo_scaling_factor is what a group's radius is. Checked against
+  // the reference: L2FrankWolfe, epsilon 0.5, lr 1 without the schedule, gradients of ones,
+  // a second group with lmo_scaling_factor 5 steps [1, 2, 3] to -5 / sqrt(3) = -2.8868 each.
+  test("a Frank-Wolfe group's radius is its lmoScalingFactor; a group's epsilon is refused, saying so", () => {
+    for (const make of [
+      (groups: ParamGroup[]) => new L1FrankWolfe(groups, { epsilon: 0.5 }),
+      (groups: ParamGroup[]) => new L2FrankWolfe(groups, { epsilon: 0.5 }),
+      (groups: ParamGroup[]) => new LinfFrankWolfe(groups, { epsilon: 0.5 }),
+      (groups: ParamGroup[]) => new L1qFrankWolfe(groups, { epsilon: 0.5, q: 0.5 }),
+    ]) {
+      expect(() => make([{ params: [t([1, 2])] }, { params: [t([3])], epsilon: 5 }])).toThrow(/param group 1: unknown option epsilon \(5\).*lmoScalingFactor: rai_toolbox ignores a group's epsilon/);
+      const opt = make([{ params: [t([1, 2])] }]);
+      expect(() => opt.addParamGroup({ params: [t([3])], epsilon: 5 })).toThrow(/unknown option epsilon.*rai_toolbox ignores/);
+      expect(opt.paramGroups).toHaveLength(1);
+    }
+    const a = t([1, 2, 3], [1, 3]);
+    const b = t([1, 2, 3], [1, 3]);
+    const opt = new L2FrankWolfe([{ params: [a] }, { params: [b], lmoScalingFactor: 5 }], { epsilon: 0.5, lr: 1, useDefaultLrSchedule: false });
+    a.grad = Float32Array.from([1, 1, 1]);
+    b.grad = Float32Array.from([1, 1, 1]);
+    opt.step();
+    for (const v of a.data) expect(v).toBeCloseTo(-0.5 / Math.sqrt(3), 6);
+    for (const v of b.data) expect(v).toBeCloseTo(-5 / Math.sqrt(3), 5);
   });
 
   test("the chain applies its links left to right and prints like the reference's repr", () => {

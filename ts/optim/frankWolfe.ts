@@ -105,6 +105,21 @@ function frankWolfeOptions(cls: string, options: FrankWolfeFamilyOptions, extraK
 }
 
 /**
+ * Why a Frank-Wolfe optimizer refuses a group's `epsilon`: rai_toolbox's
+ * docstrings say the radius can be set per group, but its constructors turn
+ * `epsilon` into the inner FrankWolfe's `lmo_scaling_factor` once, and a
+ * group's own `epsilon` is never read (the step keeps the constructor's). A
+ * group takes its own radius through `lmoScalingFactor`, which the reference
+ * does read; taking `epsilon` would either differ from the reference's
+ * results or silently ignore it.
+ */
+function frankWolfeOptionHint(key: string): string {
+  return key === 'epsilon'
+    ? ' (a group sets its own radius with lmoScalingFactor: rai_toolbox ignores a group\'s epsilon and steps with the constructor\'s)'
+    : '';
+}
+
+/**
  * The L1 ball's LMO: in each datum's gradient, the sign of the entry of
  * largest magnitude, all else 0. Unlike the reference, each datum is
  * flattened first, so data of two or more dimensions work (the reference
@@ -113,6 +128,10 @@ function frankWolfeOptions(cls: string, options: FrankWolfeFamilyOptions, extraK
 export class L1FrankWolfe extends ParamTransformingOptimizer {
   constructor(params: Params | null, options: FrankWolfeFamilyOptions = {}) {
     super(params, frankWolfeOptions('L1FrankWolfe', options));
+  }
+
+  override unknownOptionHint(key: string): string {
+    return frankWolfeOptionHint(key);
   }
 
   protected override preStepTransform(param: Tensor, group: ParamGroup): void {
@@ -127,6 +146,10 @@ export class L2FrankWolfe extends L2NormedGradientOptim {
   constructor(params: Params | null, options: FrankWolfeFamilyOptions = {}) {
     super(params, frankWolfeOptions('L2FrankWolfe', options));
   }
+
+  override unknownOptionHint(key: string): string {
+    return frankWolfeOptionHint(key);
+  }
 }
 
 /** The L-inf ball's LMO: the gradient's sign. */
@@ -134,12 +157,20 @@ export class LinfFrankWolfe extends SignedGradientOptim {
   constructor(params: Params | null, options: FrankWolfeFamilyOptions = {}) {
     super(params, frankWolfeOptions('LinfFrankWolfe', options));
   }
+
+  override unknownOptionHint(key: string): string {
+    return frankWolfeOptionHint(key);
+  }
 }
 
 /** The L1q LMO: top-q sparsification, sign and L1 normalisation of each datum's gradient. */
 export class L1qFrankWolfe extends L1qNormedGradientOptim {
   constructor(params: Params | null, options: FrankWolfeFamilyOptions & { q?: number; dq?: number; generator?: Generator } = {}) {
     super(params, frankWolfeOptions('L1qFrankWolfe', options, ['q', 'dq', 'generator']));
+  }
+
+  override unknownOptionHint(key: string): string {
+    return frankWolfeOptionHint(key);
   }
 }
 

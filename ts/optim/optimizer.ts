@@ -341,6 +341,12 @@ export abstract class Optimizer {
     return new Set([...Object.keys(this.defaults), ...this.extraKeys]);
   }
 
+  /** @internal What more the error for a group option this optimizer does not take should say ('' if nothing). */
+  unknownOptionHint(key: string): string {
+    void key;
+    return '';
+  }
+
   /** @internal Lets a wrapping optimizer's options live in the shared groups. */
   acceptKeys(keys: Iterable<string>): void {
     for (const k of keys) this.extraKeys.add(k);
@@ -406,7 +412,7 @@ export abstract class Optimizer {
     const accepted = this.acceptedKeys();
     for (const k of Object.keys(input)) {
       if (!ALWAYS_ACCEPTED.has(k) && !accepted.has(k)) {
-        throw new RangeError(`${where}: unknown option ${k} (${show(input[k])}); ${this.constructor.name} accepts ${[...accepted].sort().join(', ')}`);
+        throw new RangeError(`${where}: unknown option ${k} (${show(input[k])}); ${this.constructor.name} accepts ${[...accepted].sort().join(', ')}${this.unknownOptionHint(k)}`);
       }
     }
     const group: ParamGroup = { params: [...seen] }; // the list, in order (checked to hold no repeats)
