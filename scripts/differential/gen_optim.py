@@ -2,7 +2,8 @@
 # Random optimizer cases in the golden format (test/fixtures/golden/README.md),
 # recorded from rai_toolbox itself on PyTorch 1.13 (CPU, one thread), for a
 # differential run against lp-optim (scripts/differential/run.sh). Kinds:
-#   small   every class with random options, shapes of 3 to 500 elements
+#   small   every class with random options, shapes of 0 to 2 dimensions
+#           and 1 to 500 elements
 #   big     the same with rows of 600 to 140,000 elements (fused, pipelined
 #           and threaded kernel paths)
 #   groups  a second param group with options of every kind, `defaults`, and
@@ -28,7 +29,7 @@ torch.set_num_threads(1)
 
 INNER = {"SGD": torch.optim.SGD, "Adam": torch.optim.Adam, "AdamW": torch.optim.AdamW,
          "RMSprop": torch.optim.RMSprop, "Adagrad": torch.optim.Adagrad}
-SMALL = [[3], [4, 5], [2, 3, 8], [6, 16], [5, 100]]
+SMALL = [[], [1], [3], [4, 5], [2, 3, 8], [6, 16], [5, 100]]
 BIG = [[3, 70001], [64, 600], [2, 3, 4000], [5, 1000], [1, 140000], [300, 7], [2, 40000], [700, 33]]
 GROUP_SHAPES = [[3], [4, 5], [2, 3, 8], [6, 16], [5, 100], [2, 700], [64, 20]]
 SIGNING = ("SignedGradientOptim", "LinfProjectedOptim", "ClampedGradientOptimizer")
@@ -127,7 +128,7 @@ def frank_wolfe_case(cls, shapes):
     if cls == "L1qFrankWolfe": kwargs["q"] = rng.choice([0.3, 0.7])
     if cls == "L1FrankWolfe":
         # The reference's argmax runs over dimension 1 only: data of one dimension each.
-        shapes = [[s[0], math.prod(s[1:])] if len(s) > 1 else [s[0], 1] for s in shapes]
+        shapes = [[s[0], math.prod(s[1:])] if len(s) > 1 else [s[0] if s else 1, 1] for s in shapes]
         kwargs["param_ndim"] = 1
     else:
         kwargs["param_ndim"] = param_ndim_for(shapes)
