@@ -10,10 +10,12 @@
 //
 // topQRows finds the keep-th largest key by a most-significant-digit radix
 // select (8-bit digits, one counting pass over the row per digit, stopping as
-// soon as the candidates are all kept), then keeps in one last pass every
-// entry above that key and, in index order, as many entries equal to it as
-// are still needed. That is O(cols) time and needs no memory beyond 256
-// counters, so it cannot fail and pulls nothing into the wasm modules.
+// soon as the candidates are all kept; the last digits over a copy of the few
+// candidates' keys), then keeps in one last pass every entry above that key
+// and, in index order, as many entries equal to it as are still needed. That
+// is O(cols) time and needs no memory beyond the stack (counters and at most
+// kBufferedCandidates keys), so it cannot fail and pulls nothing into the
+// wasm modules.
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
@@ -62,6 +64,36 @@ T signOf(T v) {
 constexpr unsigned kDigitBits = 8;
 constexpr size_t kDigitValues = size_t{1} << kDigitBits;
 
+// A counting pass keeps this many histograms, entry j adding to histogram
+// j % kHistograms: a row's magnitudes share few exponents, so one histogram's
+// increments mostly hit the same counter and wait on each other through
+// memory (the first digit's pass took most of an ImageNet row's selection).
+constexpr size_t kHistograms = 4;
+
+// Once this few candidates are left, their keys are copied into a buffer on
+// the stack and the remaining digits are counted over it alone, not over the
+// whole row (an ImageNet row of 150528 entries keeps about 600 after two
+// digits).
+constexpr size_t kBufferedCandidates = 1024;
+
+// The digit (and how many candidates rank above it) of the need-th largest
+// of the counted candidates; counts[0][d] becomes digit d's total. need <=
+// their number, so this stops at a digit at the latest at 0 (and stops there
+// anyway, should another thread be writing a shared array meanwhile).
+inline size_t findDigit(size_t (*counts)[kDigitValues], size_t histograms, size_t need, size_t* above) {
+  size_t digit = kDigitValues - 1;
+  size_t sum = 0;
+  for (;; --digit) {
+    size_t total = 0;
+    for (size_t h = 0; h < histograms; ++h) total += counts[h][digit];
+    counts[0][digit] = total;
+    if (sum + total >= need || digit == 0) break;
+    sum += total;
+  }
+  *above = sum;
+  return digit;
+}
+
 // One row of topQRows, with 0 < keep < cols.
 template <typename T>
 void topQRow(T* row, size_t cols, size_t keep) {
@@ -73,35 +105,73 @@ void topQRow(T* row, size_t cols, size_t keep) {
   Key prefix = 0;
   Key mask = 0;
   size_t need = keep;
-  for (unsigned shift = kKeyBits; shift > 0;) {
+  size_t candidates = cols;
+  unsigned shift = kKeyBits;
+  bool decided = false;
+  // Counting passes over the whole row while the candidates are many (or
+  // still most of the row, where copying them would only add a pass).
+  while (shift > 0 && (candidates > kBufferedCandidates || candidates * 2 > cols)) {
     shift -= kDigitBits;
-    size_t count[kDigitValues] = {};
-    for (size_t j = 0; j < cols; ++j) {
-      const Key key = magnitudeKey(row[j]);
-      if ((key & mask) == prefix) ++count[static_cast<size_t>(key >> shift) & (kDigitValues - 1)];
+    size_t counts[kHistograms][kDigitValues] = {};
+    size_t j = 0;
+    // Every entry adds its match (0 or 1) rather than branching on it: about
+    // half of a row's entries are candidates in the second digit's pass, a
+    // branch mispredicted at every other entry.
+    for (; cols - j >= kHistograms; j += kHistograms) {
+      for (size_t h = 0; h < kHistograms; ++h) {
+        const Key key = magnitudeKey(row[j + h]);
+        counts[h][static_cast<size_t>(key >> shift) & (kDigitValues - 1)] += (key & mask) == prefix;
+      }
     }
-    // The digit of the need-th largest candidate (need <= the candidates, so
-    // this stops at a digit at the latest at 0).
-    size_t digit = kDigitValues - 1;
+    for (; j < cols; ++j) {
+      const Key key = magnitudeKey(row[j]);
+      counts[0][static_cast<size_t>(key >> shift) & (kDigitValues - 1)] += (key & mask) == prefix;
+    }
     size_t above = 0;
-    while (above + count[digit] < need) above += count[digit--];
+    const size_t digit = findDigit(counts, kHistograms, need, &above);
     need -= above;
     prefix |= static_cast<Key>(digit) << shift;
     mask |= static_cast<Key>(kDigitValues - 1) << shift;
+    candidates = counts[0][digit];
     // All the remaining candidates are kept: the order among them no longer
     // matters, so the prefix decides.
-    if (count[digit] == need) break;
+    if (candidates == need) {
+      decided = true;
+      break;
+    }
+  }
+  if (!decided && shift > 0) {
+    // The remaining digits over the candidates' keys alone.
+    Key keys[kBufferedCandidates];
+    size_t n = 0;
+    for (size_t j = 0; j < cols; ++j) {
+      const Key key = magnitudeKey(row[j]);
+      // (n cannot pass the count, but another thread writing a shared
+      // array meanwhile could change it: never past the buffer.)
+      if ((key & mask) == prefix && n < kBufferedCandidates) keys[n++] = key;
+    }
+    while (shift > 0) {
+      shift -= kDigitBits;
+      size_t counts[1][kDigitValues] = {};
+      for (size_t k = 0; k < n; ++k) {
+        counts[0][static_cast<size_t>(keys[k] >> shift) & (kDigitValues - 1)] += (keys[k] & mask) == prefix;
+      }
+      size_t above = 0;
+      const size_t digit = findDigit(counts, 1, need, &above);
+      need -= above;
+      prefix |= static_cast<Key>(digit) << shift;
+      mask |= static_cast<Key>(kDigitValues - 1) << shift;
+      if (counts[0][digit] == need) break;
+    }
   }
   // Keep the entries ranked above the prefix, and the first `need` (by
   // index) of those matching it; zero the rest.
+  // (Without branches on the keys, which go either way unpredictably.)
   for (size_t j = 0; j < cols; ++j) {
     const Key key = magnitudeKey(row[j]) & mask;
-    if (key > prefix) continue;
-    if (key == prefix && need != 0) {
-      --need;
-      continue;
-    }
-    row[j] = T(0);
+    const bool tie = key == prefix && need != 0;
+    need -= tie;
+    row[j] = key > prefix || tie ? row[j] : T(0);
   }
 }
 
