@@ -10,12 +10,13 @@
 //
 // topQRows finds the keep-th largest key by a most-significant-digit radix
 // select (8-bit digits, one counting pass over the row per digit, stopping as
-// soon as the candidates are all kept; the last digits over a copy of the few
-// candidates' keys), then keeps in one last pass every entry above that key
-// and, in index order, as many entries equal to it as are still needed. That
-// is O(cols) time and needs no memory beyond the stack (counters and at most
-// kBufferedCandidates keys), so it cannot fail and pulls nothing into the
-// wasm modules.
+// soon as the candidates are all kept), then keeps in one last pass every
+// entry above that key and, in index order, as many entries equal to it as
+// are still needed; once few candidates are left, that last pass also copies
+// them and the last digits are counted over the copy. That is O(cols) time
+// and needs no memory beyond the stack (counters and at most
+// kBufferedCandidates keys and indices), so it cannot fail and pulls nothing
+// into the wasm modules.
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
@@ -70,10 +71,10 @@ constexpr size_t kDigitValues = size_t{1} << kDigitBits;
 // memory (the first digit's pass took most of an ImageNet row's selection).
 constexpr size_t kHistograms = 4;
 
-// Once this few candidates are left, their keys are copied into a buffer on
-// the stack and the remaining digits are counted over it alone, not over the
-// whole row (an ImageNet row of 150528 entries keeps about 600 after two
-// digits).
+// Once this few candidates are left (and they are under half the row), the
+// pass that settles the other entries also copies the candidates' keys and
+// indices to the stack; the remaining digits are counted over the copy alone
+// (an ImageNet row of 150528 entries has a few hundred left after two digits).
 constexpr size_t kBufferedCandidates = 1024;
 
 // The digit (and how many candidates rank above it) of the need-th largest
@@ -141,14 +142,24 @@ void topQRow(T* row, size_t cols, size_t keep) {
     }
   }
   if (!decided && shift > 0) {
-    // The remaining digits over the candidates' keys alone.
+    // One pass settles every entry but the candidates (those above the
+    // prefix kept, those below zeroed) and copies the candidates' keys and
+    // indices; the remaining digits are counted over the copy, then only
+    // the candidates are revisited.
     Key keys[kBufferedCandidates];
+    size_t at[kBufferedCandidates];
     size_t n = 0;
     for (size_t j = 0; j < cols; ++j) {
       const Key key = magnitudeKey(row[j]);
+      const Key masked = key & mask;
       // (n cannot pass the count, but another thread writing a shared
       // array meanwhile could change it: never past the buffer.)
-      if ((key & mask) == prefix && n < kBufferedCandidates) keys[n++] = key;
+      if (masked == prefix && n < kBufferedCandidates) {
+        keys[n] = key;
+        at[n++] = j;
+      } else if (masked < prefix) {
+        row[j] = T(0);
+      }
     }
     while (shift > 0) {
       shift -= kDigitBits;
@@ -163,6 +174,14 @@ void topQRow(T* row, size_t cols, size_t keep) {
       mask |= static_cast<Key>(kDigitValues - 1) << shift;
       if (counts[0][digit] == need) break;
     }
+    // The candidates, in index order, as the last pass below treats a row.
+    for (size_t k = 0; k < n; ++k) {
+      const Key key = keys[k] & mask;
+      const bool tie = key == prefix && need != 0;
+      need -= tie;
+      if (!(key > prefix || tie)) row[at[k]] = T(0);
+    }
+    return;
   }
   // Keep the entries ranked above the prefix, and the first `need` (by
   // index) of those matching it; zero the rest.
