@@ -637,6 +637,26 @@ struct FloorJob {
 
 // ---- the addon ----
 
+// The kernels with a Read<Method> in LpOptimAddon, as X(Method, "name"): this
+// one list makes each one's method, registers it under its name, and lets
+// runBatchAsync find it by name (groupStep, read its own way, is added by hand).
+#define LP_KERNELS(X)                          \
+  X(RowNormsL2, "rowNormsL2")                  \
+  X(NormalizeRowsL2, "normalizeRowsL2")        \
+  X(RenormRowsL2, "renormRowsL2")              \
+  X(ScaleBias, "scaleBias")                    \
+  X(SgdStep, "sgdStep")                        \
+  X(AdamStep, "adamStep")                      \
+  X(RmspropStep, "rmspropStep")                \
+  X(AdagradStep, "adagradStep")                \
+  X(RenormRowsL2PerRow, "renormRowsL2PerRow")  \
+  X(NormalizeRowsL1, "normalizeRowsL1")        \
+  X(SignInPlace, "signInPlace")                \
+  X(ClampInPlace, "clampInPlace")              \
+  X(TopQRows, "topQRows")                      \
+  X(L1LmoRows, "l1LmoRows")                    \
+  X(FrankWolfeStep, "frankWolfeStep")
+
 class LpOptimAddon : public Napi::Addon<LpOptimAddon> {
  public:
   LpOptimAddon(Napi::Env /*env*/, Napi::Object exports) : table_(&lp::bestKernelTable()) {
@@ -646,21 +666,9 @@ class LpOptimAddon : public Napi::Addon<LpOptimAddon> {
                              InstanceMethod("compiledIsas", &LpOptimAddon::CompiledIsas),
                              InstanceMethod("supportedIsas", &LpOptimAddon::SupportedIsas),
                              InstanceMethod("setIsa", &LpOptimAddon::SetIsa),
-                             InstanceMethod("rowNormsL2", &LpOptimAddon::RowNormsL2),
-                             InstanceMethod("normalizeRowsL2", &LpOptimAddon::NormalizeRowsL2),
-                             InstanceMethod("renormRowsL2", &LpOptimAddon::RenormRowsL2),
-                             InstanceMethod("scaleBias", &LpOptimAddon::ScaleBias),
-                             InstanceMethod("sgdStep", &LpOptimAddon::SgdStep),
-                             InstanceMethod("adamStep", &LpOptimAddon::AdamStep),
-                             InstanceMethod("rmspropStep", &LpOptimAddon::RmspropStep),
-                             InstanceMethod("adagradStep", &LpOptimAddon::AdagradStep),
-                             InstanceMethod("renormRowsL2PerRow", &LpOptimAddon::RenormRowsL2PerRow),
-                             InstanceMethod("normalizeRowsL1", &LpOptimAddon::NormalizeRowsL1),
-                             InstanceMethod("signInPlace", &LpOptimAddon::SignInPlace),
-                             InstanceMethod("clampInPlace", &LpOptimAddon::ClampInPlace),
-                             InstanceMethod("topQRows", &LpOptimAddon::TopQRows),
-                             InstanceMethod("l1LmoRows", &LpOptimAddon::L1LmoRows),
-                             InstanceMethod("frankWolfeStep", &LpOptimAddon::FrankWolfeStep),
+#define LP_REGISTER(Method, name) InstanceMethod(name, &LpOptimAddon::Method),
+                             LP_KERNELS(LP_REGISTER)
+#undef LP_REGISTER
                              InstanceMethod("groupStep", &LpOptimAddon::GroupStep),
                              InstanceMethod("runBatchAsync", &LpOptimAddon::RunBatchAsync),
                              InstanceMethod("benchFloor", &LpOptimAddon::BenchFloor),
@@ -1141,21 +1149,7 @@ class LpOptimAddon : public Napi::Addon<LpOptimAddon> {
     Read##Method(Args(info, name), RunNow{});           \
     return info.Env().Undefined();                      \
   }
-  LP_KERNEL_METHOD(RowNormsL2, "rowNormsL2")
-  LP_KERNEL_METHOD(NormalizeRowsL2, "normalizeRowsL2")
-  LP_KERNEL_METHOD(RenormRowsL2, "renormRowsL2")
-  LP_KERNEL_METHOD(ScaleBias, "scaleBias")
-  LP_KERNEL_METHOD(SgdStep, "sgdStep")
-  LP_KERNEL_METHOD(AdamStep, "adamStep")
-  LP_KERNEL_METHOD(RmspropStep, "rmspropStep")
-  LP_KERNEL_METHOD(AdagradStep, "adagradStep")
-  LP_KERNEL_METHOD(RenormRowsL2PerRow, "renormRowsL2PerRow")
-  LP_KERNEL_METHOD(NormalizeRowsL1, "normalizeRowsL1")
-  LP_KERNEL_METHOD(SignInPlace, "signInPlace")
-  LP_KERNEL_METHOD(ClampInPlace, "clampInPlace")
-  LP_KERNEL_METHOD(TopQRows, "topQRows")
-  LP_KERNEL_METHOD(L1LmoRows, "l1LmoRows")
-  LP_KERNEL_METHOD(FrankWolfeStep, "frankWolfeStep")
+  LP_KERNELS(LP_KERNEL_METHOD)
 #undef LP_KERNEL_METHOD
 
   // (Not through ReadGroupStep: the seed's step is one of these, and a
@@ -1178,21 +1172,7 @@ class LpOptimAddon : public Napi::Addon<LpOptimAddon> {
                     Emit&& emit) const {
 #define LP_RECORDED(Method, text) \
   if (name == text) return Read##Method(a, emit);
-    LP_RECORDED(RowNormsL2, "rowNormsL2")
-    LP_RECORDED(NormalizeRowsL2, "normalizeRowsL2")
-    LP_RECORDED(RenormRowsL2, "renormRowsL2")
-    LP_RECORDED(ScaleBias, "scaleBias")
-    LP_RECORDED(SgdStep, "sgdStep")
-    LP_RECORDED(AdamStep, "adamStep")
-    LP_RECORDED(RmspropStep, "rmspropStep")
-    LP_RECORDED(AdagradStep, "adagradStep")
-    LP_RECORDED(RenormRowsL2PerRow, "renormRowsL2PerRow")
-    LP_RECORDED(NormalizeRowsL1, "normalizeRowsL1")
-    LP_RECORDED(SignInPlace, "signInPlace")
-    LP_RECORDED(ClampInPlace, "clampInPlace")
-    LP_RECORDED(TopQRows, "topQRows")
-    LP_RECORDED(L1LmoRows, "l1LmoRows")
-    LP_RECORDED(FrankWolfeStep, "frankWolfeStep")
+    LP_KERNELS(LP_RECORDED)
     LP_RECORDED(GroupStep, "groupStep")
 #undef LP_RECORDED
     throwTypeError(a.env(), where + "[0] must be a kernel's name, got " +
@@ -1323,6 +1303,8 @@ class LpOptimAddon : public Napi::Addon<LpOptimAddon> {
     return Napi::Number::New(info.Env(), static_cast<double>(lp::ThreadPool::shared().threads()));
   }
 };
+
+#undef LP_KERNELS
 
 }  // namespace
 
