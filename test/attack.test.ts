@@ -8,57 +8,18 @@ import {
   AdditivePerturbation, Generator, L2ProjectedOptim, LinfProjectedOptim, SGD, Tensor, backendInfo, gradientAscent, partial,
   randomRestart, uniformLikeL1NBall_, uniformLikeL2NBall_, uniformLikeLinfNBall_,
 } from '../ts';
-import { AttackCase, attackFixture, linearLossAndGrad, predictions } from './attackModel';
-import { mismatches } from './helpers';
+import { attackData, attackFixture, expectAttackCaseMatches, linearLossAndGrad } from './attackModel';
 
 const where = `${backendInfo().backend} (${backendInfo().isa})`;
 const { data: fixtureData } = attackFixture;
 const N = fixtureData.shape[0];
 const D = fixtureData.values.length / N;
 
-function dataTensor(dtype: 'float32' | 'float64'): Tensor {
-  const values = dtype === 'float64' ? Float64Array.from(fixtureData.values) : Float32Array.from(fixtureData.values);
-  return new Tensor(values, [...fixtureData.shape]);
-}
-
-function runCase(c: AttackCase) {
-  const classes = lp as unknown as Record<string, lp.OptimizerClass>;
-  const options: Record<string, unknown> = { ...c.options };
-  if (c.optimizer !== 'SGD') options.InnerOpt = classes[c.innerOpt];
-  const pmodelOptions: Record<string, unknown> = { deltaNdim: c.deltaNdim };
-  if (c.init) pmodelOptions.init = c.init;
-  const lossAndGrad = linearLossAndGrad(fixtureData.labels, c.targeted);
-  const result = gradientAscent({
-    lossAndGrad,
-    data: dataTensor(c.dtype),
-    target: c.target,
-    optimizer: classes[c.optimizer],
-    steps: c.steps,
-    perturbationModel: partial(AdditivePerturbation, pmodelOptions),
-    targeted: c.targeted,
-    useBest: c.useBest,
-    reduction: c.reduction,
-    ...options,
-  });
-  return { result, calls: lossAndGrad.calls };
-}
+const dataTensor = (dtype: 'float32' | 'float64'): Tensor => attackData(attackFixture, dtype);
 
 describe(`attack golden cases on ${where}`, () => {
   for (const c of attackFixture.cases) {
-    test(`${c.name} (${c.optimizer}${c.optimizer === 'SGD' ? '' : `[${c.innerOpt}]`}, ${c.dtype})`, () => {
-      const { result } = runCase(c);
-      const [rtol, atol] = c.dtype === 'float64' ? [1e-9, 1e-9] : [1e-4, 1e-5];
-      expect(result.xAdv.shape).toEqual(fixtureData.shape);
-      expect(result.xAdv.dtype).toBe(c.dtype);
-      const bad = mismatches(result.xAdv.data, c.expected.xAdv, rtol, atol);
-      // L-inf: sign() turns a rounding difference near zero into a whole step for that element.
-      const allowed = c.optimizer === 'LinfProjectedOptim' ? 8 : 0;
-      expect(bad.length).toBeLessThanOrEqual(allowed);
-      expect(mismatches(result.losses, c.expected.losses, c.optimizer === 'LinfProjectedOptim' ? 1e-3 : rtol, atol)).toEqual([]);
-      const preds = predictions(result.xAdv.data, N);
-      const fooled = preds.filter((p, i) => p !== fixtureData.labels[i]).length / N;
-      expect(fooled).toBeCloseTo(c.fooledFraction, 10);
-    });
+    test(`${c.name} (${c.optimizer}${c.optimizer === 'SGD' ? '' : `[${c.innerOpt}]`}, ${c.dtype})`, () => expectAttackCaseMatches(attackFixture, c));
   }
 });
 

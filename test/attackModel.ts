@@ -5,8 +5,9 @@
 // data it follows the reference: logits in float64, the loss in float32.
 import * as fs from 'fs';
 import * as path from 'path';
-import { Tensor } from '../ts';
-import { GOLDEN_DIR } from './helpers';
+import * as lp from '../ts';
+import { AdditivePerturbation, Tensor, gradientAscent, partial } from '../ts';
+import { GOLDEN_DIR, mismatches } from './helpers';
 
 export interface AttackFixture {
   model: { W: number[]; b: number[]; classes: number; inputShape: number[] };
@@ -96,4 +97,46 @@ export function linearLossAndGrad(trueLabels: number[], targeted: boolean) {
   };
   fn.calls = 0;
   return fn;
+}
+
+/** The fixture's images as a tensor of this dtype. */
+export function attackData(fixture: AttackFixture, dtype: 'float32' | 'float64'): Tensor {
+  const values = dtype === 'float64' ? Float64Array.from(fixture.data.values) : Float32Array.from(fixture.data.values);
+  return new Tensor(values, [...fixture.data.shape]);
+}
+
+/**
+ * Runs an attack case (attack.json's format) through gradientAscent on the
+ * fixture's images and this file's model, and expects the reference's
+ * results: xAdv and the losses within the case's tolerances (in L-inf a few
+ * elements apart: sign() turns a rounding difference near zero into a whole
+ * step), and the same share of images fooled.
+ */
+export function expectAttackCaseMatches(fixture: AttackFixture, c: AttackCase): void {
+  const classes = lp as unknown as Record<string, lp.OptimizerClass>;
+  const options: Record<string, unknown> = { ...c.options };
+  if (c.optimizer !== 'SGD') options.InnerOpt = classes[c.innerOpt];
+  const pmodelOptions: Record<string, unknown> = { deltaNdim: c.deltaNdim };
+  if (c.init) pmodelOptions.init = c.init;
+  const result = gradientAscent({
+    lossAndGrad: linearLossAndGrad(fixture.data.labels, c.targeted),
+    data: attackData(fixture, c.dtype),
+    target: c.target,
+    optimizer: classes[c.optimizer],
+    steps: c.steps,
+    perturbationModel: partial(AdditivePerturbation, pmodelOptions),
+    targeted: c.targeted,
+    useBest: c.useBest,
+    reduction: c.reduction,
+    ...options,
+  });
+  const [rtol, atol] = c.dtype === 'float64' ? [1e-9, 1e-9] : [1e-4, 1e-5];
+  const linf = c.optimizer === 'LinfProjectedOptim';
+  expect(result.xAdv.shape).toEqual(fixture.data.shape);
+  expect(result.xAdv.dtype).toBe(c.dtype);
+  expect(mismatches(result.xAdv.data, c.expected.xAdv, rtol, atol).length).toBeLessThanOrEqual(linf ? 8 : 0);
+  expect(mismatches(result.losses, c.expected.losses, linf ? 1e-3 : rtol, atol)).toEqual([]);
+  const n = fixture.data.shape[0];
+  const fooled = predictions(result.xAdv.data, n).filter((p, i) => p !== fixture.data.labels[i]).length / n;
+  expect(fooled).toBeCloseTo(c.fooledFraction, 10);
 }
