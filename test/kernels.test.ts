@@ -256,6 +256,37 @@ function compareKernels(name: string, b: KernelBackend): void {
         b.signInPlace(signs);
         expectSameBits(signs, [0, 0, 0, -1, 1], 'sign of 0, -0, NaN');
       });
+
+      // Rows of 32768 entries and more first try a bracket read off a sample
+      // (selection.cc): rows it reads right (ties at the threshold, a
+      // threshold of 0 among +0 and -0, NaN and infinities above it), a row
+      // whose sampled places mislead it (the radix select then runs), and
+      // one of four magnitudes (not tried). Each row is sorted once.
+      test(`topQRows on long rows (${dtype})`, () => {
+        const cols = 40000;
+        const r = rng(777);
+        const normal = () => Math.sqrt(-2 * Math.log(r() + 1e-12)) * Math.cos(6.283185307179586 * r());
+        const rows: [string, (j: number) => number][] = [
+          ['normal', () => normal()],
+          ['about 500 magnitudes', () => Math.round(normal() * 64) / 64],
+          ['30% zeros of either sign', () => (r() < 0.3 ? (r() < 0.5 ? -0 : 0) : normal())],
+          ['1% NaN and 1% infinities', () => { const u = r(); return u < 0.01 ? NaN : u < 0.02 ? -Infinity : normal(); }],
+          ['sampled places tiny', (j) => (Math.floor((Math.ceil((j * 2048) / cols) * cols) / 2048) === j ? 1e-6 : 1) * normal()],
+          ['four magnitudes', () => (1 + Math.floor(r() * 4)) * (r() < 0.5 ? -1 : 1)],
+        ];
+        for (const [what, value] of rows) {
+          const row = dtype === 'float64' ? new Float64Array(cols) : new Float32Array(cols);
+          for (let j = 0; j < cols; j++) row[j] = value(j);
+          const order = Array.from({ length: cols }, (_, j) => j).sort(ref.magnitudeOrder(row, 0));
+          for (const keep of [1, 400, 4000, 20000, 28400, 39999]) {
+            const want = row.slice();
+            for (let k = keep; k < cols; k++) want[order[k]] = 0;
+            const got = row.slice();
+            b.topQRows(got, 1, cols, keep);
+            expectSameBits(got, want, `topQRows ${what}, keep ${keep} of ${cols}`);
+          }
+        }
+      });
     }
   });
 }

@@ -13,10 +13,14 @@
 // soon as the candidates are all kept), then keeps in one last pass every
 // entry above that key and, in index order, as many entries equal to it as
 // are still needed; once few candidates are left, that last pass also copies
-// them and the last digits are counted over the copy. That is O(cols) time
-// and needs no memory beyond the stack (counters and at most
-// kBufferedCandidates keys and indices), so it cannot fail and pulls nothing
-// into the wasm modules.
+// them and the last digits are counted over the copy. Long rows first try a
+// bracket read off a sample (bracketedTopQRow): two passes where the radix
+// select takes three. That is O(cols) time and needs no memory beyond the
+// stack (counters, at most kBufferedCandidates keys and indices, a sample of
+// kBracketSample keys and kBracketCapacity indices: under 100 KB), so it
+// cannot fail and pulls nothing into the wasm modules.
+#include <algorithm>
+#include <cmath>
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
@@ -108,9 +112,144 @@ inline size_t findDigit(size_t (*counts)[kDigitValues], size_t histograms, size_
   return digit;
 }
 
+// Long rows first try a bracket read off a sample, which settles most rows
+// in two passes over the row (the radix select below takes three, and its
+// counting passes are the slow kind: each entry increments a counter in
+// memory). An evenly spaced sample of the row's keys gives two keys, hi
+// and lo, between which the keep-th largest almost surely lies; one pass
+// counts the entries above hi and lists the indices of those in [lo, hi];
+// the exact threshold is selected among the listed entries alone, and one
+// last pass keeps what is at or above it. When the sample misleads (the
+// threshold outside the bracket, or more entries inside it than the list
+// holds: rows of few distinct magnitudes, or patterns in step with the
+// sample), nothing has been written yet and the radix select runs instead.
+constexpr size_t kBracketMinCols = 32768;
+constexpr size_t kBracketSample = 2048;
+// The listed indices live on the stack (uint32: 64 KB); rows whose expected
+// bracket would not fit in three quarters of it skip the attempt.
+constexpr size_t kBracketCapacity = 16384;
+
+template <typename T>
+bool bracketedTopQRow(T* row, size_t cols, size_t keep) {
+  using Key = KeyOf<T>;
+  constexpr Key kAbsMask = ~(Key(1) << (sizeof(Key) * 8 - 1));
+  constexpr Key kFiniteMax = KeyTraits<T>::kInfinity - 1;
+  if (cols < kBracketMinCols || cols > UINT32_MAX) return false;
+  // The bracket spans 3.5 standard deviations of the sample's count above
+  // the threshold on either side (plus 4 ranks for small fractions): a
+  // random row misses it about once in 2000.
+  const double fraction = double(keep) / double(cols);
+  const double expectedRank = fraction * kBracketSample;  // counted from the top
+  const double spread = 3.5 * std::sqrt(kBracketSample * fraction * (1 - fraction)) + 4;
+  if (double(cols) * 2 * spread / kBracketSample > 0.75 * kBracketCapacity) return false;
+
+  Key sample[kBracketSample];
+  for (size_t i = 0; i < kBracketSample; ++i) {
+    sample[i] = magnitudeKey(row[static_cast<size_t>(uint64_t(i) * cols / kBracketSample)]);
+  }
+  // The key of descending rank r (0: the largest) is at ascending place
+  // kBracketSample - 1 - r once selected; lo is selected first, so hi's
+  // place is searched above it only.
+  const double loRank = expectedRank + spread;
+  const double hiRank = expectedRank - spread;
+  Key lo = 0;
+  size_t loPlace = 0;
+  if (loRank < kBracketSample - 1) {
+    loPlace = kBracketSample - 1 - static_cast<size_t>(loRank);
+    std::nth_element(sample, sample + loPlace, sample + kBracketSample);
+    lo = sample[loPlace];
+  }
+  // Keys above kFiniteMax (infinities, NaN) are never inside the bracket,
+  // so that the entries above it are counted by their raw bits.
+  Key hi = kFiniteMax;
+  if (hiRank >= 0) {
+    const size_t hiPlace = kBracketSample - 1 - static_cast<size_t>(hiRank);
+    if (hiPlace > loPlace) {
+      std::nth_element(sample + loPlace + 1, sample + hiPlace, sample + kBracketSample);
+      hi = sample[hiPlace] < kFiniteMax ? sample[hiPlace] : kFiniteMax;
+    }
+  }
+  if (lo >= hi) return false;
+  // Rows of few distinct magnitudes put far more of the sample inside the
+  // bracket than its ranks span: the list would overflow, so do not try.
+  size_t sampledInside = 0;
+  for (size_t i = 0; i < kBracketSample; ++i) sampledInside += sample[i] >= lo && sample[i] <= hi;
+  if (double(sampledInside) * double(cols) / kBracketSample > 0.9 * kBracketCapacity) return false;
+
+  uint32_t listed[kBracketCapacity];
+  size_t above = 0;
+  size_t n = 0;
+  const Key width = hi - lo;
+  for (size_t j = 0; j < cols; ++j) {
+    Key bits;
+    std::memcpy(&bits, &row[j], sizeof bits);
+    const Key key = bits & kAbsMask;  // NaN's raw bits are above hi, as is its rank
+    above += key > hi;
+    // Written every time, kept when inside (no branch on a coin toss); the
+    // index wraps so that an overfull list stays within the buffer.
+    listed[n & (kBracketCapacity - 1)] = static_cast<uint32_t>(j);
+    n += Key(key - lo) <= width;
+  }
+  if (n > kBracketCapacity || above >= keep || above + n < keep) return false;
+
+  // The need-th largest listed entry, by its key's offset from lo, a digit
+  // at a time from the highest digit the offsets use.
+  size_t need = keep - above;
+  unsigned shift = 0;
+  while (shift < sizeof(Key) * 8 && (width >> shift) != 0) shift += kDigitBits;
+  Key prefix = 0;
+  Key mask = 0;
+  bool exact = true;
+  while (shift > 0) {
+    shift -= kDigitBits;
+    size_t counts[1][kDigitValues] = {};
+    for (size_t k = 0; k < n; ++k) {
+      Key bits;
+      std::memcpy(&bits, &row[listed[k]], sizeof bits);
+      const Key offset = (bits & kAbsMask) - lo;
+      counts[0][static_cast<size_t>(offset >> shift) & (kDigitValues - 1)] += (offset & mask) == prefix;
+    }
+    size_t ranksAbove = 0;
+    const size_t digit = findDigit(counts, 1, need, &ranksAbove);
+    need -= ranksAbove;
+    prefix |= static_cast<Key>(digit) << shift;
+    mask |= static_cast<Key>(kDigitValues - 1) << shift;
+    // Every listed entry with this prefix is kept: the prefix decides.
+    if (counts[0][digit] == need) {
+      exact = false;
+      break;
+    }
+  }
+  const Key threshold = lo + prefix;
+  if (exact) {
+    // Entries equal to the threshold (all listed, in index order): the
+    // first `need` stay, the others become +0 now, so that the pass below,
+    // which keeps whatever is at or above the threshold, drops them (a
+    // threshold of 0 keeps +0 as +0).
+    for (size_t k = 0; k < n; ++k) {
+      T& x = row[listed[k]];
+      Key bits;
+      std::memcpy(&bits, &x, sizeof bits);
+      if ((bits & kAbsMask) != threshold) continue;
+      if (need != 0) {
+        --need;
+      } else {
+        x = T(0);
+      }
+    }
+  }
+  for (size_t j = 0; j < cols; ++j) {
+    Key bits;
+    std::memcpy(&bits, &row[j], sizeof bits);
+    row[j] = keptOrZero(row[j], (bits & kAbsMask) >= threshold);
+  }
+  return true;
+}
+
 // One row of topQRows, with 0 < keep < cols.
 template <typename T>
 void topQRow(T* row, size_t cols, size_t keep) {
+  if (bracketedTopQRow(row, cols, keep)) return;
   using Key = KeyOf<T>;
   constexpr unsigned kKeyBits = sizeof(Key) * 8;
   // The candidates are the entries whose key matches prefix on the bits of

@@ -1707,9 +1707,74 @@ void testSelection() {
   }
 }
 
+// Long rows (at least 32768 entries), where topQRow first tries a bracket
+// read off a sample of the row: rows the sample reads right (the threshold
+// decided by a prefix, or exactly with ties at it), rows it misreads (values
+// at the sampled places unlike the rest, so the bracket misses and the radix
+// select runs), rows of few magnitudes (not tried), NaN and infinities
+// above the bracket, a threshold of 0 with +0 and -0 tied at it, and keeps
+// from 1 to cols - 1; rows too long for the list at most keeps (not tried).
+// Each row is sorted once for all its keeps.
+template <typename T>
+void testBracketedSelection() {
+  Rng rng{sizeof(T) * 7919u};
+  const T nan = std::numeric_limits<T>::quiet_NaN();
+  const T inf = std::numeric_limits<T>::infinity();
+  const size_t colCounts[] = {32768, 40000, 150528, 400000};
+  constexpr int kDistributions = 7;
+  for (size_t cols : colCounts) {
+    for (int dist = 0; dist < kDistributions; ++dist) {
+      std::vector<T> row(cols);
+      for (size_t j = 0; j < cols; ++j) {
+        const double u = rng.uniform() + 1e-12;
+        const double normal = std::sqrt(-2 * std::log(u)) * std::cos(6.283185307179586 * rng.uniform());
+        T v = T(normal);
+        if (dist == 1) {  // NaN (either sign, any payload) and infinities, 1% each
+          const size_t k = rng.below(100);
+          if (k == 0) v = rng.below(2) ? -nanWithPayload<T>(unsigned(rng.below(4))) : nan;
+          if (k == 1) v = rng.below(2) ? -inf : inf;
+        } else if (dist == 2) {  // about 500 distinct magnitudes: ties at the threshold
+          v = T(std::round(normal * 64) / 64);
+        } else if (dist == 3) {  // 30% zeros of either sign
+          if (rng.below(10) < 3) v = rng.below(2) ? T(-0.0) : T(0);
+        } else if (dist == 5) {  // four magnitudes
+          v = T(double(1 + rng.below(4)) * (rng.below(2) ? -1 : 1));
+        } else if (dist == 6) {  // magnitudes over many exponents
+          v = T(normal * std::exp(8 * (rng.uniform() - 0.5)));
+        }
+        row[j] = v;
+      }
+      if (dist == 4) {  // the sampled places hold tiny values: the bracket misses
+        for (size_t i = 0; i < 2048; ++i) row[static_cast<size_t>(uint64_t(i) * cols / 2048)] *= T(1e-6);
+      }
+      std::vector<size_t> order(cols);
+      for (size_t j = 0; j < cols; ++j) order[j] = j;
+      const T* data = row.data();
+      std::sort(order.begin(), order.end(), [data](size_t a, size_t b) { return refRanksBefore(data, a, b); });
+      const size_t keeps[] = {1, 5, cols / 100, cols / 10, cols / 4, cols / 2, cols * 71 / 100,
+                              cols * 9 / 10, cols - 1, 1 + rng.below(cols - 1)};
+      for (size_t keep : keeps) {
+        char ctx[128];
+        std::snprintf(ctx, sizeof ctx, "topQRows long row %s cols=%zu dist=%d keep=%zu", typeName(T()), cols,
+                      dist, keep);
+        gContext = ctx;
+        std::vector<T> want(row);
+        for (size_t k = keep; k < cols; ++k) want[order[k]] = T(0);
+        Guarded<T> g(cols);
+        std::memcpy(g.data(), row.data(), cols * sizeof(T));
+        lp::topQRows(g.data(), 1, cols, keep);
+        expectSame(g.data(), want.data(), cols, "g");
+        LP_CHECK(g.guardsIntact(), "wrote outside the array");
+      }
+    }
+  }
+}
+
 int testSelectionKernels() {
   testSelection<float>();
   testSelection<double>();
+  testBracketedSelection<float>();
+  testBracketedSelection<double>();
   if (gFailures != 0) {
     std::fprintf(stderr, "FAIL: selection: %d check(s) failed\n", gFailures);
     return 1;

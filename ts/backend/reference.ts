@@ -241,7 +241,7 @@ export function clampInPlace(x: FloatArray, lo: number, hasLo: boolean, hi: numb
 }
 
 /** |a| ranks above |b|: larger magnitude first, NaN largest (as torch.topk), then the lower index. */
-function magnitudeOrder(g: FloatArray, start: number): (a: number, b: number) => number {
+export function magnitudeOrder(g: FloatArray, start: number): (a: number, b: number) => number {
   return (a, b) => {
     const x = Math.abs(g[start + a]);
     const y = Math.abs(g[start + b]);
