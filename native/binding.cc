@@ -654,6 +654,7 @@ struct FloorJob {
   X(SignInPlace, "signInPlace")                \
   X(ClampInPlace, "clampInPlace")              \
   X(TopQRows, "topQRows")                      \
+  X(TopQSignL1Rows, "topQSignL1Rows")          \
   X(L1LmoRows, "l1LmoRows")                    \
   X(FrankWolfeStep, "frankWolfeStep")
 
@@ -1061,8 +1062,9 @@ class LpOptimAddon : public Napi::Addon<LpOptimAddon> {
     return true;
   }
 
-  // The selection kernels below (lp::topQRows, lp::l1LmoRows) are the same on
-  // every ISA: they take only the element type from withKernels, not the table.
+  // The selection kernels below (lp::topQRows, lp::topQSignL1Rows,
+  // lp::l1LmoRows) are the same on every ISA: they take only the element
+  // type from withKernels, not the table.
 
   // topQRows(g, rows, cols, keep): per row, the keep entries of largest |g|
   // stay and the rest become +0 (keep may exceed cols: all stay)
@@ -1079,6 +1081,30 @@ class LpOptimAddon : public Napi::Addon<LpOptimAddon> {
         withKernels(*table, g, [&](const auto& /*kernels*/, auto view) {
           forRowShares(rows, cols, [&](size_t begin, size_t end) {
             lp::topQRows(view(g) + begin * cols, end - begin, cols, keep);
+          });
+        });
+      });
+    }
+    return true;
+  }
+
+  // topQSignL1Rows(g, rows, cols, keep, divByZeroEps): per row, topQRows,
+  // then sign, then division by max(count of nonzero signs, divByZeroEps)
+  template <typename Emit>
+  bool ReadTopQSignL1Rows(const Args& a, Emit&& emit) const {
+    FloatArray g;
+    size_t rows = 0, cols = 0, count = 0, keep = 0;
+    double divByZeroEps = 0;
+    if (!readFloatArray(a, 0, "g", &g) || !readShape(a, 1, &rows, &cols, &count) ||
+        !readCount(a, 3, "keep", &keep) || !readNumber(a, 4, "divByZeroEps", &divByZeroEps) ||
+        !requireLength(a, "g", g, count, "rows * cols")) {
+      return false;
+    }
+    if (count != 0) {
+      emit([table = table_, g, rows, cols, keep, divByZeroEps] {
+        withKernels(*table, g, [&](const auto& /*kernels*/, auto view) {
+          forRowShares(rows, cols, [&](size_t begin, size_t end) {
+            lp::topQSignL1Rows(view(g) + begin * cols, end - begin, cols, keep, divByZeroEps);
           });
         });
       });

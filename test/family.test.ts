@@ -5,12 +5,12 @@
 // draws, and a user's own transform.
 import {
   ChainedParamTransformingOptimizer, ClampedGradientOptimizer, ClampedParameterOptimizer, FrankWolfe, Generator, L1FrankWolfe, L1qFrankWolfe,
-  L1qNormedGradientOptim, L2FrankWolfe, L2NormedGradientOptim, LinfFrankWolfe, LinfProjectedOptim, ParamGroup,
+  L1NormedGradientOptim, L1qNormedGradientOptim, L2FrankWolfe, L2NormedGradientOptim, LinfFrankWolfe, LinfProjectedOptim, ParamGroup,
   ParamTransformingOptimizer, SGD, SignedGradientOptim, Tensor, TopQGradientOptimizer, backendInfo, partial,
 } from '../ts';
 import { pythonRound } from '../ts/optim/misc';
 import { MaxNormedGradientOptim } from '../examples/maxNormedGradient';
-import { expectClose } from './helpers';
+import { expectClose, expectSameBits } from './helpers';
 
 const where = `${backendInfo().backend} (${backendInfo().isa})`;
 const t = (data: number[], shape?: number[]) => new Tensor(Float32Array.from(data), shape);
@@ -143,6 +143,61 @@ describe(`the optimizer family on ${where}`, () => {
     expect(run(7)).toEqual(run(7));
     expect(run(7)).not.toEqual(run(8));
     for (const n of run(7)) expect(n % 2).toBe(0); // both rows keep the same count: one q per parameter per step
+  });
+
+  test("L1qNormedGradientOptim's one-kernel transform gives the bits of its three links run one after the other", () => {
+    // The links by hand in a plain chain take the unfused path: top-q, sign, L1 normalisation.
+    const byLinks = (params: Tensor[], o: { q: number; dq: number; divByZeroEps: number; seed: number }) =>
+      new ChainedParamTransformingOptimizer(params, {
+        chain: [partial(TopQGradientOptimizer, { q: o.q, dq: o.dq, generator: new Generator(o.seed) }), SignedGradientOptim, partial(L1NormedGradientOptim, { divByZeroEps: o.divByZeroEps })],
+        lr: 0.1, momentum: 0.5,
+      });
+    const fused = (params: Tensor[], o: { q: number; dq: number; divByZeroEps: number; seed: number }) =>
+      new L1qNormedGradientOptim(params, { q: o.q, dq: o.dq, generator: new Generator(o.seed), divByZeroEps: o.divByZeroEps, lr: 0.1, momentum: 0.5 });
+    const cases: [string, number[], 'float32' | 'float64', number | null, { q: number; dq: number; divByZeroEps: number; seed: number }][] = [
+      ['rows of 40000 (the bracketed selection)', [3, 200, 200], 'float32', -1, { q: 0.9, dq: 0, divByZeroEps: 1e-30, seed: 1 }],
+      ['rows of 40000, q drawn each step', [2, 40000], 'float64', -1, { q: 0.7, dq: 0.2, divByZeroEps: 1e-30, seed: 2 }],
+      ['small rows, some all zero, divByZeroEps 0 (0 / 0)', [6, 5], 'float32', -1, { q: 0.5, dq: 0, divByZeroEps: 0, seed: 3 }],
+      ['one row (paramNdim null), a divByZeroEps above the count', [7, 9], 'float32', null, { q: 0.3, dq: 0.1, divByZeroEps: 1000, seed: 4 }],
+    ];
+    for (const [what, shape, dtype, paramNdim, o] of cases) {
+      const n = shape.reduce((a, b) => a * b, 1);
+      const array = (f: (i: number) => number) => {
+        const x = dtype === 'float64' ? new Float64Array(n) : new Float32Array(n);
+        for (let i = 0; i < n; i++) x[i] = f(i);
+        return x;
+      };
+      const make = () => new Tensor(array((i) => Math.sin(i * 0.37)), shape);
+      const a = make();
+      const b = make();
+      const oa = fused([a], o);
+      const ob = byLinks([b], o);
+      oa.paramGroups[0].paramNdim = paramNdim;
+      ob.paramGroups[0].paramNdim = paramNdim;
+      for (let step = 0; step < 3; step++) {
+        // Every third entry repeats (ties), the second row's first ten entries are 0 and NaN enters at step 2.
+        const grad = array((i) => (i % 3 === 0 ? 0.25 : Math.cos(i * 1.3 + step)));
+        const cols = n / shape[0];
+        grad.fill(0, cols, cols + Math.min(10, cols));
+        if (step === 2) grad[1] = NaN;
+        a.grad = grad.slice();
+        b.grad = grad.slice();
+        oa.step();
+        ob.step();
+        expectSameBits(a.grad!, b.grad!, `${what}: grad at step ${step}`);
+        expectSameBits(a.data, b.data, `${what}: param at step ${step}`);
+      }
+    }
+  });
+
+  test('L1qNormedGradientOptim runs its links one by one when one of them was replaced on the instance', () => {
+    const a = t([3, -1, 2, 0.5]);
+    const opt = new L1qNormedGradientOptim([a], { q: 0.5, lr: 1, paramNdim: null });
+    // No sign: top-q then L1 normalisation of the kept values.
+    (opt.chain[1] as unknown as { preStepTransform: () => void }).preStepTransform = () => undefined;
+    a.grad = Float32Array.from([3, -1, 2, 0.5]);
+    opt.step();
+    expect(Array.from(a.grad)).toEqual([0.6000000238418579, 0, 0.4000000059604645, 0]);
   });
 
   test("Python's round for top-q's count: halves to even", () => {

@@ -242,6 +242,10 @@ function compareKernels(name: string, b: KernelBackend): void {
             same('clampInPlace (min only)', (a) => b.clampInPlace(a, -0, true, 0, false), (a) => ref.clampInPlace(a, -0, true, 0, false));
             for (const keep of [0, 1, Math.floor(cols / 2), cols]) {
               same(`topQRows keep ${keep}`, (a) => b.topQRows(a, rows, cols, keep), (a) => ref.topQRows(a, rows, cols, keep));
+              // divByZeroEps 0: a row left all zero divides 0 by 0 (NaN), as normalizeRowsL1 does.
+              for (const eps of [0, 1.1754943508222875e-38, 2 * cols + 1]) {
+                same(`topQSignL1Rows keep ${keep} eps ${eps}`, (a) => b.topQSignL1Rows(a, rows, cols, keep, eps), (a) => ref.topQSignL1Rows(a, rows, cols, keep, eps));
+              }
             }
             same('l1LmoRows', (a) => b.l1LmoRows(a, rows, cols), (a) => ref.l1LmoRows(a, rows, cols));
             const g = randomArray(dtype, rows * cols, seed++, true);
@@ -284,6 +288,11 @@ function compareKernels(name: string, b: KernelBackend): void {
             const got = row.slice();
             b.topQRows(got, 1, cols, keep);
             expectSameBits(got, want, `topQRows ${what}, keep ${keep} of ${cols}`);
+            const fused = row.slice();
+            b.topQSignL1Rows(fused, 1, cols, keep, 1e-30);
+            ref.signInPlace(want);
+            ref.normalizeRowsL1(want, 1, cols, 1e-30);
+            expectSameBits(fused, want, `topQSignL1Rows ${what}, keep ${keep} of ${cols}`);
           }
         }
       });

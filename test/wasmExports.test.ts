@@ -64,6 +64,11 @@ describe.each(MODULES)('%s checks every address before it writes', (file) => {
     expect(call('lp_row_norms_l2_f32', 0, 0, 4, 0)).toBe(OK);
     expect(call('lp_row_norms_l2_f32', a, 2, 4, out)).toBe(OK);
     expect(Array.from(f32At(out, 2))).toEqual([Math.fround(Math.sqrt(1 + 4 + 9 + 16)), Math.fround(Math.sqrt(25 + 36 + 49 + 64))]);
+    // The fused L1q transform takes the same checks; rows [5..8] keep their two largest.
+    expect(refused('lp_top_q_sign_l1_rows_f32', a + 2, 2, 4, 2, 0)).toBe(ALIGN);
+    expect(refused('lp_top_q_sign_l1_rows_f64', end - 16, 2, 4, 2, 0)).toBe(BOUNDS);
+    expect(call('lp_top_q_sign_l1_rows_f32', a, 2, 4, 2, 0)).toBe(OK);
+    expect(Array.from(f32At(a, 8))).toEqual([0, 0, 0.5, 0.5, 0, 0, 0.5, 0.5]);
   });
 
   test('state buffers: refused when needed and null, ignored when not needed', () => {

@@ -299,13 +299,23 @@ int clampInPlace(T* x, uint32_t n, double lo, int hasLo, double hi, int hasHi) {
   return LP_OK;
 }
 
-// The selection kernels are not per ISA (lp::topQRows, lp::l1LmoRows).
+// The selection kernels are not per ISA (lp::topQRows, lp::topQSignL1Rows,
+// lp::l1LmoRows).
 template <typename T>
 int topQRows(T* g, uint32_t rows, uint32_t cols, uint32_t keep) {
   size_t n = 0;
   const int status = checkMatrix(g, rows, cols, &n);
   if (status != LP_OK) return status;
   if (n != 0) lp::topQRows(g, rows, cols, keep);
+  return LP_OK;
+}
+
+template <typename T>
+int topQSignL1Rows(T* g, uint32_t rows, uint32_t cols, uint32_t keep, double divByZeroEps) {
+  size_t n = 0;
+  const int status = checkMatrix(g, rows, cols, &n);
+  if (status != LP_OK) return status;
+  if (n != 0) lp::topQSignL1Rows(g, rows, cols, keep, divByZeroEps);
   return LP_OK;
 }
 
@@ -548,6 +558,15 @@ int lp_top_q_rows_f32(float* g, uint32_t rows, uint32_t cols, uint32_t keep) {
 }
 int lp_top_q_rows_f64(double* g, uint32_t rows, uint32_t cols, uint32_t keep) {
   return topQRows(g, rows, cols, keep);
+}
+
+int lp_top_q_sign_l1_rows_f32(float* g, uint32_t rows, uint32_t cols, uint32_t keep,
+                              double divByZeroEps) {
+  return topQSignL1Rows(g, rows, cols, keep, divByZeroEps);
+}
+int lp_top_q_sign_l1_rows_f64(double* g, uint32_t rows, uint32_t cols, uint32_t keep,
+                              double divByZeroEps) {
+  return topQSignL1Rows(g, rows, cols, keep, divByZeroEps);
 }
 
 int lp_l1_lmo_rows_f32(float* g, uint32_t rows, uint32_t cols) {

@@ -202,6 +202,14 @@ struct KernelTable {
 template <typename T>
 void topQRows(T* g, size_t rows, size_t cols, size_t keep);
 
+// L1qNormedGradientOptim's transform, per row, while the row is in cache:
+// topQRows, then sign (as signInPlace: 1, -1, or +0 for 0, -0 and NaN), then
+// division by max(n, divByZeroEps) with n the count of nonzero signs. For
+// rows under 2^24 entries (float; 2^53 double) n is exactly the L1 norm
+// normalizeRowsL1 sums, so the three kernels in turn give the same bits.
+template <typename T>
+void topQSignL1Rows(T* g, size_t rows, size_t cols, size_t keep, double divByZeroEps);
+
 // L1FrankWolfe's linear minimisation oracle, per row (cols > 0): with best
 // the highest-ranked index and s = sign(g[best]) (as signInPlace), every
 // entry becomes g[j] * T(0) (so NaN stays NaN and a negative entry becomes

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MIT
-// The selection kernels topQRows and l1LmoRows (see kernels.h): plain code,
-// built with the target's baseline flags and shared by every kernel table.
+// The selection kernels topQRows, topQSignL1Rows and l1LmoRows (see
+// kernels.h): plain code, built with the target's baseline flags and shared
+// by every kernel table.
 //
 // Both rank entries by an unsigned integer key that orders like the rank of
 // kernels.h: the bits of |g| (the sign bit cleared), which for non-negative
@@ -361,6 +362,39 @@ void topQRows(T* g, size_t rows, size_t cols, size_t keep) {
 }
 
 template <typename T>
+void topQSignL1Rows(T* g, size_t rows, size_t cols, size_t keep, double divByZeroEps) {
+  const T eps = static_cast<T>(divByZeroEps);
+  for (size_t r = 0; r < rows; ++r) {
+    T* row = g + r * cols;
+    if (keep == 0) {
+      for (size_t j = 0; j < cols; ++j) row[j] = T(0);
+    } else if (keep < cols) {
+      topQRow(row, cols, keep);
+    }
+    // The L1 norm of the signs is the count of entries neither zero nor NaN
+    // (counted in 32 bits a block at a time, which the compiler vectorises).
+    size_t nonzero = 0;
+    for (size_t start = 0; start < cols; start += size_t{1} << 30) {
+      const size_t end = cols - start > (size_t{1} << 30) ? start + (size_t{1} << 30) : cols;
+      uint32_t block = 0;
+      for (size_t j = start; j < end; ++j) block += (row[j] > T(0)) | (row[j] < T(0));
+      nonzero += block;
+    }
+    const T count = static_cast<T>(nonzero);
+    const T divisor = count < eps ? eps : count;  // as normalizeRowsL1's divisor
+    if (nonzero == 0) {
+      // Every sign is +0: +0 / divisor, which is NaN for a divisor of 0.
+      for (size_t j = 0; j < cols; ++j) row[j] = signOf(row[j]) / divisor;
+    } else {
+      // divisor >= 1, so 1 / divisor is finite and s * (1 / divisor) is
+      // s / divisor to the bit for s in {1, -1, +0}.
+      const T reciprocal = T(1) / divisor;
+      for (size_t j = 0; j < cols; ++j) row[j] = signOf(row[j]) * reciprocal;
+    }
+  }
+}
+
+template <typename T>
 void l1LmoRows(T* g, size_t rows, size_t cols) {
   if (cols == 0) return;
   for (size_t r = 0; r < rows; ++r) {
@@ -384,6 +418,8 @@ void l1LmoRows(T* g, size_t rows, size_t cols) {
 
 template void topQRows<float>(float* g, size_t rows, size_t cols, size_t keep);
 template void topQRows<double>(double* g, size_t rows, size_t cols, size_t keep);
+template void topQSignL1Rows<float>(float* g, size_t rows, size_t cols, size_t keep, double divByZeroEps);
+template void topQSignL1Rows<double>(double* g, size_t rows, size_t cols, size_t keep, double divByZeroEps);
 template void l1LmoRows<float>(float* g, size_t rows, size_t cols);
 template void l1LmoRows<double>(double* g, size_t rows, size_t cols);
 

@@ -1339,6 +1339,14 @@ void refTopQRows(T* g, size_t rows, size_t cols, size_t keep) {
   }
 }
 
+// topQSignL1Rows is the three kernels in turn.
+template <typename T>
+void refTopQSignL1Rows(T* g, size_t rows, size_t cols, size_t keep, double divByZeroEps) {
+  refTopQRows(g, rows, cols, keep);
+  for (size_t i = 0; i < rows * cols; ++i) g[i] = refSign(g[i]);
+  refNormalizeRowsL1(g, rows, cols, divByZeroEps);
+}
+
 template <typename T>
 void refL1LmoRows(T* g, size_t rows, size_t cols) {
   if (cols == 0) return;
@@ -1643,6 +1651,18 @@ void testSelection() {
           lp::topQRows(g.data(), rows, cols, keep);
           expectSame(g.data(), want.data(), n, "g");
           LP_CHECK(g.guardsIntact(), "wrote outside the array");
+          // The fused L1q transform, with a divByZeroEps of 0 (an all-zero
+          // row gives NaN), float32's smallest normal, and one above the count.
+          for (double eps : {0.0, 1.1754943508222875e-38, 3.5 * double(cols) + 1}) {
+            gContext = std::string("topQSignL1Rows keep=") + std::to_string(keep) + " eps=" + std::to_string(eps) + " " + ctx;
+            Guarded<T> f(n);
+            std::memcpy(f.data(), input.data(), n * sizeof(T));
+            std::vector<T> fused(input);
+            refTopQSignL1Rows(fused.data(), rows, cols, keep, eps);
+            lp::topQSignL1Rows(f.data(), rows, cols, keep, eps);
+            expectSame(f.data(), fused.data(), n, "g");
+            LP_CHECK(f.guardsIntact(), "wrote outside the array");
+          }
         }
         gContext = std::string("l1LmoRows ") + ctx;
         Guarded<T> g(n);
@@ -1765,6 +1785,12 @@ void testBracketedSelection() {
         lp::topQRows(g.data(), 1, cols, keep);
         expectSame(g.data(), want.data(), cols, "g");
         LP_CHECK(g.guardsIntact(), "wrote outside the array");
+        // The fused L1q transform over the same selection.
+        std::memcpy(g.data(), row.data(), cols * sizeof(T));
+        for (T& v : want) v = refSign(v);
+        refNormalizeRowsL1(want.data(), 1, cols, 1.1754943508222875e-38);
+        lp::topQSignL1Rows(g.data(), 1, cols, keep, 1.1754943508222875e-38);
+        expectSame(g.data(), want.data(), cols, "topQSignL1Rows g");
       }
     }
   }
@@ -1779,7 +1805,7 @@ int testSelectionKernels() {
     std::fprintf(stderr, "FAIL: selection: %d check(s) failed\n", gFailures);
     return 1;
   }
-  std::printf("OK: topQRows and l1LmoRows match the reference bit for bit\n");
+  std::printf("OK: topQRows, topQSignL1Rows and l1LmoRows match the reference bit for bit\n");
   return 0;
 }
 

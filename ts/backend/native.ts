@@ -38,6 +38,7 @@ export interface NativeAddon {
   signInPlace(g: FloatArray): void;
   clampInPlace(x: FloatArray, lo: number, hasLo: boolean, hi: number, hasHi: boolean): void;
   topQRows(g: FloatArray, rows: number, cols: number, keep: number): void;
+  topQSignL1Rows(g: FloatArray, rows: number, cols: number, keep: number, divByZeroEps: number): void;
   l1LmoRows(g: FloatArray, rows: number, cols: number): void;
   frankWolfeStep(p: FloatArray, g: FloatArray, alpha: number, lmoScale: number): void;
   /** The arrays as one Array, or (cheaper: no property lookups) as the arguments after tensorSpec. */
@@ -140,6 +141,9 @@ export class NativeBackend implements KernelBackend {
   }
   topQRows(g: FloatArray, rows: number, cols: number, keep: number): void {
     this.addon.topQRows(g, rows, cols, keep);
+  }
+  topQSignL1Rows(g: FloatArray, rows: number, cols: number, keep: number, divByZeroEps: number): void {
+    this.addon.topQSignL1Rows(g, rows, cols, keep, divByZeroEps);
   }
   l1LmoRows(g: FloatArray, rows: number, cols: number): void {
     this.addon.l1LmoRows(g, rows, cols);

@@ -263,6 +263,13 @@ export function topQRows(g: FloatArray, rows: number, cols: number, keep: number
   }
 }
 
+/** The three kernels in turn (the native and wasm kernel counts the nonzero signs instead of summing them). */
+export function topQSignL1Rows(g: FloatArray, rows: number, cols: number, keep: number, divByZeroEps: number): void {
+  topQRows(g, rows, cols, keep);
+  signInPlace(g);
+  normalizeRowsL1(g, rows, cols, divByZeroEps);
+}
+
 export function l1LmoRows(g: FloatArray, rows: number, cols: number): void {
   if (cols === 0) return;
   for (let i = 0; i < rows; i++) {

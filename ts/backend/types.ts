@@ -102,6 +102,14 @@ export interface KernelBackend {
   clampInPlace(x: FloatArray, lo: number, hasLo: boolean, hi: number, hasHi: boolean): void;
   /** Per row, keeps the `keep` entries of largest magnitude (ties: lower index first) and zeroes the rest. */
   topQRows(g: FloatArray, rows: number, cols: number, keep: number): void;
+  /**
+   * L1qNormedGradientOptim's transform per row, the row kept in cache:
+   * topQRows, signInPlace, then division by max(count of nonzero signs,
+   * divByZeroEps). The same bits as those three kernels (with
+   * normalizeRowsL1) for rows under 2^24 entries in float32 (2^53 in
+   * float64), where that count is exactly the L1 norm they sum.
+   */
+  topQSignL1Rows(g: FloatArray, rows: number, cols: number, keep: number, divByZeroEps: number): void;
   /** L1FrankWolfe's linear minimisation oracle per row: sign at the entry of largest magnitude, 0 elsewhere. */
   l1LmoRows(g: FloatArray, rows: number, cols: number): void;
   /** One FrankWolfe update: p = p * (1 - alpha) - (alpha * lmoScale) * g. */

@@ -397,6 +397,9 @@ export class WasmBackend implements KernelBackend, ArrayHeap {
   topQRows(g: FloatArray, rows: number, cols: number, keep: number): void {
     this.run('lp_top_q_rows', dtypeOfInput(g), [{ a: g, n: rows * cols, out: true }], (fn, [pg]) => fn(pg, rows, cols, keep));
   }
+  topQSignL1Rows(g: FloatArray, rows: number, cols: number, keep: number, divByZeroEps: number): void {
+    this.run('lp_top_q_sign_l1_rows', dtypeOfInput(g), [{ a: g, n: rows * cols, out: true }], (fn, [pg]) => fn(pg, rows, cols, keep, divByZeroEps));
+  }
   l1LmoRows(g: FloatArray, rows: number, cols: number): void {
     this.run('lp_l1_lmo_rows', dtypeOfInput(g), [{ a: g, n: rows * cols, out: true }], (fn, [pg]) => fn(pg, rows, cols));
   }

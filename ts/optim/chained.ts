@@ -9,6 +9,7 @@ import { ParamTransformingOptimizer, ParamTransformingOptions } from './paramTra
 import { Partial, isPartial, partial } from './partial';
 import { L1NormedGradientOptim, SignedGradientOptim } from './lpSpace';
 import { TopQGradientOptimizer } from './misc';
+import { rowsAndCols } from './rows';
 import { Generator, defaultGenerator } from '../random';
 
 type TransformingClass = new (params: Params | null, options?: ParamTransformingOptions) => ParamTransformingOptimizer;
@@ -139,6 +140,32 @@ export class L1qNormedGradientOptim extends ChainedParamTransformingOptimizer {
       ],
     });
   }
+
+  /**
+   * The three links as one kernel, each row transformed while in cache
+   * (the same bits as the links one after the other), unless a link's
+   * transforms were replaced or a float32 row is too long for the count of
+   * its signs to be its L1 norm to the bit (2^24 entries).
+   */
+  protected override preStepTransform(param: Tensor, group: ParamGroup): void {
+    const [topQ, sign, l1] = this.chain;
+    const [rows, cols] = rowsAndCols(param.shape);
+    const g = param.grad!;
+    const linksAsBuilt =
+      isOwnTransform(topQ, TopQGradientOptimizer) && isOwnTransform(sign, SignedGradientOptim) && isOwnTransform(l1, L1NormedGradientOptim);
+    if (!linksAsBuilt || (g instanceof Float32Array && cols >= 2 ** 24)) {
+      super.preStepTransform(param, group);
+      return;
+    }
+    this.backend.topQSignL1Rows(g, rows, cols, (topQ as TopQGradientOptimizer).keepFor(group, cols), (l1 as L1NormedGradientOptim).divByZeroEps);
+  }
+}
+
+/** Whether a link is an instance of exactly cls with cls's own transforms (none replaced on the instance). */
+function isOwnTransform(link: ParamTransformingOptimizer, cls: { prototype: object }): boolean {
+  const own = cls.prototype as unknown as Transforms;
+  const its = link as unknown as Transforms;
+  return link.constructor === cls && its.preStepTransform === own.preStepTransform && its.postStepTransform === own.postStepTransform;
 }
 
 // Their steps are backend kernel calls only (stepAsync records them).

@@ -84,6 +84,15 @@ export class TopQGradientOptimizer extends ParamTransformingOptimizer {
   }
 
   protected override preStepTransform(param: Tensor, group: ParamGroup): void {
+    const [rows, cols] = rowsAndCols(param.shape);
+    this.backend.topQRows(param.grad!, rows, cols, this.keepFor(group, cols));
+  }
+
+  /**
+   * @internal How many entries of a row of `cols` stay this step: with dq,
+   * q is drawn from the generator (one draw per tensor and step).
+   */
+  keepFor(group: ParamGroup, cols: number): number {
     let q = group.q as number;
     const dq = group.dq as number;
     if (dq > 0) {
@@ -91,8 +100,7 @@ export class TopQGradientOptimizer extends ParamTransformingOptimizer {
       const high = Math.min(1, q + dq);
       if (low < q || high > q) q = (high - low) * (this.instanceOptions.generator as Generator).uniform() + low;
     }
-    const [rows, cols] = rowsAndCols(param.shape);
-    this.backend.topQRows(param.grad!, rows, cols, pythonRound((1 - q) * cols));
+    return pythonRound((1 - q) * cols);
   }
 }
 
