@@ -16,14 +16,16 @@
 // are still needed; once few candidates are left, that last pass also copies
 // them and the last digits are counted over the copy. Long rows first try a
 // bracket read off a sample (bracketedTopQRow): two passes where the radix
-// select takes three. That is O(cols) time and needs no memory beyond the
-// stack (counters, at most kBufferedCandidates keys and indices, a sample of
-// kBracketSample keys and kBracketCapacity indices: under 100 KB), so it
-// cannot fail and pulls nothing into the wasm modules.
+// select takes three. That is O(cols) time; the radix select needs nothing
+// beyond the stack (counters and at most kBufferedCandidates keys and
+// indices, about 26 KB), and the bracket's scratch (80 KB at most, once per
+// call) comes from malloc, off the stack of whatever thread runs it: when
+// malloc fails, the radix select runs instead, so a call cannot fail.
 #include <algorithm>
 #include <cmath>
 #include <cstddef>
 #include <cstdint>
+#include <cstdlib>
 #include <cstring>
 
 #include "kernels.h"
@@ -126,12 +128,32 @@ inline size_t findDigit(size_t (*counts)[kDigitValues], size_t histograms, size_
 // sample), nothing has been written yet and the radix select runs instead.
 constexpr size_t kBracketMinCols = 32768;
 constexpr size_t kBracketSample = 2048;
-// The listed indices live on the stack (uint32: 64 KB); rows whose expected
-// bracket would not fit in three quarters of it skip the attempt.
+// How many indices the list holds; rows whose expected bracket would not fit
+// in three quarters of it skip the attempt.
 constexpr size_t kBracketCapacity = 16384;
 
 template <typename T>
-bool bracketedTopQRow(T* row, size_t cols, size_t keep) {
+struct BracketScratch {
+  KeyOf<T> sample[kBracketSample];
+  uint32_t listed[kBracketCapacity];
+};
+
+// The scratch of a call whose rows are long enough to try the bracket (null
+// otherwise, or when malloc fails); freed when it goes out of scope.
+template <typename T>
+struct BracketScratchFor {
+  BracketScratch<T>* scratch;
+  explicit BracketScratchFor(size_t cols)
+      : scratch(cols >= kBracketMinCols && cols <= UINT32_MAX
+                    ? static_cast<BracketScratch<T>*>(std::malloc(sizeof(BracketScratch<T>)))
+                    : nullptr) {}
+  ~BracketScratchFor() { std::free(scratch); }
+  BracketScratchFor(const BracketScratchFor&) = delete;
+  BracketScratchFor& operator=(const BracketScratchFor&) = delete;
+};
+
+template <typename T>
+bool bracketedTopQRow(T* row, size_t cols, size_t keep, BracketScratch<T>& scratch) {
   using Key = KeyOf<T>;
   constexpr Key kAbsMask = ~(Key(1) << (sizeof(Key) * 8 - 1));
   constexpr Key kFiniteMax = KeyTraits<T>::kInfinity - 1;
@@ -144,7 +166,7 @@ bool bracketedTopQRow(T* row, size_t cols, size_t keep) {
   const double spread = 3.5 * std::sqrt(kBracketSample * fraction * (1 - fraction)) + 4;
   if (double(cols) * 2 * spread / kBracketSample > 0.75 * kBracketCapacity) return false;
 
-  Key sample[kBracketSample];
+  Key* const sample = scratch.sample;
   for (size_t i = 0; i < kBracketSample; ++i) {
     sample[i] = magnitudeKey(row[static_cast<size_t>(uint64_t(i) * cols / kBracketSample)]);
   }
@@ -177,7 +199,7 @@ bool bracketedTopQRow(T* row, size_t cols, size_t keep) {
   for (size_t i = 0; i < kBracketSample; ++i) sampledInside += sample[i] >= lo && sample[i] <= hi;
   if (double(sampledInside) * double(cols) / kBracketSample > 0.9 * kBracketCapacity) return false;
 
-  uint32_t listed[kBracketCapacity];
+  uint32_t* const listed = scratch.listed;
   size_t above = 0;
   size_t n = 0;
   const Key width = hi - lo;
@@ -247,10 +269,10 @@ bool bracketedTopQRow(T* row, size_t cols, size_t keep) {
   return true;
 }
 
-// One row of topQRows, with 0 < keep < cols.
+// One row of topQRows, with 0 < keep < cols; scratch may be null.
 template <typename T>
-void topQRow(T* row, size_t cols, size_t keep) {
-  if (bracketedTopQRow(row, cols, keep)) return;
+void topQRow(T* row, size_t cols, size_t keep, BracketScratch<T>* scratch) {
+  if (scratch != nullptr && bracketedTopQRow(row, cols, keep, *scratch)) return;
   using Key = KeyOf<T>;
   constexpr unsigned kKeyBits = sizeof(Key) * 8;
   // The candidates are the entries whose key matches prefix on the bits of
@@ -351,12 +373,13 @@ void topQRow(T* row, size_t cols, size_t keep) {
 template <typename T>
 void topQRows(T* g, size_t rows, size_t cols, size_t keep) {
   if (keep >= cols) return;
+  const BracketScratchFor<T> bracket(keep == 0 ? 0 : cols);
   for (size_t r = 0; r < rows; ++r) {
     T* row = g + r * cols;
     if (keep == 0) {
       for (size_t j = 0; j < cols; ++j) row[j] = T(0);
     } else {
-      topQRow(row, cols, keep);
+      topQRow(row, cols, keep, bracket.scratch);
     }
   }
 }
@@ -364,12 +387,13 @@ void topQRows(T* g, size_t rows, size_t cols, size_t keep) {
 template <typename T>
 void topQSignL1Rows(T* g, size_t rows, size_t cols, size_t keep, double divByZeroEps) {
   const T eps = static_cast<T>(divByZeroEps);
+  const BracketScratchFor<T> bracket(keep == 0 || keep >= cols ? 0 : cols);
   for (size_t r = 0; r < rows; ++r) {
     T* row = g + r * cols;
     if (keep == 0) {
       for (size_t j = 0; j < cols; ++j) row[j] = T(0);
     } else if (keep < cols) {
-      topQRow(row, cols, keep);
+      topQRow(row, cols, keep, bracket.scratch);
     }
     // The L1 norm of the signs is the count of entries neither zero nor NaN
     // (counted in 32 bits a block at a time, which the compiler vectorises).
