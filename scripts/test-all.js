@@ -48,7 +48,7 @@ if (only !== 'jest') {
 }
 
 // The NEON table, cross-built and run under qemu-aarch64 (scripts/ctest-neon.sh:
-// one ctest test, about 2 minutes emulated; exit 77 when the cross compiler
+// two ctest tests, about 3 minutes emulated; exit 77 when the cross compiler
 // or qemu is missing, counted as skipped). It runs in the background while
 // jest runs, which uses one worker on a 2-core machine; its output goes to a
 // file and is shown at the end.
