@@ -1063,8 +1063,8 @@ class LpOptimAddon : public Napi::Addon<LpOptimAddon> {
   }
 
   // The selection kernels below (lp::topQRows, lp::topQSignL1Rows,
-  // lp::l1LmoRows) are the same on every ISA: they take only the element
-  // type from withKernels, not the table.
+  // lp::l1LmoRows) are the same on every ISA: they take the element type
+  // from withKernels, and top-q its table's bracket scan (same results).
 
   // topQRows(g, rows, cols, keep): per row, the keep entries of largest |g|
   // stay and the rest become +0 (keep may exceed cols: all stay)
@@ -1078,9 +1078,9 @@ class LpOptimAddon : public Napi::Addon<LpOptimAddon> {
     }
     if (count != 0) {
       emit([table = table_, g, rows, cols, keep] {
-        withKernels(*table, g, [&](const auto& /*kernels*/, auto view) {
+        withKernels(*table, g, [&](const auto& kernels, auto view) {
           forRowShares(rows, cols, [&](size_t begin, size_t end) {
-            lp::topQRows(view(g) + begin * cols, end - begin, cols, keep);
+            lp::topQRows(view(g) + begin * cols, end - begin, cols, keep, kernels.listBracket);
           });
         });
       });
@@ -1102,9 +1102,10 @@ class LpOptimAddon : public Napi::Addon<LpOptimAddon> {
     }
     if (count != 0) {
       emit([table = table_, g, rows, cols, keep, divByZeroEps] {
-        withKernels(*table, g, [&](const auto& /*kernels*/, auto view) {
+        withKernels(*table, g, [&](const auto& kernels, auto view) {
           forRowShares(rows, cols, [&](size_t begin, size_t end) {
-            lp::topQSignL1Rows(view(g) + begin * cols, end - begin, cols, keep, divByZeroEps);
+            lp::topQSignL1Rows(view(g) + begin * cols, end - begin, cols, keep, divByZeroEps,
+                               kernels.listBracket);
           });
         });
       });

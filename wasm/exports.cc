@@ -306,7 +306,7 @@ int topQRows(T* g, uint32_t rows, uint32_t cols, uint32_t keep) {
   size_t n = 0;
   const int status = checkMatrix(g, rows, cols, &n);
   if (status != LP_OK) return status;
-  if (n != 0) lp::topQRows(g, rows, cols, keep);
+  if (n != 0) lp::topQRows(g, rows, cols, keep, kernels<T>().listBracket);
   return LP_OK;
 }
 
@@ -315,7 +315,7 @@ int topQSignL1Rows(T* g, uint32_t rows, uint32_t cols, uint32_t keep, double div
   size_t n = 0;
   const int status = checkMatrix(g, rows, cols, &n);
   if (status != LP_OK) return status;
-  if (n != 0) lp::topQSignL1Rows(g, rows, cols, keep, divByZeroEps);
+  if (n != 0) lp::topQSignL1Rows(g, rows, cols, keep, divByZeroEps, kernels<T>().listBracket);
   return LP_OK;
 }
 

@@ -1726,6 +1726,18 @@ void frankWolfeStep(T* p, const T* g, size_t n, double alpha, double lmoScale) {
   forEachElement<T>(n, frankWolfeOpFor(p, g, FrankWolfeOptions{alpha, lmoScale}));
 }
 
+// Top-q's bracket scan: the wrapper's Vec<T>::listBracket where it has one
+// (float on AVX2, AVX-512, NEON and wasm simd128), else the plain loop in
+// selection.cc (baseline code, not this ISA's: nothing is shared).
+template <typename T, typename V = Vec<T>, typename = void>
+struct ListBracketOf {
+  static constexpr ListBracket<T> fn = &listBracketPlain<T>;
+};
+template <typename T, typename V>
+struct ListBracketOf<T, V, decltype(void(&V::listBracket))> {
+  static constexpr ListBracket<T> fn = &V::listBracket;
+};
+
 }  // namespace
 
 extern const KernelTable kKernelTable = {
@@ -1733,12 +1745,13 @@ extern const KernelTable kKernelTable = {
     {&rowNormsL2<float>, &normalizeRowsL2<float>, &renormRowsL2<float>, &scaleBias<float>,
      &sgdStep<float>, &adamStep<float>, &rmspropStep<float>, &adagradStep<float>,
      &fusedStepRows<float>, &renormRowsL2PerRow<float>, &memoryFloor<float>,
-     &normalizeRowsL1<float>, &signInPlace<float>, &clampInPlace<float>, &frankWolfeStep<float>},
+     &normalizeRowsL1<float>, &signInPlace<float>, &clampInPlace<float>, &frankWolfeStep<float>,
+     ListBracketOf<float>::fn},
     {&rowNormsL2<double>, &normalizeRowsL2<double>, &renormRowsL2<double>, &scaleBias<double>,
      &sgdStep<double>, &adamStep<double>, &rmspropStep<double>, &adagradStep<double>,
      &fusedStepRows<double>, &renormRowsL2PerRow<double>, &memoryFloor<double>,
      &normalizeRowsL1<double>, &signInPlace<double>, &clampInPlace<double>,
-     &frankWolfeStep<double>},
+     &frankWolfeStep<double>, ListBracketOf<double>::fn},
 };
 
 }  // namespace LP_ISA

@@ -126,6 +126,33 @@ struct FusedTensor {
   double s1;  // Adam: biasCorrection2Sqrt
 };
 
+// The bits of |x| as an unsigned integer (the sign bit cleared): for
+// non-negative IEEE values they order like the values, NaN above +Inf.
+template <typename T>
+struct MagnitudeBits;
+template <>
+struct MagnitudeBits<float> {
+  using type = uint32_t;
+};
+template <>
+struct MagnitudeBits<double> {
+  using type = uint64_t;
+};
+template <typename T>
+using MagnitudeBitsOf = typename MagnitudeBits<T>::type;
+
+// listBracket(row, cols, lo, hi, listed, capacity, above), for top-q's
+// bracketed selection (selection.cc), with lo <= hi below the bits of +Inf:
+// returns n, the count of entries whose magnitude bits lie in [lo, hi], and
+// sets *above to the count above hi (NaN included). When n <= capacity,
+// listed[0..n) holds their indices in increasing order; otherwise its content
+// is unspecified. It may write up to capacity + kListSlack entries.
+template <typename T>
+using ListBracket = size_t (*)(const T* row, size_t cols, MagnitudeBitsOf<T> lo,
+                               MagnitudeBitsOf<T> hi, uint32_t* listed, size_t capacity,
+                               size_t* above);
+constexpr size_t kListSlack = 16;
+
 template <typename T>
 struct KernelsFor {
   // out[r] = sqrt(sum_j x[r][j]^2), summed in T as described above.
@@ -182,6 +209,9 @@ struct KernelsFor {
   // (both constants computed in double, then rounded; each operation on
   // elements rounded to T).
   void (*frankWolfeStep)(T* p, const T* g, size_t n, double alpha, double lmoScale);
+  // Top-q's bracket scan (see ListBracket): vector compares and a left-pack
+  // of the indices where the ISA has them, else listBracketPlain.
+  ListBracket<T> listBracket;
 };
 
 struct KernelTable {
@@ -198,9 +228,10 @@ struct KernelTable {
 // Instantiated for float and double.
 
 // Per row, keeps the `keep` highest-ranked entries and sets the others to +0
-// (keep >= cols keeps the whole row; keep == 0 zeroes it).
+// (keep >= cols keeps the whole row; keep == 0 zeroes it). listBracket is a
+// table's (the result does not depend on it); null means listBracketPlain.
 template <typename T>
-void topQRows(T* g, size_t rows, size_t cols, size_t keep);
+void topQRows(T* g, size_t rows, size_t cols, size_t keep, ListBracket<T> listBracket = nullptr);
 
 // L1qNormedGradientOptim's transform, per row, while the row is in cache:
 // topQRows, then sign (as signInPlace: 1, -1, or +0 for 0, -0 and NaN), then
@@ -208,7 +239,13 @@ void topQRows(T* g, size_t rows, size_t cols, size_t keep);
 // rows under 2^24 entries (float; 2^53 double) n is exactly the L1 norm
 // normalizeRowsL1 sums, so the three kernels in turn give the same bits.
 template <typename T>
-void topQSignL1Rows(T* g, size_t rows, size_t cols, size_t keep, double divByZeroEps);
+void topQSignL1Rows(T* g, size_t rows, size_t cols, size_t keep, double divByZeroEps,
+                    ListBracket<T> listBracket = nullptr);
+
+// ListBracket in plain code (one entry at a time, without branches).
+template <typename T>
+size_t listBracketPlain(const T* row, size_t cols, MagnitudeBitsOf<T> lo, MagnitudeBitsOf<T> hi,
+                        uint32_t* listed, size_t capacity, size_t* above);
 
 // L1FrankWolfe's linear minimisation oracle, per row (cols > 0): with best
 // the highest-ranked index and s = sign(g[best]) (as signInPlace), every

@@ -16,7 +16,9 @@
 // are still needed; once few candidates are left, that last pass also copies
 // them and the last digits are counted over the copy. Long rows first try a
 // bracket read off a sample (bracketedTopQRow): two passes where the radix
-// select takes three. That is O(cols) time; the radix select needs nothing
+// select takes three, the first of them the kernel table's listBracket
+// (vector compares and a left-pack of the indices where the ISA has them;
+// the plain loop here otherwise). That is O(cols) time; the radix select needs nothing
 // beyond the stack (counters and at most kBufferedCandidates keys and
 // indices, about 26 KB), and the bracket's scratch (80 KB at most, once per
 // call) comes from malloc, off the stack of whatever thread runs it: when
@@ -120,12 +122,12 @@ inline size_t findDigit(size_t (*counts)[kDigitValues], size_t histograms, size_
 // counting passes are the slow kind: each entry increments a counter in
 // memory). An evenly spaced sample of the row's keys gives two keys, hi
 // and lo, between which the keep-th largest almost surely lies; one pass
-// counts the entries above hi and lists the indices of those in [lo, hi];
-// the exact threshold is selected among the listed entries alone, and one
-// last pass keeps what is at or above it. When the sample misleads (the
-// threshold outside the bracket, or more entries inside it than the list
-// holds: rows of few distinct magnitudes, or patterns in step with the
-// sample), nothing has been written yet and the radix select runs instead.
+// (listBracket) counts the entries above hi and lists the indices of those
+// in [lo, hi]; the exact threshold is selected among the listed entries
+// alone, and one last pass keeps what is at or above it. When the sample
+// misleads (the threshold outside the bracket, or more entries inside it
+// than the list holds: rows of few distinct magnitudes, or patterns in step
+// with the sample), nothing has been written yet and the radix select runs.
 constexpr size_t kBracketMinCols = 32768;
 constexpr size_t kBracketSample = 2048;
 // How many indices the list holds; rows whose expected bracket would not fit
@@ -135,7 +137,7 @@ constexpr size_t kBracketCapacity = 16384;
 template <typename T>
 struct BracketScratch {
   KeyOf<T> sample[kBracketSample];
-  uint32_t listed[kBracketCapacity];
+  uint32_t listed[kBracketCapacity + kListSlack];
 };
 
 // The scratch of a call whose rows are long enough to try the bracket (null
@@ -153,7 +155,8 @@ struct BracketScratchFor {
 };
 
 template <typename T>
-bool bracketedTopQRow(T* row, size_t cols, size_t keep, BracketScratch<T>& scratch) {
+bool bracketedTopQRow(T* row, size_t cols, size_t keep, BracketScratch<T>& scratch,
+                      ListBracket<T> listBracket) {
   using Key = KeyOf<T>;
   constexpr Key kAbsMask = ~(Key(1) << (sizeof(Key) * 8 - 1));
   constexpr Key kFiniteMax = KeyTraits<T>::kInfinity - 1;
@@ -201,23 +204,13 @@ bool bracketedTopQRow(T* row, size_t cols, size_t keep, BracketScratch<T>& scrat
 
   uint32_t* const listed = scratch.listed;
   size_t above = 0;
-  size_t n = 0;
-  const Key width = hi - lo;
-  for (size_t j = 0; j < cols; ++j) {
-    Key bits;
-    std::memcpy(&bits, &row[j], sizeof bits);
-    const Key key = bits & kAbsMask;  // NaN's raw bits are above hi, as is its rank
-    above += key > hi;
-    // Written every time, kept when inside (no branch on a coin toss); the
-    // index wraps so that an overfull list stays within the buffer.
-    listed[n & (kBracketCapacity - 1)] = static_cast<uint32_t>(j);
-    n += Key(key - lo) <= width;
-  }
+  const size_t n = listBracket(row, cols, lo, hi, listed, kBracketCapacity, &above);
   if (n > kBracketCapacity || above >= keep || above + n < keep) return false;
 
   // The need-th largest listed entry, by its key's offset from lo, a digit
   // at a time from the highest digit the offsets use.
   size_t need = keep - above;
+  const Key width = hi - lo;
   unsigned shift = 0;
   while (shift < sizeof(Key) * 8 && (width >> shift) != 0) shift += kDigitBits;
   Key prefix = 0;
@@ -271,8 +264,9 @@ bool bracketedTopQRow(T* row, size_t cols, size_t keep, BracketScratch<T>& scrat
 
 // One row of topQRows, with 0 < keep < cols; scratch may be null.
 template <typename T>
-void topQRow(T* row, size_t cols, size_t keep, BracketScratch<T>* scratch) {
-  if (scratch != nullptr && bracketedTopQRow(row, cols, keep, *scratch)) return;
+void topQRow(T* row, size_t cols, size_t keep, BracketScratch<T>* scratch,
+             ListBracket<T> listBracket) {
+  if (scratch != nullptr && bracketedTopQRow(row, cols, keep, *scratch, listBracket)) return;
   using Key = KeyOf<T>;
   constexpr unsigned kKeyBits = sizeof(Key) * 8;
   // The candidates are the entries whose key matches prefix on the bits of
@@ -371,21 +365,24 @@ void topQRow(T* row, size_t cols, size_t keep, BracketScratch<T>* scratch) {
 }  // namespace
 
 template <typename T>
-void topQRows(T* g, size_t rows, size_t cols, size_t keep) {
+void topQRows(T* g, size_t rows, size_t cols, size_t keep, ListBracket<T> listBracket) {
   if (keep >= cols) return;
+  if (listBracket == nullptr) listBracket = &listBracketPlain<T>;
   const BracketScratchFor<T> bracket(keep == 0 ? 0 : cols);
   for (size_t r = 0; r < rows; ++r) {
     T* row = g + r * cols;
     if (keep == 0) {
       for (size_t j = 0; j < cols; ++j) row[j] = T(0);
     } else {
-      topQRow(row, cols, keep, bracket.scratch);
+      topQRow(row, cols, keep, bracket.scratch, listBracket);
     }
   }
 }
 
 template <typename T>
-void topQSignL1Rows(T* g, size_t rows, size_t cols, size_t keep, double divByZeroEps) {
+void topQSignL1Rows(T* g, size_t rows, size_t cols, size_t keep, double divByZeroEps,
+                    ListBracket<T> listBracket) {
+  if (listBracket == nullptr) listBracket = &listBracketPlain<T>;
   const T eps = static_cast<T>(divByZeroEps);
   const BracketScratchFor<T> bracket(keep == 0 || keep >= cols ? 0 : cols);
   for (size_t r = 0; r < rows; ++r) {
@@ -393,7 +390,7 @@ void topQSignL1Rows(T* g, size_t rows, size_t cols, size_t keep, double divByZer
     if (keep == 0) {
       for (size_t j = 0; j < cols; ++j) row[j] = T(0);
     } else if (keep < cols) {
-      topQRow(row, cols, keep, bracket.scratch);
+      topQRow(row, cols, keep, bracket.scratch, listBracket);
     }
     // The L1 norm of the signs is the count of entries neither zero nor NaN
     // (counted in 32 bits a block at a time, which the compiler vectorises).
@@ -440,10 +437,36 @@ void l1LmoRows(T* g, size_t rows, size_t cols) {
   }
 }
 
-template void topQRows<float>(float* g, size_t rows, size_t cols, size_t keep);
-template void topQRows<double>(double* g, size_t rows, size_t cols, size_t keep);
-template void topQSignL1Rows<float>(float* g, size_t rows, size_t cols, size_t keep, double divByZeroEps);
-template void topQSignL1Rows<double>(double* g, size_t rows, size_t cols, size_t keep, double divByZeroEps);
+template <typename T>
+size_t listBracketPlain(const T* row, size_t cols, MagnitudeBitsOf<T> lo, MagnitudeBitsOf<T> hi,
+                        uint32_t* listed, size_t capacity, size_t* above) {
+  using Key = MagnitudeBitsOf<T>;
+  constexpr Key kAbsMask = ~(Key(1) << (sizeof(Key) * 8 - 1));
+  const Key width = hi - lo;
+  size_t count = 0;
+  size_t n = 0;
+  for (size_t j = 0; j < cols; ++j) {
+    Key bits;
+    std::memcpy(&bits, &row[j], sizeof bits);
+    const Key key = bits & kAbsMask;  // NaN's raw bits are above hi, as is its rank
+    count += key > hi;
+    // Written every time, kept when inside (no branch on a coin toss); past
+    // the capacity, always at the same place.
+    listed[n < capacity ? n : capacity] = static_cast<uint32_t>(j);
+    n += Key(key - lo) <= width;
+  }
+  *above = count;
+  return n;
+}
+
+template void topQRows<float>(float* g, size_t rows, size_t cols, size_t keep, ListBracket<float>);
+template void topQRows<double>(double* g, size_t rows, size_t cols, size_t keep, ListBracket<double>);
+template void topQSignL1Rows<float>(float* g, size_t rows, size_t cols, size_t keep, double divByZeroEps,
+                                    ListBracket<float>);
+template void topQSignL1Rows<double>(double* g, size_t rows, size_t cols, size_t keep, double divByZeroEps,
+                                     ListBracket<double>);
+template size_t listBracketPlain<float>(const float*, size_t, uint32_t, uint32_t, uint32_t*, size_t, size_t*);
+template size_t listBracketPlain<double>(const double*, size_t, uint64_t, uint64_t, uint32_t*, size_t, size_t*);
 template void l1LmoRows<float>(float* g, size_t rows, size_t cols);
 template void l1LmoRows<double>(double* g, size_t rows, size_t cols);
 

@@ -1866,6 +1866,84 @@ void testAllKernels(const lp::KernelsFor<T>& k) {
   testFamilyKernels(k, rng);
 }
 
+// A table's bracket scan (listBracket, vectorised on some ISAs) against the
+// plain loop: the same count above, the same count inside and, when it fits,
+// the same list, over rows of every length around the vector widths, every
+// kind of value (NaN and infinities above any bracket), brackets from [0, 0]
+// to [0, below +Inf], and lists that fit, fit exactly and overflow (the
+// scan may write kListSlack past the capacity, never further). Then top-q
+// over long rows with that scan, against the sort-based reference.
+template <typename T>
+void testListBracket(const lp::KernelsFor<T>& k, const char* isa) {
+  using Bits = lp::MagnitudeBitsOf<T>;
+  Rng rng{sizeof(T) * 4099u};
+  const Bits belowInf = sizeof(T) == 4 ? Bits(0x7F7FFFFFu) : Bits(0x7FEFFFFFFFFFFFFFull);
+  auto bitsOf = [](T v) {
+    Bits b;
+    std::memcpy(&b, &v, sizeof b);
+    return b & ~(Bits(1) << (sizeof(Bits) * 8 - 1));
+  };
+  for (size_t cols : {size_t{0}, size_t{1}, size_t{3}, size_t{4}, size_t{7}, size_t{8}, size_t{9},
+                      size_t{15}, size_t{16}, size_t{17}, size_t{31}, size_t{33}, size_t{100},
+                      size_t{1000}, size_t{4099}}) {
+    for (int pattern = 0; pattern < kFamilyPatterns; ++pattern) {
+      std::vector<T> row(cols);
+      fillFamily(rng, pattern, row.data(), 1, cols);
+      const T pick = cols ? row[rng.below(cols)] : T(1);
+      const Bits brackets[][2] = {{0, 0}, {0, belowInf}, {bitsOf(T(0.5)), bitsOf(T(2))},
+                                  {bitsOf(pick), bitsOf(pick)}, {0, bitsOf(pick)},
+                                  {bitsOf(pick), belowInf}};
+      for (const auto& bracket : brackets) {
+        if (bracket[0] > bracket[1]) continue;
+        for (size_t capacity : {size_t{0}, size_t{5}, cols, size_t{16384}}) {
+          char ctx[160];
+          std::snprintf(ctx, sizeof ctx, "listBracket %s %s cols=%zu pattern=%d capacity=%zu", isa,
+                        typeName(T()), cols, pattern, capacity);
+          gContext = ctx;
+          std::vector<uint32_t> want(capacity + lp::kListSlack, 0xDEADBEEFu);
+          std::vector<uint32_t> got(capacity + lp::kListSlack + 8, 0xDEADBEEFu);
+          size_t wantAbove = 0, gotAbove = 0;
+          const size_t wantN = lp::listBracketPlain<T>(row.data(), cols, bracket[0], bracket[1],
+                                                        want.data(), capacity, &wantAbove);
+          const size_t gotN = k.listBracket(row.data(), cols, bracket[0], bracket[1], got.data(),
+                                            capacity, &gotAbove);
+          LP_CHECK(gotN == wantN && gotAbove == wantAbove, "count %zu above %zu, want %zu and %zu",
+                   gotN, gotAbove, wantN, wantAbove);
+          if (gotN == wantN && wantN <= capacity) {
+            LP_CHECK(std::memcmp(got.data(), want.data(), wantN * sizeof(uint32_t)) == 0,
+                     "the listed indices differ");
+          }
+          for (size_t i = capacity + lp::kListSlack; i < got.size(); ++i) {
+            LP_CHECK(got[i] == 0xDEADBEEFu, "wrote %zu past the capacity", i - capacity);
+          }
+        }
+      }
+    }
+  }
+  // Top-q with this scan, over long rows (32768 entries and more take the
+  // bracket): normal values, with NaN and infinities, with ties.
+  for (int dist = 0; dist < 3; ++dist) {
+    const size_t cols = 40000 + size_t(dist);
+    std::vector<T> row(cols);
+    for (size_t j = 0; j < cols; ++j) {
+      const double u = rng.uniform() + 1e-12;
+      const double normal = std::sqrt(-2 * std::log(u)) * std::cos(6.283185307179586 * rng.uniform());
+      row[j] = dist == 2 ? T(std::round(normal * 64) / 64) : T(normal);
+      if (dist == 1 && rng.below(50) == 0) row[j] = rng.below(2) ? std::numeric_limits<T>::quiet_NaN() : -std::numeric_limits<T>::infinity();
+    }
+    for (size_t keep : {size_t{1}, cols / 10, cols / 2, cols * 9 / 10}) {
+      char ctx[160];
+      std::snprintf(ctx, sizeof ctx, "topQRows with %s's listBracket %s dist=%d keep=%zu", isa,
+                    typeName(T()), dist, keep);
+      gContext = ctx;
+      std::vector<T> want(row), got(row);
+      refTopQRows(want.data(), 1, cols, keep);
+      lp::topQRows(got.data(), 1, cols, keep, k.listBracket);
+      expectSame(got.data(), want.data(), cols, "g");
+    }
+  }
+}
+
 int testTable(const char* name) {
   size_t count = 0;
   const lp::KernelTable* const* tables = lp::compiledKernelTables(&count);
@@ -1883,6 +1961,8 @@ int testTable(const char* name) {
   }
   testAllKernels(table->f32);
   testAllKernels(table->f64);
+  testListBracket(table->f32, name);
+  testListBracket(table->f64, name);
   if (gFailures != 0) {
     std::fprintf(stderr, "FAIL: %s: %d check(s) failed\n", name, gFailures);
     return 1;
@@ -1899,12 +1979,12 @@ bool hasAllKernels(const lp::KernelTable& t) {
          t.f32.sgdStep && t.f32.adamStep && t.f32.rmspropStep && t.f32.adagradStep &&
          t.f32.fusedStepRows && t.f32.renormRowsL2PerRow && t.f32.memoryFloor &&
          t.f32.normalizeRowsL1 && t.f32.signInPlace && t.f32.clampInPlace &&
-         t.f32.frankWolfeStep &&
+         t.f32.frankWolfeStep && t.f32.listBracket &&
          t.f64.rowNormsL2 && t.f64.normalizeRowsL2 && t.f64.renormRowsL2 && t.f64.scaleBias &&
          t.f64.sgdStep && t.f64.adamStep && t.f64.rmspropStep && t.f64.adagradStep &&
          t.f64.fusedStepRows && t.f64.renormRowsL2PerRow && t.f64.memoryFloor &&
          t.f64.normalizeRowsL1 && t.f64.signInPlace && t.f64.clampInPlace &&
-         t.f64.frankWolfeStep;
+         t.f64.frankWolfeStep && t.f64.listBracket;
 }
 
 int testDispatch() {

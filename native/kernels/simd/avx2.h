@@ -8,6 +8,9 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <cstring>
+
+#include "left_pack.h"
 
 namespace lp {
 namespace avx2 {
@@ -25,6 +28,48 @@ template <>
 struct Vec<float> {
   using Reg = __m256;
   static constexpr size_t kWidth = 8;
+
+  // Top-q's bracket scan (kernels.h, ListBracket), eight magnitudes at a
+  // time: the lanes inside [lo, hi] by a compare, their indices left-packed
+  // through kLeftPack8 and stored at the list's end (up to 8 past it).
+  // Magnitude bits are below 2^31, so signed compares order them.
+  static inline size_t listBracket(const float* row, size_t cols, uint32_t lo, uint32_t hi,
+                                   uint32_t* listed, size_t capacity, size_t* above) {
+    const __m256i absMask = _mm256_set1_epi32(0x7FFFFFFF);
+    const __m256i hiV = _mm256_set1_epi32(static_cast<int32_t>(hi));
+    const __m256i loMinusOne = _mm256_set1_epi32(static_cast<int32_t>(lo) - 1);
+    __m256i aboveLanes = _mm256_setzero_si256();
+    size_t n = 0;
+    size_t j = 0;
+    for (; cols - j >= 8; j += 8) {
+      const __m256i key =
+          _mm256_and_si256(_mm256_castps_si256(_mm256_loadu_ps(row + j)), absMask);
+      const __m256i aboveHi = _mm256_cmpgt_epi32(key, hiV);
+      const __m256i inside = _mm256_andnot_si256(aboveHi, _mm256_cmpgt_epi32(key, loMinusOne));
+      aboveLanes = _mm256_sub_epi32(aboveLanes, aboveHi);
+      const unsigned lanes =
+          static_cast<unsigned>(_mm256_movemask_ps(_mm256_castsi256_ps(inside)));
+      const __m256i packed = _mm256_cvtepu8_epi32(
+          _mm_loadl_epi64(reinterpret_cast<const __m128i*>(kLeftPack8.lane[lanes])));
+      _mm256_storeu_si256(reinterpret_cast<__m256i*>(listed + (n < capacity ? n : capacity)),
+                          _mm256_add_epi32(packed, _mm256_set1_epi32(static_cast<int32_t>(j))));
+      n += kLeftPack8.count[lanes];
+    }
+    alignas(32) uint32_t lanesAbove[8];
+    _mm256_store_si256(reinterpret_cast<__m256i*>(lanesAbove), aboveLanes);
+    size_t count = 0;
+    for (uint32_t c : lanesAbove) count += c;
+    for (; j < cols; ++j) {
+      uint32_t bits;
+      std::memcpy(&bits, &row[j], sizeof bits);
+      const uint32_t key = bits & 0x7FFFFFFFu;
+      count += key > hi;
+      listed[n < capacity ? n : capacity] = static_cast<uint32_t>(j);
+      n += uint32_t(key - lo) <= hi - lo;
+    }
+    *above = count;
+    return n;
+  }
 
   static inline Reg load(const float* p) { return _mm256_loadu_ps(p); }
   static inline void store(float* p, Reg v) { _mm256_storeu_ps(p, v); }

@@ -7,6 +7,10 @@
 #include <immintrin.h>
 
 #include <cstddef>
+#include <cstdint>
+#include <cstring>
+
+#include "left_pack.h"
 
 namespace lp {
 namespace avx512 {
@@ -18,6 +22,50 @@ template <>
 struct Vec<float> {
   using Reg = __m512;
   static constexpr size_t kWidth = 16;
+
+  // Top-q's bracket scan (kernels.h, ListBracket), sixteen magnitudes at a
+  // time: the lanes inside [lo, hi] by a compare, their indices compressed
+  // to the front of a register and stored at the list's end (up to 16 past
+  // it). Magnitude bits are below 2^31, so signed compares order them.
+  static inline size_t listBracket(const float* row, size_t cols, uint32_t lo, uint32_t hi,
+                                   uint32_t* listed, size_t capacity, size_t* above) {
+    const __m512i absMask = _mm512_set1_epi32(0x7FFFFFFF);
+    const __m512i hiV = _mm512_set1_epi32(static_cast<int32_t>(hi));
+    const __m512i loMinusOne = _mm512_set1_epi32(static_cast<int32_t>(lo) - 1);
+    const __m512i laneNumbers =
+        _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
+    const __m512i one = _mm512_set1_epi32(1);
+    __m512i aboveLanes = _mm512_setzero_si512();
+    size_t n = 0;
+    size_t j = 0;
+    for (; cols - j >= 16; j += 16) {
+      const __m512i key =
+          _mm512_and_si512(_mm512_castps_si512(_mm512_loadu_ps(row + j)), absMask);
+      const __mmask16 aboveHi = _mm512_cmpgt_epi32_mask(key, hiV);
+      const __mmask16 inside =
+          static_cast<__mmask16>(_mm512_cmpgt_epi32_mask(key, loMinusOne) & ~aboveHi);
+      aboveLanes = _mm512_mask_add_epi32(aboveLanes, aboveHi, aboveLanes, one);
+      const __m512i indices =
+          _mm512_add_epi32(laneNumbers, _mm512_set1_epi32(static_cast<int32_t>(j)));
+      _mm512_storeu_si512(listed + (n < capacity ? n : capacity),
+                          _mm512_maskz_compress_epi32(inside, indices));
+      n += size_t{kLeftPack8.count[inside & 0xFFu]} + kLeftPack8.count[inside >> 8];
+    }
+    alignas(64) uint32_t lanesAbove[16];
+    _mm512_store_si512(lanesAbove, aboveLanes);
+    size_t count = 0;
+    for (uint32_t c : lanesAbove) count += c;
+    for (; j < cols; ++j) {
+      uint32_t bits;
+      std::memcpy(&bits, &row[j], sizeof bits);
+      const uint32_t key = bits & 0x7FFFFFFFu;
+      count += key > hi;
+      listed[n < capacity ? n : capacity] = static_cast<uint32_t>(j);
+      n += uint32_t(key - lo) <= hi - lo;
+    }
+    *above = count;
+    return n;
+  }
 
   static inline Reg load(const float* p) { return _mm512_loadu_ps(p); }
   static inline void store(float* p, Reg v) { _mm512_storeu_ps(p, v); }

@@ -6,6 +6,10 @@
 #include <arm_neon.h>
 
 #include <cstddef>
+#include <cstdint>
+#include <cstring>
+
+#include "left_pack.h"
 
 namespace lp {
 namespace neon {
@@ -17,6 +21,42 @@ template <>
 struct Vec<float> {
   using Reg = float32x4_t;
   static constexpr size_t kWidth = 4;
+
+  // Top-q's bracket scan (kernels.h, ListBracket), four magnitudes at a
+  // time: the lanes inside [lo, hi] by a compare, their indices left-packed
+  // through kLeftPack4 and stored at the list's end (up to 4 past it).
+  static inline size_t listBracket(const float* row, size_t cols, uint32_t lo, uint32_t hi,
+                                   uint32_t* listed, size_t capacity, size_t* above) {
+    static constexpr uint32_t kLaneBits[4] = {1, 2, 4, 8};
+    const uint32x4_t absMask = vdupq_n_u32(0x7FFFFFFFu);
+    const uint32x4_t hiV = vdupq_n_u32(hi);
+    const uint32x4_t loV = vdupq_n_u32(lo);
+    const uint32x4_t laneBits = vld1q_u32(kLaneBits);
+    uint32x4_t aboveLanes = vdupq_n_u32(0);
+    size_t n = 0;
+    size_t j = 0;
+    for (; cols - j >= 4; j += 4) {
+      const uint32x4_t key = vandq_u32(vreinterpretq_u32_f32(vld1q_f32(row + j)), absMask);
+      const uint32x4_t aboveHi = vcgtq_u32(key, hiV);
+      const uint32x4_t inside = vbicq_u32(vcgeq_u32(key, loV), aboveHi);  // and not
+      aboveLanes = vsubq_u32(aboveLanes, aboveHi);
+      const unsigned lanes = vaddvq_u32(vandq_u32(inside, laneBits));
+      vst1q_u32(listed + (n < capacity ? n : capacity),
+                vaddq_u32(vld1q_u32(kLeftPack4.lane[lanes]), vdupq_n_u32(static_cast<uint32_t>(j))));
+      n += kLeftPack4.count[lanes];
+    }
+    size_t count = vaddvq_u32(aboveLanes);
+    for (; j < cols; ++j) {
+      uint32_t bits;
+      std::memcpy(&bits, &row[j], sizeof bits);
+      const uint32_t key = bits & 0x7FFFFFFFu;
+      count += key > hi;
+      listed[n < capacity ? n : capacity] = static_cast<uint32_t>(j);
+      n += uint32_t(key - lo) <= hi - lo;
+    }
+    *above = count;
+    return n;
+  }
 
   static inline Reg load(const float* p) { return vld1q_f32(p); }
   static inline void store(float* p, Reg v) { vst1q_f32(p, v); }

@@ -6,6 +6,10 @@
 #include <wasm_simd128.h>
 
 #include <cstddef>
+#include <cstdint>
+#include <cstring>
+
+#include "left_pack.h"
 
 namespace lp {
 namespace wasm_simd128 {
@@ -17,6 +21,42 @@ template <>
 struct Vec<float> {
   using Reg = v128_t;
   static constexpr size_t kWidth = 4;
+
+  // Top-q's bracket scan (kernels.h, ListBracket), four magnitudes at a
+  // time: the lanes inside [lo, hi] by a compare, their indices left-packed
+  // through kLeftPack4 and stored at the list's end (up to 4 past it).
+  static inline size_t listBracket(const float* row, size_t cols, uint32_t lo, uint32_t hi,
+                                   uint32_t* listed, size_t capacity, size_t* above) {
+    const v128_t absMask = wasm_u32x4_splat(0x7FFFFFFFu);
+    const v128_t hiV = wasm_u32x4_splat(hi);
+    const v128_t loV = wasm_u32x4_splat(lo);
+    v128_t aboveLanes = wasm_u32x4_splat(0);
+    size_t n = 0;
+    size_t j = 0;
+    for (; cols - j >= 4; j += 4) {
+      const v128_t key = wasm_v128_and(wasm_v128_load(row + j), absMask);
+      const v128_t aboveHi = wasm_u32x4_gt(key, hiV);
+      const v128_t inside = wasm_v128_andnot(wasm_u32x4_ge(key, loV), aboveHi);
+      aboveLanes = wasm_i32x4_sub(aboveLanes, aboveHi);
+      const unsigned lanes = static_cast<unsigned>(wasm_i32x4_bitmask(inside));
+      wasm_v128_store(listed + (n < capacity ? n : capacity),
+                      wasm_i32x4_add(wasm_v128_load(kLeftPack4.lane[lanes]),
+                                     wasm_u32x4_splat(static_cast<uint32_t>(j))));
+      n += kLeftPack4.count[lanes];
+    }
+    size_t count = size_t{wasm_u32x4_extract_lane(aboveLanes, 0)} + wasm_u32x4_extract_lane(aboveLanes, 1) +
+                   wasm_u32x4_extract_lane(aboveLanes, 2) + wasm_u32x4_extract_lane(aboveLanes, 3);
+    for (; j < cols; ++j) {
+      uint32_t bits;
+      std::memcpy(&bits, &row[j], sizeof bits);
+      const uint32_t key = bits & 0x7FFFFFFFu;
+      count += key > hi;
+      listed[n < capacity ? n : capacity] = static_cast<uint32_t>(j);
+      n += uint32_t(key - lo) <= hi - lo;
+    }
+    *above = count;
+    return n;
+  }
 
   static inline Reg load(const float* p) { return wasm_v128_load(p); }
   static inline void store(float* p, Reg v) { wasm_v128_store(p, v); }
