@@ -50,6 +50,9 @@ describe('the native addon refuses bad arguments itself', () => {
     expectRefused(() => addon.normalizeRowsL2(g, 2 ** 52, 2 ** 52, 0), RangeError, /rows \* cols overflows/, [g]);
     expectRefused(() => addon.normalizeRowsL2(g, '2' as never, 2, 0), TypeError, /rows must be a number, got string '2'/, [g]);
     expectRefused(() => addon.normalizeRowsL2(g, 2, 2, null as never), TypeError, /divByZeroEps must be a number, got null/, [g]);
+    expectRefused(() => addon.topQSignL1Rows(g, 2, 2, -1, 0), RangeError, /^topQSignL1Rows: keep must be a non-negative safe integer, got -1/, [g]);
+    expectRefused(() => addon.topQSignL1Rows(g, 2, 2, 1, '0' as never), TypeError, /^topQSignL1Rows: divByZeroEps must be a number, got string '0'/, [g]);
+    expectRefused(() => addon.topQSignL1Rows(g, 3, 2, 1, 0), RangeError, /^topQSignL1Rows: g\.length must be rows \* cols = 6, got 4/, [g]);
   });
 
   test('lengths that do not match the shape or each other', () => {

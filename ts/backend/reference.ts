@@ -263,7 +263,7 @@ export function topQRows(g: FloatArray, rows: number, cols: number, keep: number
   }
 }
 
-/** The three kernels in turn (the native and wasm kernel counts the nonzero signs instead of summing them). */
+/** The three kernels in turn (the native and WebAssembly kernels count the nonzero signs instead of summing them). */
 export function topQSignL1Rows(g: FloatArray, rows: number, cols: number, keep: number, divByZeroEps: number): void {
   topQRows(g, rows, cols, keep);
   signInPlace(g);
