@@ -246,6 +246,13 @@ void topQSignL1Rows(T* g, size_t rows, size_t cols, size_t keep, double divByZer
 template <typename T>
 size_t listBracketPlain(const T* row, size_t cols, MagnitudeBitsOf<T> lo, MagnitudeBitsOf<T> hi,
                         uint32_t* listed, size_t capacity, size_t* above);
+// The same scan from entry `begin` on, with n entries already listed: adds
+// to *above and returns the new n (the vector scans finish their last
+// entries with it).
+template <typename T>
+size_t listBracketFrom(const T* row, size_t begin, size_t cols, MagnitudeBitsOf<T> lo,
+                       MagnitudeBitsOf<T> hi, uint32_t* listed, size_t capacity, size_t n,
+                       size_t* above);
 
 // L1FrankWolfe's linear minimisation oracle, per row (cols > 0): with best
 // the highest-ranked index and s = sign(g[best]) (as signInPlace), every

@@ -438,14 +438,14 @@ void l1LmoRows(T* g, size_t rows, size_t cols) {
 }
 
 template <typename T>
-size_t listBracketPlain(const T* row, size_t cols, MagnitudeBitsOf<T> lo, MagnitudeBitsOf<T> hi,
-                        uint32_t* listed, size_t capacity, size_t* above) {
+size_t listBracketFrom(const T* row, size_t begin, size_t cols, MagnitudeBitsOf<T> lo,
+                       MagnitudeBitsOf<T> hi, uint32_t* listed, size_t capacity, size_t n,
+                       size_t* above) {
   using Key = MagnitudeBitsOf<T>;
   constexpr Key kAbsMask = ~(Key(1) << (sizeof(Key) * 8 - 1));
   const Key width = hi - lo;
   size_t count = 0;
-  size_t n = 0;
-  for (size_t j = 0; j < cols; ++j) {
+  for (size_t j = begin; j < cols; ++j) {
     Key bits;
     std::memcpy(&bits, &row[j], sizeof bits);
     const Key key = bits & kAbsMask;  // NaN's raw bits are above hi, as is its rank
@@ -455,8 +455,15 @@ size_t listBracketPlain(const T* row, size_t cols, MagnitudeBitsOf<T> lo, Magnit
     listed[n < capacity ? n : capacity] = static_cast<uint32_t>(j);
     n += Key(key - lo) <= width;
   }
-  *above = count;
+  *above += count;
   return n;
+}
+
+template <typename T>
+size_t listBracketPlain(const T* row, size_t cols, MagnitudeBitsOf<T> lo, MagnitudeBitsOf<T> hi,
+                        uint32_t* listed, size_t capacity, size_t* above) {
+  *above = 0;
+  return listBracketFrom(row, 0, cols, lo, hi, listed, capacity, 0, above);
 }
 
 template void topQRows<float>(float* g, size_t rows, size_t cols, size_t keep, ListBracket<float>);
@@ -467,6 +474,10 @@ template void topQSignL1Rows<double>(double* g, size_t rows, size_t cols, size_t
                                      ListBracket<double>);
 template size_t listBracketPlain<float>(const float*, size_t, uint32_t, uint32_t, uint32_t*, size_t, size_t*);
 template size_t listBracketPlain<double>(const double*, size_t, uint64_t, uint64_t, uint32_t*, size_t, size_t*);
+template size_t listBracketFrom<float>(const float*, size_t, size_t, uint32_t, uint32_t, uint32_t*, size_t,
+                                       size_t, size_t*);
+template size_t listBracketFrom<double>(const double*, size_t, size_t, uint64_t, uint64_t, uint32_t*,
+                                        size_t, size_t, size_t*);
 template void l1LmoRows<float>(float* g, size_t rows, size_t cols);
 template void l1LmoRows<double>(double* g, size_t rows, size_t cols);
 

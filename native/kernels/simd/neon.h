@@ -7,8 +7,8 @@
 
 #include <cstddef>
 #include <cstdint>
-#include <cstring>
 
+#include "../kernels.h"  // listBracketFrom, which finishes listBracket
 #include "left_pack.h"
 
 namespace lp {
@@ -46,16 +46,8 @@ struct Vec<float> {
       n += kLeftPack4.count[lanes];
     }
     size_t count = vaddvq_u32(aboveLanes);
-    for (; j < cols; ++j) {
-      uint32_t bits;
-      std::memcpy(&bits, &row[j], sizeof bits);
-      const uint32_t key = bits & 0x7FFFFFFFu;
-      count += key > hi;
-      listed[n < capacity ? n : capacity] = static_cast<uint32_t>(j);
-      n += uint32_t(key - lo) <= hi - lo;
-    }
     *above = count;
-    return n;
+    return listBracketFrom<float>(row, j, cols, lo, hi, listed, capacity, n, above);
   }
 
   static inline Reg load(const float* p) { return vld1q_f32(p); }
