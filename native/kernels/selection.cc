@@ -154,13 +154,14 @@ struct BracketScratchFor {
   BracketScratchFor& operator=(const BracketScratchFor&) = delete;
 };
 
+// scratch comes from BracketScratchFor, which makes one only for rows of
+// kBracketMinCols to UINT32_MAX entries (the list holds 32-bit indices).
 template <typename T>
 bool bracketedTopQRow(T* row, size_t cols, size_t keep, BracketScratch<T>& scratch,
                       ListBracket<T> listBracket) {
   using Key = KeyOf<T>;
   constexpr Key kAbsMask = ~(Key(1) << (sizeof(Key) * 8 - 1));
   constexpr Key kFiniteMax = KeyTraits<T>::kInfinity - 1;
-  if (cols < kBracketMinCols || cols > UINT32_MAX) return false;
   // The bracket spans 3.5 standard deviations of the sample's count above
   // the threshold on either side (plus 4 ranks for small fractions): a
   // random row misses it about once in 2000.
