@@ -264,8 +264,11 @@ function compareKernels(name: string, b: KernelBackend): void {
       // Rows of 32768 entries and more first try a bracket read off a sample
       // (selection.cc): rows it reads right (ties at the threshold, a
       // threshold of 0 among +0 and -0, NaN and infinities above it), a row
-      // whose sampled places mislead it (the radix select then runs), and
-      // one of four magnitudes (not tried). Each row is sorted once.
+      // whose sampled places mislead it (the radix select then runs), one of
+      // four magnitudes (not tried), and rows whose sample puts both ends of
+      // the bracket on one key (mostly zeros, one magnitude or NaN: one
+      // counting pass settles them; or wrongly, and the radix select runs).
+      // Each row is sorted once.
       test(`topQRows on long rows (${dtype})`, () => {
         const cols = 40000;
         const r = rng(777);
@@ -277,6 +280,10 @@ function compareKernels(name: string, b: KernelBackend): void {
           ['1% NaN and 1% infinities', () => { const u = r(); return u < 0.01 ? NaN : u < 0.02 ? -Infinity : normal(); }],
           ['sampled places tiny', (j) => (Math.floor((Math.ceil((j * 2048) / cols) * cols) / 2048) === j ? 1e-6 : 1) * normal()],
           ['four magnitudes', () => (1 + Math.floor(r() * 4)) * (r() < 0.5 ? -1 : 1)],
+          ['95% zeros of either sign', () => (r() < 0.95 ? (r() < 0.5 ? -0 : 0) : normal())],
+          ['90% of one magnitude', () => (r() < 0.9 ? (r() < 0.5 ? -1 : 1) : normal() / 8)],
+          ['70% NaN and 20% infinities', () => { const u = r(); return u < 0.7 ? NaN : u < 0.9 ? (r() < 0.5 ? -Infinity : Infinity) : normal(); }],
+          ['sampled places one magnitude', (j) => (Math.floor((Math.ceil((j * 2048) / cols) * cols) / 2048) === j ? (j % 2 ? -1.5 : 1.5) : normal())],
         ];
         for (const [what, value] of rows) {
           const row = dtype === 'float64' ? new Float64Array(cols) : new Float32Array(cols);

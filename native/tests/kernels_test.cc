@@ -1380,6 +1380,21 @@ T nanWithPayload(unsigned k) {
   return v;
 }
 
+// The NaN whose magnitude bits are the infinity's plus one (a signalling
+// NaN): the rank key every NaN shares (see selection.cc), as raw bits.
+template <typename T>
+T nanJustAboveInfinity() {
+  T v;
+  if (sizeof(T) == 4) {
+    const uint32_t bits = 0x7F800001u;
+    std::memcpy(&v, &bits, sizeof v);
+  } else {
+    const uint64_t bits = 0x7FF0000000000001ull;
+    std::memcpy(&v, &bits, sizeof v);
+  }
+  return v;
+}
+
 // Rows for the family: fillMatrix's patterns (0 to 3), then
 // 4: values from a small set with many equal magnitudes, every special and
 //    NaNs of several payloads and both signs,
@@ -1733,7 +1748,9 @@ void testSelection() {
 // at the sampled places unlike the rest, so the bracket misses and the radix
 // select runs), rows of few magnitudes (not tried), NaN and infinities
 // above the bracket, a threshold of 0 with +0 and -0 tied at it, and keeps
-// from 1 to cols - 1; rows too long for the list at most keeps (not tried).
+// from 1 to cols - 1; rows too long for the list at most keeps (not tried);
+// rows whose sample puts both ends of the bracket on one key (mostly zeros,
+// one magnitude, NaN: oneKeyTopQRow), or puts them there wrongly.
 // Each row is sorted once for all its keeps.
 template <typename T>
 void testBracketedSelection() {
@@ -1741,7 +1758,7 @@ void testBracketedSelection() {
   const T nan = std::numeric_limits<T>::quiet_NaN();
   const T inf = std::numeric_limits<T>::infinity();
   const size_t colCounts[] = {32768, 40000, 150528, 400000};
-  constexpr int kDistributions = 7;
+  constexpr int kDistributions = 11;
   for (size_t cols : colCounts) {
     for (int dist = 0; dist < kDistributions; ++dist) {
       std::vector<T> row(cols);
@@ -1761,11 +1778,26 @@ void testBracketedSelection() {
           v = T(double(1 + rng.below(4)) * (rng.below(2) ? -1 : 1));
         } else if (dist == 6) {  // magnitudes over many exponents
           v = T(normal * std::exp(8 * (rng.uniform() - 0.5)));
+        } else if (dist == 7) {  // 95% zeros of either sign: a sparse gradient
+          if (rng.below(100) < 95) v = rng.below(2) ? T(-0.0) : T(0);
+        } else if (dist == 8) {  // 90% of one magnitude, the rest below it
+          v = rng.below(10) < 9 ? T(rng.below(2) ? -1 : 1) : T(normal / 8);
+        } else if (dist == 9) {  // 70% NaN (either sign, any payload, half of them with the
+                                 // bits of NaN's rank key), 20% infinities
+          const size_t k = rng.below(10);
+          if (k < 7) {
+            const T n = rng.below(2) ? nanWithPayload<T>(unsigned(rng.below(4))) : nanJustAboveInfinity<T>();
+            v = rng.below(2) ? -n : n;
+          }
+          if (k == 7 || k == 8) v = rng.below(2) ? -inf : inf;
         }
         row[j] = v;
       }
       if (dist == 4) {  // the sampled places hold tiny values: the bracket misses
         for (size_t i = 0; i < 2048; ++i) row[static_cast<size_t>(uint64_t(i) * cols / 2048)] *= T(1e-6);
+      }
+      if (dist == 10) {  // the sampled places all hold one magnitude, the rest none: a one-key bracket misses
+        for (size_t i = 0; i < 2048; ++i) row[static_cast<size_t>(uint64_t(i) * cols / 2048)] = T(i % 2 ? -1.5 : 1.5);
       }
       std::vector<size_t> order(cols);
       for (size_t j = 0; j < cols; ++j) order[j] = j;

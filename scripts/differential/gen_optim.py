@@ -188,6 +188,12 @@ def make_case(n):
         case["chain"] = chain
     for k in range(3):
         grads = [torch.randn(s, dtype=torch_dtype) * rng.choice([1.0, 0.01, 100.0]) for s in shapes]
+        for i, g in enumerate(grads):
+            style = rng.random()
+            if style < 0.15:  # sparse: most entries +0 or -0 (negative * 0), ties at a threshold of 0
+                grads[i] = g * (torch.rand(g.shape) < rng.choice([0.01, 0.05, 0.3])).to(torch_dtype)
+            elif style < 0.25:  # a few magnitudes: ties far beyond any bracket around the threshold
+                grads[i] = torch.sign(g) * torch.randint(1, 4, g.shape).to(torch_dtype)
         if k == 1 and len(shapes) > 1 and kind != "groups":
             grads[1] = None
         if grads[0] is not None and grads[0].dim() > 0 and rng.random() < 0.3:
