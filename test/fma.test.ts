@@ -1,8 +1,10 @@
 // SPDX-License-Identifier: MIT
 // fma64, the TypeScript fused multiply-add behind the float64 norms (PyTorch
-// sums float64 squares as s = fma(x, x, s)): cases whose exact answers are
-// known, and its fast path against an exact integer computation.
-import { fma64, fmaExact } from '../ts/backend/fma';
+// sums float64 squares as s = fma(x, x, s)), and fma32, its float32 form
+// behind the weight decay term (torch fuses it):
+// cases whose exact answers are known, and both against exact integer
+// arithmetic.
+import { fma32, fma64, fmaExact } from '../ts/backend/fma';
 
 describe('fma64: a * b + c with one rounding', () => {
   test('cases with known exact answers, where a * b + c rounds twice', () => {
@@ -52,6 +54,92 @@ describe('fma64: a * b + c with one rounding', () => {
       const fast = fma64(a, b, c);
       const exact = fmaExact(a, b, c);
       if (!Object.is(fast, exact)) throw new Error(`fma64(${a}, ${b}, ${c}) = ${fast}, exactly ${exact}`);
+    }
+  });
+});
+
+/** The float32 nearest to a * b + c (ties to even), by exact integer arithmetic, for finite float32 a, b, c. */
+function exactFloat32MulAdd(a: number, b: number, c: number): number {
+  const parts = (x: number): [bigint, number] => {
+    // A float32 value: x = m * 2^e with m an integer below 2^24.
+    if (x === 0) return [0n, 0];
+    if (!Number.isFinite(x)) throw new Error(`not finite: ${x}`);
+    let e = Math.floor(Math.log2(Math.abs(x))) - 23;
+    e = Math.max(e, -149);
+    while (!Number.isInteger(x / 2 ** e)) e -= 1; // (log2 can be off by one)
+    return [BigInt(x / 2 ** e), e];
+  };
+  const [ma, ea] = parts(a);
+  const [mb, eb] = parts(b);
+  const [mc, ec] = parts(c);
+  const e0 = Math.min(ea + eb, ec);
+  let n = ((ma * mb) << BigInt(ea + eb - e0)) + (mc << BigInt(ec - e0));
+  if (n === 0n) return a * b + c; // an exact zero: IEEE's sign
+  const negative = n < 0n;
+  if (negative) n = -n;
+  let e = e0;
+  const shift = Math.max(n.toString(2).length - 24, -149 - e);
+  if (shift > 0) {
+    const s = BigInt(shift);
+    const kept = n >> s;
+    const rest = n - (kept << s);
+    const half = 1n << (s - 1n);
+    n = rest > half || (rest === half && (kept & 1n) === 1n) ? kept + 1n : kept;
+    e += shift;
+  }
+  const v = Number(n) * 2 ** e;
+  const rounded = v > 3.4028234663852886e38 ? Infinity : v;
+  return negative ? -rounded : rounded;
+}
+
+describe('fma32: float32 a * b + c with one rounding', () => {
+  test('cases where rounding the double sum to float goes wrong', () => {
+    // (1 + 2^-12)^2 = 1 + 2^-11 + 2^-24 exactly: halfway between two floats.
+    // A tiny c decides the rounding, but a double sum loses it (ties to even).
+    const a = 1 + 2 ** -12;
+    expect(Math.fround(a * a + 2 ** -80)).toBe(1 + 2 ** -11);
+    expect(fma32(a, a, 2 ** -80)).toBe(1 + 2 ** -11 + 2 ** -23);
+    expect(fma32(a, a, -(2 ** -80))).toBe(1 + 2 ** -11);
+    expect(fma32(a, a, 0)).toBe(1 + 2 ** -11); // the tie itself: to even
+    // The weight decay term torch fuses: g + 0.01 * p nearly cancels.
+    const p = Math.fround(-0.13833078742027283);
+    const g = Math.fround(0.001383310416713357);
+    const wd = Math.fround(0.01);
+    expect(fma32(wd, p, g)).toBe(exactFloat32MulAdd(wd, p, g));
+    expect(fma32(wd, p, g)).not.toBe(Math.fround(g + Math.fround(wd * p)));
+    // Specials and signed zeros as the fma instruction gives them.
+    expect(fma32(Infinity, 0, 1)).toBeNaN();
+    expect(fma32(Infinity, 2, -3)).toBe(Infinity);
+    expect(fma32(2, 3, -Infinity)).toBe(-Infinity);
+    expect(fma32(NaN, 1, 1)).toBeNaN();
+    expect(fma32(2 ** 100, 2 ** 100, 0)).toBe(Infinity);
+    expect(Object.is(fma32(-1, 0, -0), -0)).toBe(true);
+    expect(Object.is(fma32(1, 2, -2), 0)).toBe(true);
+    // Subnormal results, rounded on the subnormals' grid.
+    expect(fma32(2 ** -75, 2 ** -75, 0)).toBe(0); // 2^-150: the tie below the smallest goes to 0
+    expect(fma32(2 ** -75, 2 ** -75, 2 ** -149)).toBe(2 ** -148); // 1.5 * 2^-149: the tie to even
+    expect(fma32(3 * 2 ** -76, 2 ** -75, 0)).toBe(2 ** -149); // 0.75 * 2^-149: to nearest
+  });
+
+  test('equals exact integer arithmetic on random float32 operands, cancelling sums included', () => {
+    let seed = 11;
+    const random = () => {
+      seed = (seed * 1103515245 + 12345) % 2147483648;
+      return seed / 2147483648;
+    };
+    const f = Math.fround;
+    const scaled = (spread: number) => f((random() - 0.5) * 2 ** Math.floor((random() - 0.5) * spread));
+    for (let i = 0; i < 20000; i++) {
+      const spread = random() < 0.1 ? 280 : 40;
+      const a = scaled(spread);
+      const b = scaled(spread);
+      const kind = random();
+      // c: unrelated, nearly -a * b (cancellation), or tiny beside it (ties).
+      const c = kind < 0.4 ? scaled(spread) : kind < 0.8 ? f(-(a * b) * (1 + (random() - 0.5) * 2 ** -20)) : f(a * b * 2 ** -Math.floor(20 + random() * 40));
+      if (!Number.isFinite(a) || !Number.isFinite(b) || !Number.isFinite(c)) continue; // (beyond float32's range)
+      const got = fma32(a, b, c);
+      const want = exactFloat32MulAdd(a, b, c);
+      if (!Object.is(got, want)) throw new Error(`fma32(${a}, ${b}, ${c}) = ${got}, exactly ${want}`);
     }
   });
 });

@@ -53,6 +53,29 @@ describe('inner optimizers', () => {
     expect(opt.state.get(x)).toMatchObject({ step: 1 });
   });
 
+  // torch adds the weight decay term as grad.add(param, alpha=weight_decay):
+  // one rounding (an fma) on the CPUs it runs on. Where decay balances the
+  // gradient the sum cancels, and a second rounding shows far past float
+  // rounding once Adam, RMSprop or Adagrad divide by a square root of the
+  // same size (rounded twice, Adam's step lands at -0.24027764797210693).
+  // The expected values are torch 1.13's own, to the bit; each case runs as
+  // a one-element tensor (stepped in TypeScript) and as 16 (the backend's
+  // kernels: vectors and a tail).
+  const decayCases: [string, (x: Tensor) => Optimizer, number][] = [
+    ['Adam', (x) => new Adam([x], { lr: 0.5, weightDecay: 0.01 }), -0.24066683650016785],
+    ['RMSprop', (x) => new RMSprop([x], { lr: 0.01, weightDecay: 0.01 }), -0.14083965122699738],
+    ['Adagrad', (x) => new Adagrad([x], { lr: 0.1, weightDecay: 0.01 }), -0.23459027707576752],
+  ];
+  for (const copies of [1, 19]) {
+    test.each(decayCases)(`%s: a gradient its weight decay cancels gives torch's step (${copies} elements)`, (_name, make, want) => {
+      const x = new Tensor(new Float32Array(copies).fill(-0.13833078742027283));
+      const opt = make(x);
+      x.grad = new Float32Array(copies).fill(0.001383310416713357);
+      opt.step();
+      for (const v of x.data) expect(v).toBe(Math.fround(want));
+    });
+  }
+
   test.each(OPTIMIZERS)('%s: resuming from a state dict equals never stopping', (_name, make) => {
     const a = makeParams();
     const optA = make(a);

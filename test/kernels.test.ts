@@ -164,6 +164,23 @@ function compareKernels(name: string, b: KernelBackend): void {
         }
       });
 
+      // The weight decay term is torch's add(alpha): one rounding, also where
+      // the sum is a tie for a double sum rounded to float (float32 in
+      // WebAssembly, which has no fma) or cancels (float64). The momentum
+      // buffer's first step holds the term itself; 19 elements take the
+      // vectors and the tail.
+      test(`sgdStep adds the weight decay term with one rounding (${dtype})`, () => {
+        const n = 19;
+        const [a, g, want] = dtype === 'float32'
+          ? [1 + 2 ** -12, 2 ** -80, 1 + 2 ** -11 + 2 ** -23] // rounded twice: 1 + 2^-11
+          : [1 + 2 ** -30, -1, 2 ** -29 + 2 ** -60]; // rounded twice: 2^-29
+        const make = (v: number) => (dtype === 'float64' ? new Float64Array(n) : new Float32Array(n)).fill(v);
+        const p = make(a);
+        const buf = b.allocState(dtype, n);
+        b.sgdStep(p, make(g), buf, { lr: 1, momentum: 0.5, dampening: 0, weightDecay: a, nesterov: false, maximize: false }, false);
+        expectSameBits(buf.read(), make(want), 'momentum buffer = g + weightDecay * p');
+      });
+
       test(`adamStep, rmspropStep, adagradStep, every option combination over three steps (${dtype})`, () => {
         let seed = 7000;
         const zeros = (n: number) => (dtype === 'float64' ? new Float64Array(n) : new Float32Array(n));

@@ -16,6 +16,7 @@
 
 #include <cstddef>
 
+#include "exact_fma.h"
 #include "kernel_tables.h"
 
 #if defined(_MSC_VER) && !defined(__clang__)
@@ -26,14 +27,11 @@
 #define LP_SQRTF(x) sqrtf(x)
 #define LP_FABS(x) fabs(x)
 #define LP_FABSF(x) fabsf(x)
-#define LP_FMA(x, y, z) fma(x, y, z)
 #else
 #define LP_SQRT(x) __builtin_sqrt(x)
 #define LP_SQRTF(x) __builtin_sqrtf(x)
 #define LP_FABS(x) __builtin_fabs(x)
 #define LP_FABSF(x) __builtin_fabsf(x)
-// An instruction with -mfma (and on NEON); else a call to the C library's fma.
-#define LP_FMA(x, y, z) __builtin_fma(x, y, z)
 #endif
 
 // Keeps a helper out of line: the fused step's code that is instantiated per
@@ -93,6 +91,8 @@ struct One {
   static inline Mask lt(Reg a, Reg b) { return a < b; }
   static inline Reg select(Mask m, Reg a, Reg b) { return m ? a : b; }
   static inline Reg abs(Reg a) { return absT(a); }
+  // a * b + c rounded once, like Vec<T>::mulAdd.
+  static inline Reg mulAdd(Reg a, Reg b, Reg c) { return exactMulAdd(a, b, c); }
 };
 
 // Runs op.run<V>(i) on full vectors, then op.run<One<T>>(i) on the rest.
@@ -259,60 +259,17 @@ inline T rowSum(const T* x, size_t cols) {
 // ||p|| == epsilon, where the 1e-7 of renorm's factor shows far above
 // float64's tolerance, is the reference's. float32 keeps the 16 lanes: its
 // results agree with torch's within float32 rounding, decisions included.
-// LP_FMA is exact everywhere: an instruction where the ISA has one, the C
-// library's correctly rounded fma otherwise (the scalar table, WebAssembly).
+// exactMulAdd (exact_fma.h) is exact everywhere: an instruction where the ISA
+// has one, the C library's correctly rounded fma or an error-free algorithm
+// otherwise (the scalar table, WebAssembly).
 template <typename T>
 inline constexpr bool kSequentialSquares = sizeof(T) == sizeof(double);
-
-// a * b + c rounded once. WebAssembly has no fma instruction and its C
-// library's (musl, in integer arithmetic) costs about 25 ns, which made a
-// float64 step 30x slower: there it is the error-free algorithm of
-// ts/backend/fma.ts (Dekker's product, Knuth's TwoSum, the low parts added
-// rounded to odd: Boldo and Melquiond, IEEE Trans. Computers 57(4), 2008),
-// with the library's for operands outside the normal range it needs.
-inline double fmaDouble(double a, double b, double c) {
-#if defined(__wasm__)
-  const double aa = LP_FABS(a);
-  const double ab = LP_FABS(b);
-  // (NaN, Inf and zero operands fail these too.)
-  if (!(aa >= 0x1p-480 && aa <= 0x1p480 && ab >= 0x1p-480 && ab <= 0x1p480 && LP_FABS(c) <= 0x1p1000)) {
-    return LP_FMA(a, b, c);
-  }
-  const double p = a * b;
-  const double splitter = 134217729.0;  // 2^27 + 1
-  double t = splitter * a;
-  const double ah = t - (t - a);
-  const double al = a - ah;
-  t = splitter * b;
-  const double bh = t - (t - b);
-  const double bl = b - bh;
-  const double pl = ah * bh - p + ah * bl + al * bh + al * bl;
-  const double sh = c + p;
-  const double sb = sh - c;
-  const double sl = c - (sh - sb) + (p - sb);
-  if (LP_FABS(sh) < 0x1p-900) return LP_FMA(a, b, c);
-  double v = pl + sl;
-  const double vb = v - pl;
-  const double ve = pl - (v - vb) + (sl - vb);
-  // Rounded to odd: an inexact, even v steps one double toward the exact sum
-  // (that neighbour is odd). Without branches: they would be unpredictable,
-  // and rowNorms interleaves four of these chains.
-  unsigned long long bits;
-  __builtin_memcpy(&bits, &v, sizeof bits);
-  const unsigned long long step = (ve != 0) & ((bits & 1) == 0);
-  bits += step * (((ve > 0) == (v > 0)) ? 1ull : ~0ull);
-  __builtin_memcpy(&v, &bits, sizeof bits);
-  return sh + v;
-#else
-  return LP_FMA(a, b, c);
-#endif
-}
 
 template <typename T>
 inline T rowSumSquares(const T* x, size_t cols) {
   if constexpr (kSequentialSquares<T>) {
     T s = 0;
-    for (size_t j = 0; j < cols; ++j) s = fmaDouble(x[j], x[j], s);
+    for (size_t j = 0; j < cols; ++j) s = exactMulAdd(x[j], x[j], s);
     return s;
   } else {
     return rowSum<T, SquareTerm>(x, cols);
@@ -339,7 +296,7 @@ inline T rowNorm(const T* x, size_t cols) {
 // The norms of `count` consecutive rows (count <= kNormRows). A float64 row's
 // chain of fmas waits on itself at every element (see rowSumSquares), so
 // several rows' chains run interleaved, each in its own order; float32 rows
-// go one after another. In WebAssembly simd128, where fma is fmaDouble's
+// go one after another. In WebAssembly simd128, where fma is exactMulAdd's
 // error-free algorithm, not an instruction, the four rows go two to a vector
 // (Vec::kEmulatedFmaPairs): the CIFAR batch's float64 step 12.1 -> 9.2 ms
 // (eight rows in four vectors ran no faster).
@@ -359,7 +316,7 @@ inline void sumSquaresInPairs(const T* x, size_t cols, T* sums) {
       const typename V::Reg a = V::pair(a0, a1);
       bool inRange;
       const typename V::Reg next = V::fmaInRange(a, a, s[k], &inRange);
-      s[k] = inRange ? next : V::pair(fmaDouble(a0, a0, V::lane0(s[k])), fmaDouble(a1, a1, V::lane1(s[k])));
+      s[k] = inRange ? next : V::pair(exactMulAdd(a0, a0, V::lane0(s[k])), exactMulAdd(a1, a1, V::lane1(s[k])));
     }
   }
   for (size_t k = 0; k < kPairs; ++k) {
@@ -388,10 +345,10 @@ inline void rowNorms(const T* x, size_t count, size_t cols, T* out) {
       const T* r3 = r2 + cols;
       T s0 = 0, s1 = 0, s2 = 0, s3 = 0;
       for (size_t j = 0; j < cols; ++j) {
-        s0 = fmaDouble(x[j], x[j], s0);
-        s1 = fmaDouble(r1[j], r1[j], s1);
-        s2 = fmaDouble(r2[j], r2[j], s2);
-        s3 = fmaDouble(r3[j], r3[j], s3);
+        s0 = exactMulAdd(x[j], x[j], s0);
+        s1 = exactMulAdd(r1[j], r1[j], s1);
+        s2 = exactMulAdd(r2[j], r2[j], s2);
+        s3 = exactMulAdd(r3[j], r3[j], s3);
       }
       out[0] = normOfSumSquares(s0);
       out[1] = normOfSumSquares(s1);
@@ -522,7 +479,7 @@ struct SgdOp {
   inline typename O::Reg update(size_t i, typename O::Reg d) const {
     if (kMaximize) d = O::neg(d);
     const typename O::Reg param = O::load(p + i);
-    if (kDecay) d = O::add(d, O::mul(O::set1(c.weightDecay), param));
+    if (kDecay) d = O::mulAdd(O::set1(c.weightDecay), param, d);  // fused, as torch's add(alpha)
     if (kMomentum != kNoMomentum) {
       typename O::Reg b = d;
       if (kMomentum == kMomentumUpdate) {
@@ -622,7 +579,7 @@ struct AdamOp {
     if (kMaximize) d = O::neg(d);
     typename O::Reg param = O::load(a.p + i);
     if (kDecay == kDecoupledDecay) param = O::mul(param, O::set1(a.decoupledFactor));
-    if (kDecay == kL2Decay) d = O::add(d, O::mul(O::set1(a.weightDecay), param));
+    if (kDecay == kL2Decay) d = O::mulAdd(O::set1(a.weightDecay), param, d);  // fused, as torch's add(alpha)
     const typename O::Reg m = O::add(O::mul(O::load(a.expAvg + i), O::set1(a.beta1)),
                                      O::mul(O::set1(a.oneMinusBeta1), d));
     O::store(a.expAvg + i, m);
@@ -719,7 +676,7 @@ struct RmspropOp {
   inline typename O::Reg update(size_t i, typename O::Reg d) const {
     if (kMaximize) d = O::neg(d);
     const typename O::Reg param = O::load(a.p + i);
-    if (kDecay) d = O::add(d, O::mul(O::set1(a.weightDecay), param));
+    if (kDecay) d = O::mulAdd(O::set1(a.weightDecay), param, d);  // fused, as torch's add(alpha)
     const typename O::Reg sq = O::add(O::mul(O::load(a.squareAvg + i), O::set1(a.alpha)),
                                       O::mul(O::mul(O::set1(a.oneMinusAlpha), d), d));
     O::store(a.squareAvg + i, sq);
@@ -826,7 +783,7 @@ struct AdagradOp {
   inline typename O::Reg update(size_t i, typename O::Reg d) const {
     if (kMaximize) d = O::neg(d);
     const typename O::Reg param = O::load(a.p + i);
-    if (kDecay) d = O::add(d, O::mul(O::set1(a.weightDecay), param));
+    if (kDecay) d = O::mulAdd(O::set1(a.weightDecay), param, d);  // fused, as torch's add(alpha)
     const typename O::Reg s = O::add(O::load(a.sum + i), O::mul(d, d));
     O::store(a.sum + i, s);
     const typename O::Reg denom = O::add(O::sqrt(s), O::set1(a.eps));  // torch's "std"

@@ -5,9 +5,11 @@
 //
 // Every kernel works on a row-major N x D view ("rows" data of "cols" elements)
 // of a contiguous float32 or float64 array. Results are bit-identical on every
-// instruction set: reductions use a fixed order (see kReductionLanes) and no
-// fused multiply-add is ever contracted (-ffp-contract=off), so scalar, AVX2,
-// AVX-512, NEON, wasm simd128 and the TypeScript oracle agree to the last bit.
+// instruction set: reductions use a fixed order (see kReductionLanes), no
+// multiply-add is ever contracted (-ffp-contract=off), and the one PyTorch
+// fuses where it shows (the weight decay term, exact_fma.h) is fused exactly
+// everywhere, so scalar, AVX2, AVX-512, NEON, wasm simd128 and the
+// TypeScript oracle agree to the last bit.
 #ifndef LP_OPTIM_KERNELS_H_
 #define LP_OPTIM_KERNELS_H_
 

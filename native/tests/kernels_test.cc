@@ -112,7 +112,7 @@ void refSgdStep(T* p, const T* g, T* buf, size_t n, const lp::SgdOptions& o, boo
   for (size_t i = 0; i < n; ++i) {
     T d = g[i];
     if (o.maximize) d = -d;
-    if (o.weightDecay != 0) d = d + static_cast<T>(o.weightDecay) * p[i];
+    if (o.weightDecay != 0) d = std::fma(static_cast<T>(o.weightDecay), p[i], d);  // fused, as torch
     if (o.momentum != 0) {
       if (!bufferInitialized) {
         buf[i] = d;
@@ -144,7 +144,7 @@ void refAdamStep(T* p, const T* g, T* expAvg, T* expAvgSq, T* maxExpAvgSq, size_
     if (o.decoupledWeightDecay) {
       if (o.weightDecay != 0) p[i] = p[i] * static_cast<T>(1.0 - o.lr * o.weightDecay);
     } else if (o.weightDecay != 0) {
-      d = d + static_cast<T>(o.weightDecay) * p[i];
+      d = std::fma(static_cast<T>(o.weightDecay), p[i], d);  // fused, as torch
     }
     expAvg[i] = expAvg[i] * static_cast<T>(o.beta1) + static_cast<T>(1.0 - o.beta1) * d;
     expAvgSq[i] = expAvgSq[i] * static_cast<T>(o.beta2) + (static_cast<T>(1.0 - o.beta2) * d) * d;
@@ -164,7 +164,7 @@ void refRmspropStep(T* p, const T* g, T* squareAvg, T* gradAvg, T* momentumBuffe
   for (size_t i = 0; i < n; ++i) {
     T d = g[i];
     if (o.maximize) d = -d;
-    if (o.weightDecay != 0) d = d + static_cast<T>(o.weightDecay) * p[i];
+    if (o.weightDecay != 0) d = std::fma(static_cast<T>(o.weightDecay), p[i], d);  // fused, as torch
     squareAvg[i] = squareAvg[i] * static_cast<T>(o.alpha) + (static_cast<T>(1.0 - o.alpha) * d) * d;
     T avg;
     if (o.centered) {
@@ -188,7 +188,7 @@ void refAdagradStep(T* p, const T* g, T* sum, size_t n, const lp::AdagradOptions
   for (size_t i = 0; i < n; ++i) {
     T d = g[i];
     if (o.maximize) d = -d;
-    if (o.weightDecay != 0) d = d + static_cast<T>(o.weightDecay) * p[i];
+    if (o.weightDecay != 0) d = std::fma(static_cast<T>(o.weightDecay), p[i], d);  // fused, as torch
     sum[i] = sum[i] + d * d;
     const T denom = std::sqrt(sum[i]) + static_cast<T>(o.eps);
     p[i] = p[i] + (static_cast<T>(-o.clr) * d) / denom;

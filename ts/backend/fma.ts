@@ -126,3 +126,16 @@ export function fma64(a: number, b: number, c: number): number {
   if (Math.abs(sh) < SUM_SMALL) return fmaExact(a, b, c); // cancellation towards the subnormals
   return sh + addRoundToOdd(pl, sl);
 }
+
+/**
+ * float32 a * b + c rounded once, for float32 values a, b, c (IEEE 754
+ * fusedMultiplyAdd in binary32): the product is exact in a double, the sum
+ * rounded to odd there rounds to the right float (native/kernels/exact_fma.h,
+ * fmaFloatByDouble, the same algorithm). PyTorch adds its weight decay term
+ * with one rounding on CPUs with an fma instruction.
+ */
+export function fma32(a: number, b: number, c: number): number {
+  const p = a * b; // two 24-bit significands: exact
+  if (!Number.isFinite(p) || !Number.isFinite(c)) return Math.fround(p + c);
+  return Math.fround(addRoundToOdd(p, c));
+}

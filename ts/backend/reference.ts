@@ -4,7 +4,7 @@
 // results are rounded with Math.fround after every operation). They are the
 // test oracle: both backends must match them bit for bit.
 import { FloatArray } from '../types';
-import { fma64 } from './fma';
+import { fma32, fma64 } from './fma';
 import { GroupKernels, GroupTensor, sequentialGroupStep } from './groupStep';
 import { AdagradKernelOptions, AdamKernelOptions, RmspropKernelOptions, SgdKernelOptions } from './types';
 
@@ -108,15 +108,27 @@ export function scaleBias(g: FloatArray, scale: number, applyScale: boolean, bia
   }
 }
 
+/**
+ * a * b + c rounded once in p's type, for the weight decay term, which torch
+ * adds as grad.add(param, alpha=weight_decay) with one rounding, and which
+ * cancels against the gradient where decay balances it (then Adam, RMSprop
+ * and Adagrad divide by a root of the same size, and a second rounding would
+ * show): the kernels' mulAdd (native/kernels/exact_fma.h).
+ */
+function mulAddFor(p: FloatArray): (a: number, b: number, c: number) => number {
+  return p instanceof Float32Array ? fma32 : fma64;
+}
+
 export function sgdStep(p: FloatArray, g: FloatArray, buf: FloatArray | null, o: SgdKernelOptions, bufferInitialized: boolean): void {
   const r = rounderFor(p);
+  const fma = mulAddFor(p);
   const wd = r(o.weightDecay);
   const m = r(o.momentum);
   const oneMinusDampening = r(1 - o.dampening);
   const negLr = r(-o.lr);
   for (let i = 0; i < p.length; i++) {
     let d = o.maximize ? -g[i] : g[i];
-    if (o.weightDecay !== 0) d = r(d + r(wd * p[i]));
+    if (o.weightDecay !== 0) d = fma(wd, p[i], d);
     if (o.momentum !== 0 && buf) {
       if (!bufferInitialized) buf[i] = d;
       else buf[i] = r(r(buf[i] * m) + r(oneMinusDampening * d));
@@ -135,6 +147,7 @@ export function adamStep(
   p: FloatArray, g: FloatArray, m: FloatArray, v: FloatArray, vmax: FloatArray | null, o: AdamKernelOptions,
 ): void {
   const r = rounderFor(p);
+  const fma = mulAddFor(p);
   const decayFactor = r(1 - o.lr * o.weightDecay);
   const wd = r(o.weightDecay);
   const b1 = r(o.beta1);
@@ -148,7 +161,7 @@ export function adamStep(
     let d = o.maximize ? -g[i] : g[i];
     if (o.weightDecay !== 0) {
       if (o.decoupledWeightDecay) p[i] = r(p[i] * decayFactor);
-      else d = r(d + r(wd * p[i]));
+      else d = fma(wd, p[i], d);
     }
     m[i] = r(r(m[i] * b1) + r(c1 * d));
     v[i] = r(r(v[i] * b2) + r(r(c2 * d) * d));
@@ -163,6 +176,7 @@ export function rmspropStep(
   p: FloatArray, g: FloatArray, sq: FloatArray, ga: FloatArray | null, buf: FloatArray | null, o: RmspropKernelOptions,
 ): void {
   const r = rounderFor(p);
+  const fma = mulAddFor(p);
   const wd = r(o.weightDecay);
   const alpha = r(o.alpha);
   const c = r(1 - o.alpha);
@@ -171,7 +185,7 @@ export function rmspropStep(
   const negLr = r(-o.lr);
   for (let i = 0; i < p.length; i++) {
     let d = o.maximize ? -g[i] : g[i];
-    if (o.weightDecay !== 0) d = r(d + r(wd * p[i]));
+    if (o.weightDecay !== 0) d = fma(wd, p[i], d);
     sq[i] = r(r(sq[i] * alpha) + r(r(c * d) * d));
     let avg: number;
     if (o.centered && ga) {
@@ -192,12 +206,13 @@ export function rmspropStep(
 
 export function adagradStep(p: FloatArray, g: FloatArray, sum: FloatArray, o: AdagradKernelOptions): void {
   const r = rounderFor(p);
+  const fma = mulAddFor(p);
   const wd = r(o.weightDecay);
   const eps = r(o.eps);
   const negClr = r(-o.clr);
   for (let i = 0; i < p.length; i++) {
     let d = o.maximize ? -g[i] : g[i];
-    if (o.weightDecay !== 0) d = r(d + r(wd * p[i]));
+    if (o.weightDecay !== 0) d = fma(wd, p[i], d);
     sum[i] = r(sum[i] + r(d * d));
     const std = r(r(Math.sqrt(sum[i])) + eps);
     p[i] = r(p[i] + r(r(negClr * d) / std));

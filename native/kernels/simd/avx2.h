@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MIT
 // AVX2 vector wrapper (256-bit); include only from a translation unit built
-// with -mavx2 -mfma (FMA is enabled but never used: no contraction).
+// with -mavx2 -mfma (FMA only where a kernel asks for one, mulAdd and the float64
+// norms: never by contraction).
 #ifndef LP_OPTIM_SIMD_AVX2_H_
 #define LP_OPTIM_SIMD_AVX2_H_
 
@@ -88,6 +89,8 @@ struct Vec<float> {
   static inline Reg select(Mask m, Reg a, Reg b) { return _mm256_blendv_ps(b, a, m); }
   // Clear the sign bit, exactly like scalar fabs (also for 0 and NaN).
   static inline Reg abs(Reg a) { return _mm256_andnot_ps(_mm256_set1_ps(-0.0f), a); }
+  // a * b + c rounded once (the fused instruction).
+  static inline Reg mulAdd(Reg a, Reg b, Reg c) { return _mm256_fmadd_ps(a, b, c); }
   // p[0..n) (n <= kWidth) and +0 above; nothing past p[n - 1] is read.
   static inline Reg loadFirst(const float* p, size_t n) {
     const __m256i mask = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(kFirstLanes32 + 8 - n));
@@ -125,6 +128,8 @@ struct Vec<double> {
   static inline Mask lt(Reg a, Reg b) { return _mm256_cmp_pd(a, b, _CMP_LT_OQ); }
   static inline Reg select(Mask m, Reg a, Reg b) { return _mm256_blendv_pd(b, a, m); }
   static inline Reg abs(Reg a) { return _mm256_andnot_pd(_mm256_set1_pd(-0.0), a); }
+  // a * b + c rounded once (the fused instruction).
+  static inline Reg mulAdd(Reg a, Reg b, Reg c) { return _mm256_fmadd_pd(a, b, c); }
   static inline Reg loadFirst(const double* p, size_t n) {
     const __m256i mask = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(kFirstLanes64 + 4 - n));
     return _mm256_maskload_pd(p, mask);

@@ -88,6 +88,8 @@ struct Vec<float> {
   static inline Reg select(Mask m, Reg a, Reg b) { return _mm512_mask_blend_ps(m, b, a); }
   // Clear the sign bit (AVX-512DQ), exactly like scalar fabs.
   static inline Reg abs(Reg a) { return _mm512_andnot_ps(_mm512_set1_ps(-0.0f), a); }
+  // a * b + c rounded once (the fused instruction).
+  static inline Reg mulAdd(Reg a, Reg b, Reg c) { return _mm512_fmadd_ps(a, b, c); }
   // p[0..n) (n <= kWidth) and +0 above; nothing past p[n - 1] is read.
   static inline Reg loadFirst(const float* p, size_t n) {
     return _mm512_maskz_loadu_ps(static_cast<__mmask16>((1u << n) - 1), p);
@@ -131,6 +133,8 @@ struct Vec<double> {
   static inline Mask lt(Reg a, Reg b) { return _mm512_cmp_pd_mask(a, b, _CMP_LT_OQ); }
   static inline Reg select(Mask m, Reg a, Reg b) { return _mm512_mask_blend_pd(m, b, a); }
   static inline Reg abs(Reg a) { return _mm512_andnot_pd(_mm512_set1_pd(-0.0), a); }
+  // a * b + c rounded once (the fused instruction).
+  static inline Reg mulAdd(Reg a, Reg b, Reg c) { return _mm512_fmadd_pd(a, b, c); }
   static inline Reg loadFirst(const double* p, size_t n) {
     return _mm512_maskz_loadu_pd(static_cast<__mmask8>((1u << n) - 1), p);
   }

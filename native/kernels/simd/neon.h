@@ -74,6 +74,8 @@ struct Vec<float> {
   static inline Reg select(Mask m, Reg a, Reg b) { return vbslq_f32(m, a, b); }
   // Clears the sign bit (fabs), exactly like scalar fabs.
   static inline Reg abs(Reg a) { return vabsq_f32(a); }
+  // a * b + c rounded once (the fused instruction).
+  static inline Reg mulAdd(Reg a, Reg b, Reg c) { return vfmaq_f32(c, a, b); }
   // p[0..n) (n <= kWidth) and +0 above; nothing past p[n - 1] is read.
   static inline Reg loadFirst(const float* p, size_t n) {
     if (n >= 4) return vld1q_f32(p);
@@ -112,6 +114,8 @@ struct Vec<double> {
   static inline Mask lt(Reg a, Reg b) { return vcltq_f64(a, b); }
   static inline Reg select(Mask m, Reg a, Reg b) { return vbslq_f64(m, a, b); }
   static inline Reg abs(Reg a) { return vabsq_f64(a); }
+  // a * b + c rounded once (the fused instruction).
+  static inline Reg mulAdd(Reg a, Reg b, Reg c) { return vfmaq_f64(c, a, b); }
   static inline Reg loadFirst(const double* p, size_t n) {
     if (n >= 2) return vld1q_f64(p);
     return n == 1 ? vld1q_lane_f64(p, vdupq_n_f64(0.0), 0) : vdupq_n_f64(0.0);

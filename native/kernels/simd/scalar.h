@@ -6,6 +6,8 @@
 
 #include <cstddef>
 
+#include "../exact_fma.h"
+
 #if defined(_MSC_VER) && !defined(__clang__)
 // No __builtin_sqrt on MSVC; sqrt/sqrtf are extern CRT functions (intrinsics
 // under /Oi), not inline functions that could be merged across ISAs.
@@ -50,6 +52,8 @@ struct Vec {
   static inline Mask lt(Reg a, Reg b) { return a < b; }
   static inline Reg select(Mask m, Reg a, Reg b) { return m ? a : b; }
   static inline Reg abs(Reg a) { return absOf(a); }
+  // a * b + c rounded once (exact_fma.h).
+  static inline Reg mulAdd(Reg a, Reg b, Reg c) { return exactMulAdd(a, b, c); }
   // p[0..n) (n <= 1) and +0 above; nothing past p[n - 1] is read.
   static inline Reg loadFirst(const T* p, size_t n) { return n != 0 ? *p : T(0); }
   static inline T sumTree(Reg v) { return v; }

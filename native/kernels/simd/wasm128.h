@@ -8,14 +8,55 @@
 #include <cstddef>
 #include <cstdint>
 
+#include "../exact_fma.h"
 #include "../kernels.h"  // listBracketFrom, which finishes listBracket
 #include "left_pack.h"
 
 namespace lp {
 namespace wasm_simd128 {
 
+// exact_fma.h's fmaFloatByDouble on two float lanes promoted to doubles:
+// the product exact, the sum rounded once to double. Rounded again to float,
+// that sum is a*b + c rounded once unless it lies exactly halfway between
+// two floats (the exact sum may lie off it) or among float's subnormals
+// (whose halfway points are spaced otherwise): rare, and there the sum's
+// error (TwoSum) rounds it to odd first, as fmaFloatByDouble does always.
+inline v128_t mulAddFloatPair(v128_t a, v128_t b, v128_t c) {
+  const v128_t p = wasm_f64x2_mul(a, b);
+  const v128_t s = wasm_f64x2_add(p, c);
+  const v128_t halfway = wasm_i64x2_eq(wasm_v128_and(s, wasm_i64x2_splat(0x1FFFFFFF)), wasm_i64x2_splat(0x10000000));
+  const v128_t abs = wasm_f64x2_abs(s);
+  const v128_t subnormal = wasm_v128_and(wasm_f64x2_lt(abs, wasm_f64x2_splat(0x1p-126)), wasm_f64x2_gt(abs, wasm_f64x2_splat(0.0)));
+  if (!wasm_v128_any_true(wasm_v128_or(halfway, subnormal))) return wasm_f32x4_demote_f64x2_zero(s);
+  const v128_t sb = wasm_f64x2_sub(s, p);
+  const v128_t e = wasm_f64x2_add(wasm_f64x2_sub(p, wasm_f64x2_sub(s, sb)), wasm_f64x2_sub(c, sb));
+  const v128_t zero = wasm_f64x2_splat(0.0);
+  const v128_t one = wasm_i64x2_splat(1);
+  const v128_t inexact = wasm_v128_or(wasm_f64x2_lt(e, zero), wasm_f64x2_gt(e, zero));  // (not for NaN)
+  const v128_t even = wasm_i64x2_eq(wasm_v128_and(s, one), wasm_i64x2_splat(0));
+  const v128_t sameSign = wasm_v128_not(wasm_v128_xor(wasm_f64x2_gt(e, zero), wasm_f64x2_gt(s, zero)));
+  const v128_t direction = wasm_v128_bitselect(one, wasm_i64x2_splat(-1), sameSign);
+  return wasm_f32x4_demote_f64x2_zero(wasm_i64x2_add(s, wasm_v128_and(wasm_v128_and(inexact, even), direction)));
+}
+
+// Out of line: only the weight decay term takes it, and inlined into every
+// optimizer's instantiation it added 95 KB to the module for 10% on those
+// steps. (About 1 ns an element: a step with weight decay takes 1.8-2x as
+// long as without.)
+__attribute__((noinline)) inline v128_t mulAddFloats(v128_t a, v128_t b, v128_t c) {
+  const v128_t low = mulAddFloatPair(wasm_f64x2_promote_low_f32x4(a), wasm_f64x2_promote_low_f32x4(b),
+                                     wasm_f64x2_promote_low_f32x4(c));
+  const v128_t high = mulAddFloatPair(wasm_f64x2_promote_low_f32x4(wasm_i32x4_shuffle(a, a, 2, 3, 0, 1)),
+                                      wasm_f64x2_promote_low_f32x4(wasm_i32x4_shuffle(b, b, 2, 3, 0, 1)),
+                                      wasm_f64x2_promote_low_f32x4(wasm_i32x4_shuffle(c, c, 2, 3, 0, 1)));
+  return wasm_i32x4_shuffle(low, high, 0, 1, 4, 5);
+}
+
+inline v128_t mulAddDoubles(v128_t a, v128_t b, v128_t c);
+
 template <typename T>
 struct Vec;
+
 
 template <>
 struct Vec<float> {
@@ -73,6 +114,10 @@ struct Vec<float> {
   static inline Reg select(Mask m, Reg a, Reg b) { return wasm_v128_bitselect(a, b, m); }
   // Clears the sign bit, exactly like scalar fabs.
   static inline Reg abs(Reg a) { return wasm_f32x4_abs(a); }
+  // a * b + c rounded once (exact_fma.h: WebAssembly has no fma; the
+  // kernels take this for the weight decay term, which PyTorch fuses and
+  // which cancels).
+  static inline Reg mulAdd(Reg a, Reg b, Reg c) { return mulAddFloats(a, b, c); }
   // p[0..n) (n <= kWidth) and +0 above; nothing past p[n - 1] is read.
   static inline Reg loadFirst(const float* p, size_t n) {
     switch (n) {
@@ -112,6 +157,8 @@ struct Vec<double> {
   static inline Mask lt(Reg a, Reg b) { return wasm_f64x2_lt(a, b); }
   static inline Reg select(Mask m, Reg a, Reg b) { return wasm_v128_bitselect(a, b, m); }
   static inline Reg abs(Reg a) { return wasm_f64x2_abs(a); }
+  // a * b + c rounded once (see Vec<float>::mulAdd).
+  static inline Reg mulAdd(Reg a, Reg b, Reg c) { return mulAddDoubles(a, b, c); }
   static inline Reg loadFirst(const double* p, size_t n) {
     if (n == 0) return wasm_f64x2_splat(0.0);
     return n == 1 ? wasm_v128_load64_zero(p) : wasm_v128_load(p);
@@ -119,16 +166,16 @@ struct Vec<double> {
   static inline double sumTree(Reg v) { return wasm_f64x2_extract_lane(v, 0) + wasm_f64x2_extract_lane(v, 1); }
 
   // Two rows' float64 sums of squares side by side (see rowNorms): WebAssembly
-  // has no fma, and fmaDouble's error-free algorithm (kernels-inl.h), one
+  // has no fma, and exactMulAdd's error-free algorithm (exact_fma.h), one
   // chain per row, is most of a float64 step there; here it runs on both
   // lanes at once, operation for operation the same, so the bits are the same.
   static constexpr bool kEmulatedFmaPairs = true;
   static inline Reg pair(double lane0, double lane1) { return wasm_f64x2_make(lane0, lane1); }
   static inline double lane0(Reg v) { return wasm_f64x2_extract_lane(v, 0); }
   static inline double lane1(Reg v) { return wasm_f64x2_extract_lane(v, 1); }
-  // a * b + c rounded once in each lane where fmaDouble's algorithm applies
+  // a * b + c rounded once in each lane where exactMulAdd's algorithm applies
   // (its range checks, lane by lane); *inRange is false when a lane is outside
-  // them, and the caller then takes both lanes through fmaDouble.
+  // them, and the caller then takes both lanes through exactMulAdd.
   static inline Reg fmaInRange(Reg a, Reg b, Reg c, bool* inRange) {
     const Reg small = wasm_f64x2_splat(0x1p-480);
     const Reg large = wasm_f64x2_splat(0x1p480);
@@ -158,7 +205,7 @@ struct Vec<double> {
     const Reg v = wasm_f64x2_add(pl, sl);
     const Reg vb = wasm_f64x2_sub(v, pl);
     const Reg ve = wasm_f64x2_add(wasm_f64x2_sub(pl, wasm_f64x2_sub(v, vb)), wasm_f64x2_sub(sl, vb));
-    // Rounded to odd (see fmaDouble): an inexact, even v steps one double
+    // Rounded to odd (see exact_fma.h): an inexact, even v steps one double
     // toward the exact sum.
     const Reg zero = wasm_f64x2_splat(0.0);
     const Reg one = wasm_i64x2_splat(1);
@@ -168,6 +215,16 @@ struct Vec<double> {
     return wasm_f64x2_add(sh, wasm_i64x2_add(v, wasm_v128_and(step, direction)));
   }
 };
+
+// Vec<double>::mulAdd, out of line (see mulAddFloats): fmaInRange where
+// its algorithm applies, else lane by lane.
+__attribute__((noinline)) inline v128_t mulAddDoubles(v128_t a, v128_t b, v128_t c) {
+  bool inRange;
+  const v128_t fused = Vec<double>::fmaInRange(a, b, c, &inRange);
+  if (inRange) return fused;
+  return wasm_f64x2_make(exactMulAdd(wasm_f64x2_extract_lane(a, 0), wasm_f64x2_extract_lane(b, 0), wasm_f64x2_extract_lane(c, 0)),
+                         exactMulAdd(wasm_f64x2_extract_lane(a, 1), wasm_f64x2_extract_lane(b, 1), wasm_f64x2_extract_lane(c, 1)));
+}
 
 }  // namespace wasm_simd128
 }  // namespace lp
