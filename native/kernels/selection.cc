@@ -11,7 +11,7 @@
 //
 // topQRows finds the keep-th largest key by a most-significant-digit radix
 // select (8-bit digits, one counting pass over the row per digit, stopping as
-// soon as the candidates are all kept), then keeps in one last pass every
+// soon as the candidates are all kept, or are all zeros), then keeps in one last pass every
 // entry above that key and, in index order, as many entries equal to it as
 // are still needed; once few candidates are left, that last pass also copies
 // them and the last digits are counted over the copy. Long rows first try a
@@ -362,6 +362,19 @@ void topQRow(T* row, size_t cols, size_t keep, BracketScratch<T>* scratch,
     if (candidates == need) {
       decided = true;
       break;
+    }
+    // A first digit of 0 holds the zeros and the magnitudes under 2^-125
+    // (float64: 2^-1021). When its candidates are all zeros (a sparse
+    // gradient), 0 is the threshold: the digits below would only count the
+    // same entries again, three more passes. One vectorised count says so.
+    if (digit == 0 && shift == kKeyBits - kDigitBits) {
+      size_t zeros = 0;
+      for (size_t j = 0; j < cols; ++j) zeros += magnitudeKey(row[j]) == 0;
+      if (zeros == candidates) {
+        mask = ~Key(0);
+        shift = 0;
+        break;
+      }
     }
   }
   if (!decided && shift > 0) {

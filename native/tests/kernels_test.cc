@@ -1690,6 +1690,35 @@ void testSelection() {
       }
     }
   }
+  // Sparse rows (most entries +0 or -0) for the radix select, whose first
+  // digit of 0 ends it early when that digit holds zeros only: with and
+  // without magnitudes under 2^-125 beside them (then it does not end), at
+  // keeps both side of the nonzero count.
+  for (size_t cols : {size_t{784}, size_t{3072}, size_t{4099}}) {
+    for (int fill = 0; fill < 6; ++fill) {
+      const double zeroShare[] = {0.5, 0.9, 0.95, 0.999, 1.0, 0.95};
+      std::vector<T> row(cols);
+      for (size_t j = 0; j < cols; ++j) {
+        const double u = rng.uniform() + 1e-12;
+        T v = T(std::sqrt(-2 * std::log(u)) * std::cos(6.283185307179586 * rng.uniform()));
+        if (rng.uniform() < zeroShare[fill]) v = rng.below(2) ? T(-0.0) : T(0);
+        if (fill == 5 && rng.below(20) == 0) v = T(std::ldexp(1.0 + rng.uniform(), (sizeof(T) == 4 ? -130 : -1020) - int(rng.below(10))));  // tiny beside the zeros
+        row[j] = v;
+      }
+      for (size_t keep : {size_t{1}, cols / 100, cols / 20, cols / 10, cols / 2, cols - 1, size_t(rng.below(cols))}) {
+        char ctx[128];
+        std::snprintf(ctx, sizeof ctx, "topQRows sparse %s cols=%zu fill=%d keep=%zu", typeName(T()), cols, fill, keep);
+        gContext = ctx;
+        std::vector<T> want(row);
+        refTopQRows(want.data(), 1, cols, keep);
+        Guarded<T> g(cols);
+        std::memcpy(g.data(), row.data(), cols * sizeof(T));
+        lp::topQRows(g.data(), 1, cols, keep);
+        expectSame(g.data(), want.data(), cols, "g");
+        LP_CHECK(g.guardsIntact(), "wrote outside the array");
+      }
+    }
+  }
   // Exact cases: ties go to the lower index, NaN ranks first, 0 and -0 tie.
   gContext = std::string("selection exact cases ") + typeName(T());
   const T nan = std::numeric_limits<T>::quiet_NaN();
