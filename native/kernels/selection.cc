@@ -193,9 +193,11 @@ bool oneKeyTopQRow(T* row, size_t cols, size_t keep, KeyOf<T> k) {
   }
   if (above >= keep || atOrAbove < keep) return false;
   // The entries tied at k before `end` are the first keep - above of them.
+  // (Never past the row, should another thread be writing a shared array
+  // meanwhile.)
   size_t need = keep - above;
   size_t end = 0;
-  while (need != 0) {
+  while (need != 0 && end < cols) {
     const SignedKey bits = magnitudeBits(end++);
     need -= bits >= atLeast && bits <= kAbove;
   }
