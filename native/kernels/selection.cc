@@ -11,7 +11,7 @@
 //
 // topQRows finds the keep-th largest key by a most-significant-digit radix
 // select (8-bit digits, one counting pass over the row per digit, stopping as
-// soon as the candidates are all kept, or are all zeros), then keeps in one last pass every
+// soon as the candidates are all kept, or as 0 turns out to be the threshold), then keeps in one last pass every
 // entry above that key and, in index order, as many entries equal to it as
 // are still needed; once few candidates are left, that last pass also copies
 // them and the last digits are counted over the copy. Long rows first try a
@@ -158,8 +158,9 @@ struct BracketScratchFor {
   BracketScratchFor& operator=(const BracketScratchFor&) = delete;
 };
 
-// A long row whose sample puts both ends of the bracket on one key, k: when
-// k is the keep-th largest key (one counting pass says so), the row is
+// A row whose threshold is likely the key k (a long row's sample put both
+// ends of the bracket on it; or 0, where the radix select's first digit is
+// 0): when k is the keep-th largest key (one counting pass says so), the row is
 // settled in that pass, a search for the last tie kept, and the keep pass;
 // else (false) nothing has been written. Rows mostly of zeros (a sparse
 // gradient), of one magnitude (signs) or of NaN have their threshold tied
@@ -366,18 +367,11 @@ void topQRow(T* row, size_t cols, size_t keep, BracketScratch<T>* scratch,
       break;
     }
     // A first digit of 0 holds the zeros and the magnitudes under 2^-125
-    // (float64: 2^-1021). When its candidates are all zeros (a sparse
-    // gradient), 0 is the threshold: the digits below would only count the
-    // same entries again, three more passes. One vectorised count says so.
-    if (digit == 0 && shift == kKeyBits - kDigitBits) {
-      size_t zeros = 0;
-      for (size_t j = 0; j < cols; ++j) zeros += magnitudeKey(row[j]) == 0;
-      if (zeros == candidates) {
-        mask = ~Key(0);
-        shift = 0;
-        break;
-      }
-    }
+    // (float64: 2^-1021). Where 0 itself is the threshold (a sparse
+    // gradient), the digits below would only count the same entries again,
+    // three more passes: oneKeyTopQRow checks 0 in one vectorised pass and
+    // settles the row (else it writes nothing, and the digits go on).
+    if (digit == 0 && shift == kKeyBits - kDigitBits && oneKeyTopQRow(row, cols, keep, Key(0))) return;
   }
   if (!decided && shift > 0) {
     // One pass settles every entry but the candidates (those above the

@@ -15,6 +15,18 @@
 namespace lp {
 namespace wasm_simd128 {
 
+// exact_fma.h's roundedToOdd in both lanes: s stepped one double toward the
+// exact s + e where s is inexact (e neither 0 nor NaN) and even.
+inline v128_t roundedToOddLanes(v128_t s, v128_t e) {
+  const v128_t zero = wasm_f64x2_splat(0.0);
+  const v128_t one = wasm_i64x2_splat(1);
+  const v128_t inexact = wasm_v128_or(wasm_f64x2_lt(e, zero), wasm_f64x2_gt(e, zero));
+  const v128_t even = wasm_i64x2_eq(wasm_v128_and(s, one), wasm_i64x2_splat(0));
+  const v128_t sameSign = wasm_v128_not(wasm_v128_xor(wasm_f64x2_gt(e, zero), wasm_f64x2_gt(s, zero)));
+  const v128_t direction = wasm_v128_bitselect(one, wasm_i64x2_splat(-1), sameSign);
+  return wasm_i64x2_add(s, wasm_v128_and(wasm_v128_and(inexact, even), direction));
+}
+
 // exact_fma.h's fmaFloatByDouble on two float lanes promoted to doubles:
 // the product exact, the sum rounded once to double. Rounded again to float,
 // that sum is a*b + c rounded once unless it lies exactly halfway between
@@ -30,13 +42,7 @@ inline v128_t mulAddFloatPair(v128_t a, v128_t b, v128_t c) {
   if (!wasm_v128_any_true(wasm_v128_or(halfway, subnormal))) return wasm_f32x4_demote_f64x2_zero(s);
   const v128_t sb = wasm_f64x2_sub(s, p);
   const v128_t e = wasm_f64x2_add(wasm_f64x2_sub(p, wasm_f64x2_sub(s, sb)), wasm_f64x2_sub(c, sb));
-  const v128_t zero = wasm_f64x2_splat(0.0);
-  const v128_t one = wasm_i64x2_splat(1);
-  const v128_t inexact = wasm_v128_or(wasm_f64x2_lt(e, zero), wasm_f64x2_gt(e, zero));  // (not for NaN)
-  const v128_t even = wasm_i64x2_eq(wasm_v128_and(s, one), wasm_i64x2_splat(0));
-  const v128_t sameSign = wasm_v128_not(wasm_v128_xor(wasm_f64x2_gt(e, zero), wasm_f64x2_gt(s, zero)));
-  const v128_t direction = wasm_v128_bitselect(one, wasm_i64x2_splat(-1), sameSign);
-  return wasm_f32x4_demote_f64x2_zero(wasm_i64x2_add(s, wasm_v128_and(wasm_v128_and(inexact, even), direction)));
+  return wasm_f32x4_demote_f64x2_zero(roundedToOddLanes(s, e));
 }
 
 // Out of line: only the weight decay term takes it, and inlined into every
@@ -205,14 +211,8 @@ struct Vec<double> {
     const Reg v = wasm_f64x2_add(pl, sl);
     const Reg vb = wasm_f64x2_sub(v, pl);
     const Reg ve = wasm_f64x2_add(wasm_f64x2_sub(pl, wasm_f64x2_sub(v, vb)), wasm_f64x2_sub(sl, vb));
-    // Rounded to odd (see exact_fma.h): an inexact, even v steps one double
-    // toward the exact sum.
-    const Reg zero = wasm_f64x2_splat(0.0);
-    const Reg one = wasm_i64x2_splat(1);
-    const Reg step = wasm_v128_and(wasm_f64x2_ne(ve, zero), wasm_i64x2_eq(wasm_v128_and(v, one), wasm_i64x2_splat(0)));
-    const Reg sameSign = wasm_v128_not(wasm_v128_xor(wasm_f64x2_gt(ve, zero), wasm_f64x2_gt(v, zero)));
-    const Reg direction = wasm_v128_bitselect(one, wasm_i64x2_splat(-1), sameSign);
-    return wasm_f64x2_add(sh, wasm_i64x2_add(v, wasm_v128_and(step, direction)));
+    // The low parts rounded to odd (their error is never NaN in range).
+    return wasm_f64x2_add(sh, roundedToOddLanes(v, ve));
   }
 };
 
