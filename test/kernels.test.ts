@@ -286,6 +286,26 @@ function compareKernels(name: string, b: KernelBackend): void {
       // the bracket on one key (mostly zeros, one magnitude or NaN: one
       // counting pass settles them; or wrongly, and the radix select runs).
       // Each row is sorted once.
+      // topQRows of `row` (one row) at each keep against the row sorted once by
+      // the oracle's ranking; with `fused`, topQSignL1Rows over the same cut too.
+      const expectTopQAsSorted = (row: FloatArray, keeps: number[], what: string, fused: boolean) => {
+        const cols = row.length;
+        const order = Array.from({ length: cols }, (_, j) => j).sort(ref.magnitudeOrder(row, 0));
+        for (const keep of keeps) {
+          const want = row.slice();
+          for (let k = keep; k < cols; k++) want[order[k]] = 0;
+          const got = row.slice();
+          b.topQRows(got, 1, cols, keep);
+          expectSameBits(got, want, `topQRows ${what}, keep ${keep} of ${cols}`);
+          if (!fused) continue;
+          const signs = row.slice();
+          b.topQSignL1Rows(signs, 1, cols, keep, 1e-30);
+          ref.signInPlace(want);
+          ref.normalizeRowsL1(want, 1, cols, 1e-30);
+          expectSameBits(signs, want, `topQSignL1Rows ${what}, keep ${keep} of ${cols}`);
+        }
+      };
+
       // Shorter rows take the radix select, which a first digit holding only
       // zeros ends early (selection.cc); beside magnitudes under 2^-125 it
       // must not.
@@ -298,14 +318,7 @@ function compareKernels(name: string, b: KernelBackend): void {
           for (let j = 0; j < cols; j++) {
             row[j] = r() < share ? (r() < 0.5 ? -0 : 0) : withTiny && r() < 0.5 ? tiny * (1 + r()) : r() - 0.5;
           }
-          const order = Array.from({ length: cols }, (_, j) => j).sort(ref.magnitudeOrder(row, 0));
-          for (const keep of [1, 30, 150, 307, 1536, 3071]) {
-            const want = row.slice();
-            for (let k = keep; k < cols; k++) want[order[k]] = 0;
-            const got = row.slice();
-            b.topQRows(got, 1, cols, keep);
-            expectSameBits(got, want, `topQRows ${what}, keep ${keep} of ${cols}`);
-          }
+          expectTopQAsSorted(row, [1, 30, 150, 307, 1536, 3071], what, false);
         }
       });
 
@@ -328,19 +341,7 @@ function compareKernels(name: string, b: KernelBackend): void {
         for (const [what, value] of rows) {
           const row = dtype === 'float64' ? new Float64Array(cols) : new Float32Array(cols);
           for (let j = 0; j < cols; j++) row[j] = value(j);
-          const order = Array.from({ length: cols }, (_, j) => j).sort(ref.magnitudeOrder(row, 0));
-          for (const keep of [1, 400, 4000, 20000, 28400, 39999]) {
-            const want = row.slice();
-            for (let k = keep; k < cols; k++) want[order[k]] = 0;
-            const got = row.slice();
-            b.topQRows(got, 1, cols, keep);
-            expectSameBits(got, want, `topQRows ${what}, keep ${keep} of ${cols}`);
-            const fused = row.slice();
-            b.topQSignL1Rows(fused, 1, cols, keep, 1e-30);
-            ref.signInPlace(want);
-            ref.normalizeRowsL1(want, 1, cols, 1e-30);
-            expectSameBits(fused, want, `topQSignL1Rows ${what}, keep ${keep} of ${cols}`);
-          }
+          expectTopQAsSorted(row, [1, 400, 4000, 20000, 28400, 39999], what, true);
         }
       });
     }
