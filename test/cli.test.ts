@@ -15,11 +15,21 @@ const realModel = path.join(root, 'models', 'fashion-mnist', 'model.json');
 const realImages = path.join(root, 'data', 'fashion-mnist', 'test-images.npy');
 const realLabels = path.join(root, 'data', 'fashion-mnist', 'test-labels.npy');
 
-/** Runs the CLI; stdout is a pipe here, so progress comes as plain lines. */
-function runCli(args: string[]) {
-  const r = spawnSync(process.execPath, [bin, ...args], { cwd: root, encoding: 'utf8', timeout: 50000 });
+/** Runs the CLI (with node's `preload` module first, if given); stdout is a pipe here, so progress comes as plain lines. */
+function runCli(args: string[], preload?: string) {
+  const r = spawnSync(process.execPath, [...(preload ? ['--require', preload] : []), bin, ...args], { cwd: root, encoding: 'utf8', timeout: 50000 });
   return { status: r.status, stdout: r.stdout, stderr: r.stderr };
 }
+
+/** Whether @tensorflow/tfjs-backend-wasm (an optional peer; a devDependency here) is installed. */
+const tfWasmInstalled = (() => {
+  try {
+    require.resolve('@tensorflow/tfjs-backend-wasm', { paths: [root] });
+    return true;
+  } catch {
+    return false;
+  }
+})();
 
 /** Runs the CLI into a pipe whose reader exits at once (as `| true` does). */
 function runCliIntoClosedPipe(args: string[]) {
@@ -151,7 +161,7 @@ afterAll(() => {
   if (tmp && !process.env.LP_OPTIM_KEEP_CLI_TMP) fs.rmSync(tmp, { recursive: true, force: true });
 });
 
-const OPTIONS = ['--model', '--images', '--labels', '--norm', '--eps', '--steps', '--lr', '--restarts', '--seed', '--data-range', '--batch-size', '--early-stop', '--targeted', '--out', '--backend'];
+const OPTIONS = ['--model', '--images', '--labels', '--norm', '--eps', '--steps', '--lr', '--restarts', '--seed', '--data-range', '--batch-size', '--early-stop', '--targeted', '--out', '--backend', '--tf-backend'];
 
 test('output into a pipe whose reader has gone (lp-optim attack --help | head) ends quietly', () => {
   for (const args of [['attack', '--help'], ['--help'], ['--version']]) {
@@ -164,7 +174,7 @@ test('--help exits 0 and documents every option with its default', () => {
   expect(r.status).toBe(0);
   for (const option of OPTIONS) expect(r.stdout).toContain(option);
   const help = r.stdout.replace(/\s+/g, ' '); // commander wraps long descriptions
-  for (const text of ['default: "l2"', 'default: "20"', '2.5 * eps / steps', 'default: "1"', 'default: "0"', 'default: "0,1"', 'default: "100"', 'default: "./lp-optim-report"', '(label + 1) % classes']) {
+  for (const text of ['default: "l2"', 'default: "20"', '2.5 * eps / steps', 'default: "1"', 'default: "0"', 'default: "0,1"', 'default: "100"', 'default: "./lp-optim-report"', '(label + 1) % classes', 'default: "auto"']) {
     expect(help).toContain(text);
   }
   // The command itself is listed by the top-level help.
@@ -174,6 +184,7 @@ test('--help exits 0 and documents every option with its default', () => {
 interface Report {
   norm: string;
   backend: { backend: string };
+  tfBackend: string;
   samples: number;
   cleanAccuracy: number;
   results: {
@@ -187,7 +198,7 @@ interface Report {
 
 describe.each([
   ['l2', []],
-  ['linf', ['--restarts', '2', '--early-stop', '--backend', 'wasm']],
+  ['linf', ['--restarts', '2', '--early-stop', '--backend', 'wasm', '--tf-backend', 'cpu']],
 ])('a small %s attack (20 samples, 2 eps, 3 steps)', (norm, extra) => {
   let run: ReturnType<typeof runCli>;
   let outDir: string;
@@ -209,6 +220,9 @@ describe.each([
     const report = JSON.parse(fs.readFileSync(path.join(outDir, 'report.json'), 'utf8')) as Report;
     expect(report.norm).toBe(norm);
     if (extra.includes('--backend')) expect(report.backend.backend).toBe('wasm');
+    // --tf-backend auto takes TensorFlow.js's wasm backend where it is installed.
+    expect(report.tfBackend).toBe(extra.includes('--tf-backend') ? 'cpu' : tfWasmInstalled ? 'wasm' : 'cpu');
+    expect(run.stdout).toContain(`the model on TensorFlow.js's ${report.tfBackend} backend`);
     expect(report.samples).toBe(SAMPLES);
     expect(report.results.map((r) => r.eps)).toEqual(EPS[norm as 'l2' | 'linf'].split(',').map(Number));
     for (const r of report.results) {
@@ -238,6 +252,70 @@ describe.each([
     expect(svg.startsWith('<svg')).toBe(true);
     expect(svg).toContain('robust accuracy');
     expect(svg).toContain('epsilon');
+  });
+});
+
+describe("the model on TensorFlow.js's wasm backend or its cpu backend", () => {
+  const attack = (tfBackend: string, outDir: string, preload?: string) =>
+    runCli(['attack', '--model', modelPath, '--images', imagesFile, '--labels', labelsFile, '--norm', 'l2', '--eps', EPS.l2, '--steps', '3', '--out', outDir, '--tf-backend', tfBackend], preload);
+  /** A module for node's --require that makes @tensorflow/tfjs-backend-wasm look uninstalled. */
+  const hideTfWasm = () => {
+    const file = path.join(tmp, 'hide-tfjs-backend-wasm.js');
+    fs.writeFileSync(
+      file,
+      `const Module = require('module');
+const resolve = Module._resolveFilename;
+Module._resolveFilename = function (request, ...rest) {
+  if (request === '@tensorflow/tfjs-backend-wasm') {
+    const e = new Error("Cannot find module '@tensorflow/tfjs-backend-wasm'");
+    e.code = 'MODULE_NOT_FOUND';
+    throw e;
+  }
+  return resolve.call(this, request, ...rest);
+};
+`,
+    );
+    return file;
+  };
+
+  (tfWasmInstalled ? test : test.skip)(`give the same predictions and losses${tfWasmInstalled ? '' : ' (skipped: @tensorflow/tfjs-backend-wasm is not installed)'}`, () => {
+    const reports = ['wasm', 'cpu'].map((tfBackend) => {
+      const outDir = path.join(tmp, `report-tf-${tfBackend}`);
+      const r = attack(tfBackend, outDir);
+      expect(r.stderr).toBe('');
+      expect(r.status).toBe(0);
+      const report = JSON.parse(fs.readFileSync(path.join(outDir, 'report.json'), 'utf8')) as Report;
+      expect(report.tfBackend).toBe(tfBackend);
+      return report;
+    });
+    const [wasm, cpu] = reports;
+    expect(wasm.cleanAccuracy).toBe(cpu.cleanAccuracy);
+    wasm.results.forEach((result, e) => {
+      result.samples.forEach((s, i) => {
+        const other = cpu.results[e].samples[i];
+        expect(s.cleanPrediction).toBe(other.cleanPrediction);
+        expect(s.adversarialPrediction).toBe(other.adversarialPrediction);
+        // The two sum in float32 in different orders (logits differ by about 1e-6).
+        // Within the small budget the losses stay that close; with the large one,
+        // normalising a confident sample's near-zero gradient magnifies the
+        // difference into another direction, so only the predictions are compared.
+        if (e === 0) expect(Math.abs(s.loss - other.loss)).toBeLessThanOrEqual(1e-4);
+      });
+    });
+  });
+
+  test('without @tensorflow/tfjs-backend-wasm: auto runs on cpu, and asking for wasm exits 1 saying what to install', () => {
+    const hide = hideTfWasm();
+    const outDir = path.join(tmp, 'report-tf-auto-cpu');
+    const auto = attack('auto', outDir, hide);
+    expect(auto.stderr).toBe('');
+    expect(auto.status).toBe(0);
+    expect((JSON.parse(fs.readFileSync(path.join(outDir, 'report.json'), 'utf8')) as Report).tfBackend).toBe('cpu');
+    const wasm = attack('wasm', path.join(tmp, 'never'), hide);
+    expect(wasm.status).toBe(1);
+    expect(wasm.stderr).toMatch(/--tf-backend wasm needs @tensorflow\/tfjs-backend-wasm, which is not installed: run npm install @tensorflow\/tfjs-backend-wasm/);
+    expect(wasm.stderr.trim().split('\n')).toHaveLength(1);
+    expect(fs.existsSync(path.join(tmp, 'never'))).toBe(false);
   });
 });
 
@@ -361,6 +439,9 @@ describe('bad inputs exit with status 2 and a one-line message naming the proble
   });
   test('an unknown norm', () => {
     expectUsageError(withOption('--norm', 'l3'), /--norm.*'l3'.*l1, l2, linf/);
+  });
+  test('an unknown TensorFlow.js backend', () => {
+    expectUsageError(withOption('--tf-backend', 'webgl'), /--tf-backend.*'webgl'.*auto, wasm, cpu/);
   });
   test.each(['0', '-0.5', 'abc', '0.5,,1'])('a bad eps (%s)', (eps) => {
     expectUsageError(withOption('--eps', eps), /--eps values must be numbers > 0/);

@@ -40,7 +40,7 @@ async function attack(config: AttackConfig, stdout: NodeJS.WriteStream): Promise
   const images = readImages(config.imagesPath, config.dataRange);
   const n = images.shape[0];
   const labels = readLabels(config.labelsPath, n);
-  const tf = await loadTfjs();
+  const { tf, backend: tfBackend } = await loadTfjs(config.tfBackend);
   const model = await loadLayersModelFromDisk(tf, config.modelPath);
   const classes = checkModelAgainstImages(tf, model, config.modelPath, images.shape.slice(1));
   const tooLarge = labels.findIndex((label) => label >= classes);
@@ -67,12 +67,13 @@ async function attack(config: AttackConfig, stdout: NodeJS.WriteStream): Promise
     classes,
     ...reportSettings(config),
     backend: { backend: backendInfo().backend, isa: backendInfo().isa },
+    tfBackend,
     cleanAccuracy: clean.accuracy,
     results,
   };
   const written = await writeReport(config.outDir, report);
   const seconds = clean.seconds + results.reduce((sum, r) => sum + r.seconds, 0);
-  stdout.write(`\n${formatTable(report)}\nTotal time ${formatDuration(seconds)}. Wrote ${written.json} and ${written.svg}\n`);
+  stdout.write(`\n${formatTable(report)}\nTotal time ${formatDuration(seconds)} (the model on TensorFlow.js's ${tfBackend} backend). Wrote ${written.json} and ${written.svg}\n`);
 }
 
 /**

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MIT
 // The options of `lp-optim attack`: the commander definition (with the --help text) and their checks.
 import { Command, Option } from 'commander';
+import type { TfBackendChoice } from './tfModel';
 import { UsageError } from './usageError';
 
 export type NormName = 'l1' | 'l2' | 'linf';
@@ -28,6 +29,8 @@ export interface AttackConfig {
   outDir: string;
   /** The lp-optim backend asked for with --backend; null: the automatic choice. */
   backend: 'native' | 'wasm' | null;
+  /** The TensorFlow.js backend that runs the model (--tf-backend). */
+  tfBackend: TfBackendChoice;
 }
 
 /** The raw option values as commander hands them over (strings, and booleans for the flags). */
@@ -47,6 +50,7 @@ interface RawAttackOptions {
   targeted: boolean;
   out: string;
   backend?: 'native' | 'wasm';
+  tfBackend: TfBackendChoice;
 }
 
 const HELP_NOTES = `
@@ -118,6 +122,11 @@ export function buildProgram(onAttack: (config: AttackConfig) => void, version: 
     .option('--targeted', 'targeted attack towards class (label + 1) % classes (off: untargeted)', false)
     .option('--out <dir>', 'directory for report.json and report.svg', './lp-optim-report')
     .addOption(new Option('--backend <name>', "lp-optim's compute backend (default: native if it loads, else wasm)").choices(['native', 'wasm']))
+    .addOption(
+      new Option('--tf-backend <name>', "TensorFlow.js backend that runs the model: wasm (@tensorflow/tfjs-backend-wasm, several times faster), cpu (plain JavaScript), auto (wasm if installed, else cpu)")
+        .choices(['auto', 'wasm', 'cpu'])
+        .default('auto'),
+    )
     .addHelpText('after', HELP_NOTES)
     .action((raw: RawAttackOptions) => onAttack(checkAttackOptions(raw)));
 
@@ -146,6 +155,7 @@ export function checkAttackOptions(raw: RawAttackOptions): AttackConfig {
     targeted: raw.targeted === true,
     outDir: raw.out,
     backend: raw.backend ?? null,
+    tfBackend: raw.tfBackend,
   };
 }
 

@@ -24,6 +24,8 @@ export interface AttackReport extends ReportedSettings {
   targetRule?: string;
   /** lp-optim's compute backend and instruction set. */
   backend: { backend: string; isa: string };
+  /** The TensorFlow.js backend that ran the model. */
+  tfBackend: 'wasm' | 'cpu';
   cleanAccuracy: number;
   results: EpsilonResult[];
 }
