@@ -21,12 +21,17 @@
 //   lp_optim.optimizer      (optimizer) its class ("L2ProjectedOptim[Adam]"), when the state dict says
 //   lp_optim.paramShapes    (optimizer) JSON object {"<i>": [sizes]}: each parameter's shape, when
 //                           the state dict says; its buffers' tensors then have that shape
+//   lp_optim.headerSha256   64 lowercase hex digits: SHA-256 of the file's first 8 + N bytes
+//                           (length prefix and padded header) with these 64 digits read as
+//                           "0"s, written "lp_optim.headerSha256":"<digits>" (no spaces).
+//                           Any byte of the header changed since save() fails the load,
+//                           also where the JSON would still parse (a key's letter, a digit).
 // (a state dict from stateDict() says; one written by hand may not, and is then
 // checked on its contents alone)
 // JSON cannot hold NaN, ±Infinity or -0, so inside those JSON values such a number is
 // written {"$number": "NaN"|"Infinity"|"-Infinity"|"-0"}; to keep that unambiguous, an
 // object key that starts with "$" is written with one more "$" in front.
-import { randomBytes } from 'crypto';
+import { createHash, randomBytes } from 'crypto';
 import * as fs from 'fs';
 import * as nodePath from 'path';
 import { show } from './errors';
@@ -58,7 +63,8 @@ export type CheckpointErrorCode =
   | 'BAD_OFFSETS' // the tensors do not tile the data exactly (gap or overlap)
   | 'TRAILING_BYTES' // bytes after the last tensor's data
   | 'BAD_METADATA' // the lp_optim metadata is missing, unknown or inconsistent
-  | 'WRONG_KIND'; // an optimizer checkpoint where a scheduler's was expected, or the reverse
+  | 'WRONG_KIND' // an optimizer checkpoint where a scheduler's was expected, or the reverse
+  | 'CORRUPT'; // the header is not the one save() wrote (its SHA-256 differs from lp_optim.headerSha256)
 
 /** Every problem with a checkpoint file; `code` says which rule it breaks, the message where. */
 export class CheckpointError extends Error {
@@ -90,10 +96,34 @@ const KEY_OPTIMIZER = 'lp_optim.optimizer';
 const KEY_SCHEDULER = 'lp_optim.scheduler';
 /** Each parameter's shape (the state dict's non-enumerable `shapes`). */
 const KEY_PARAM_SHAPES = 'lp_optim.paramShapes';
+/** The header's own SHA-256 (see the layout above). */
+const KEY_HEADER_DIGEST = 'lp_optim.headerSha256';
+const DIGEST_PLACEHOLDER = '0'.repeat(64);
 const KEYS_OF_KIND: Record<CheckpointKind, string[]> = {
-  optimizer: [KEY_FORMAT, KEY_KIND, KEY_PARAM_GROUPS, KEY_SCALARS, KEY_OPTIMIZER, KEY_PARAM_SHAPES],
-  scheduler: [KEY_FORMAT, KEY_KIND, KEY_SCHEDULER_STATE, KEY_SCHEDULER],
+  optimizer: [KEY_FORMAT, KEY_KIND, KEY_PARAM_GROUPS, KEY_SCALARS, KEY_OPTIMIZER, KEY_PARAM_SHAPES, KEY_HEADER_DIGEST],
+  scheduler: [KEY_FORMAT, KEY_KIND, KEY_SCHEDULER_STATE, KEY_SCHEDULER, KEY_HEADER_DIGEST],
 };
+
+/**
+ * Where the digest's 64 digits sit in `bytes` (the length prefix and the
+ * header): just after the one "lp_optim.headerSha256":" in them. (Inside a
+ * JSON string every quote is escaped, so that text can only be the key
+ * itself.) -1 when it is not there exactly once.
+ */
+function digestPosition(bytes: Uint8Array): number {
+  const marker = Buffer.from(`"${KEY_HEADER_DIGEST}":"`, 'latin1');
+  const haystack = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  const at = haystack.indexOf(marker);
+  if (at < 0 || haystack.indexOf(marker, at + 1) >= 0) return -1;
+  return at + marker.length;
+}
+
+/** The SHA-256, in hex, of `bytes` with the digest's 64 digits at `position` read as "0"s. */
+function headerDigest(bytes: Uint8Array, position: number): string {
+  const copy = Buffer.from(bytes);
+  copy.fill(0x30, position, position + 64); // '0'
+  return createHash('sha256').update(copy).digest('hex');
+}
 
 /** The tag that stands for a number JSON cannot hold. */
 const NUMBER_TAG = '$number';
@@ -351,7 +381,7 @@ function encodeCheckpoint(obj: unknown, options: SaveOptions): Encoded {
 
 /** The 8 length bytes and the padded header, ready to write before the buffers. */
 function headerBytes(encoded: Encoded): Uint8Array {
-  const header: Record<string, unknown> = { __metadata__: encoded.metadata };
+  const header: Record<string, unknown> = { __metadata__: { ...encoded.metadata, [KEY_HEADER_DIGEST]: DIGEST_PLACEHOLDER } };
   let offset = 0;
   for (const t of encoded.tensors) {
     const end = offset + t.data.byteLength;
@@ -366,6 +396,8 @@ function headerBytes(encoded: Encoded): Uint8Array {
   const out = Buffer.alloc(8 + length, 0x20); // the padding is spaces
   out.writeBigUInt64LE(BigInt(length), 0);
   json.copy(out, 8);
+  const position = digestPosition(out);
+  out.write(headerDigest(out, position), position, 'latin1');
   return out;
 }
 
@@ -779,8 +811,10 @@ function readCheckpoint(source: ByteSource, label: string, filePath: string): Ch
     fail('TRAILING_BYTES', `${dataLength - covered} bytes follow the end of the tensors' data at byte ${dataStart + covered} (the file must end there)`);
   }
 
-  // lp-optim's own metadata; then the buffers.
+  // lp-optim's own metadata, then the header's digest (last: a header broken in a
+  // way the checks above name gets their message); then the buffers.
   const described = describeCheckpoint(metadata, entries, fail);
+  checkHeaderDigest(metadata, prefix, rawHeader, fail);
   if (described.kind === 'optimizer') {
     const sd = described.value as StateDict;
     for (const e of entries) {
@@ -789,6 +823,20 @@ function readCheckpoint(source: ByteSource, label: string, filePath: string): Ch
     }
   }
   return described;
+}
+
+/** Fails unless lp_optim.headerSha256 is the SHA-256 of the length prefix and header as they are. */
+function checkHeaderDigest(metadata: Record<string, string>, prefix: Uint8Array, rawHeader: Uint8Array, fail: FailWith): void {
+  if (!hasOwn(metadata, KEY_HEADER_DIGEST)) fail('BAD_METADATA', `__metadata__ has no ${JSON.stringify(KEY_HEADER_DIGEST)} (the header's SHA-256, which save() writes)`);
+  const recorded = metadata[KEY_HEADER_DIGEST];
+  if (!/^[0-9a-f]{64}$/.test(recorded)) fail('BAD_METADATA', `${KEY_HEADER_DIGEST} must be 64 lowercase hex digits, got ${show(recorded)}`);
+  const bytes = Buffer.concat([prefix, rawHeader]);
+  const position = digestPosition(bytes);
+  if (position < 0) fail('BAD_METADATA', `${KEY_HEADER_DIGEST} is not written "${KEY_HEADER_DIGEST}":"<digits>" once, as save() writes it`);
+  const actual = headerDigest(bytes, position);
+  if (actual !== recorded) {
+    fail('CORRUPT', `the header's SHA-256 is ${actual.slice(0, 16)}..., not the ${recorded.slice(0, 16)}... recorded in ${KEY_HEADER_DIGEST}: the header has changed since it was saved`);
+  }
 }
 
 function checkTensorEntry(name: string, info: unknown, fail: FailWith): TensorEntry {
