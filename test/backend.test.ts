@@ -40,6 +40,8 @@ describe('backend selection', () => {
       setBackend(start);
     }
     expect(() => setBackend('gpu' as never)).toThrow(RangeError);
+    // Not a string at all: the wrong type.
+    for (const bad of [1, null, undefined, {}, ['native']]) expect(() => setBackend(bad as never)).toThrow(TypeError);
     expect(getBackend()).toBe(start);
   });
 

@@ -109,7 +109,9 @@ function loadFailure(wanted: string, attempts: Attempt[]): Error {
 
 function checkedName(name: unknown, where: string): BackendName {
   if (name !== 'native' && name !== 'wasm') {
-    throw new RangeError(`${where} must be 'native' or 'wasm', got ${show(name)}`);
+    // A name that is not a string is the wrong type (API.md's conventions); a string, the wrong value.
+    const Err = typeof name === 'string' ? RangeError : TypeError;
+    throw new Err(`${where} must be 'native' or 'wasm', got ${show(name)}`);
   }
   return name;
 }
