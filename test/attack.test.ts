@@ -54,6 +54,26 @@ describe(`attack features on ${where}`, () => {
     expect(() => gradientAscent({ ...base(), lossAndGrad, dataRange: [1, 0] })).toThrow(RangeError);
   });
 
+  test('dataRange also holds at the start: an init outside the range is clamped before the first evaluation', () => {
+    const lossAndGrad = linearLossAndGrad(fixtureData.labels, false);
+    const outside = partial(AdditivePerturbation, { init: new Array(N * D).fill(-0.5) }); // below 0 wherever data < 0.5
+    for (const [steps, useBest] of [[0, false], [3, true], [3, false]] as const) {
+      const seen: number[] = [];
+      const checked = (x: Tensor, t: unknown) => {
+        seen.push(Math.min(...x.data));
+        return lossAndGrad(x, t);
+      };
+      const r = gradientAscent({ ...base(), steps, useBest, lossAndGrad: checked, perturbationModel: outside, dataRange: [0, 1] });
+      expect(seen.length).toBe(steps + 1);
+      for (const lo of seen) expect(lo).toBeGreaterThanOrEqual(0);
+      expect(Math.min(...r.xAdv.data)).toBeGreaterThanOrEqual(0);
+      expect(Math.max(...r.xAdv.data)).toBeLessThanOrEqual(1);
+    }
+    // Without dataRange the init is used as given.
+    const r = gradientAscent({ ...base(), steps: 0, lossAndGrad, perturbationModel: outside });
+    expect(Math.min(...r.xAdv.data)).toBeLessThan(0);
+  });
+
   test('per-sample epsilon: each datum stays in its own radius; a wrong length is a RangeError', () => {
     const radii = [0.1, 0.5, 1, 1.5, 2, 2.5, 3, 0];
     const r = gradientAscent({ ...base(), lossAndGrad: linearLossAndGrad(fixtureData.labels, false), epsilon: radii });

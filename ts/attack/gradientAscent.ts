@@ -204,6 +204,21 @@ export function gradientAscent(options: GradientAscentOptions): GradientAscentRe
     }
   };
 
+  // dataRange: data + delta clamped into [lo, hi] by moving delta, at the start
+  // (an init or a random start may reach outside) and after every step.
+  const clampIntoRange = () => {
+    if (!dataRange) return;
+    const [lo, hi] = dataRange;
+    const d = delta.data;
+    const x0 = data.data;
+    for (let i = 0; i < d.length; i++) {
+      const v = x0[i] + d[i];
+      if (v < lo) d[i] = lo - x0[i];
+      else if (v > hi) d[i] = hi - x0[i];
+    }
+  };
+  clampIntoRange();
+
   const done = new Uint8Array(n); // earlyStop: samples that have succeeded and are frozen
   const stepsTaken = new Int32Array(n).fill(steps);
   let finalEval: { x: Tensor; losses: Float64Array; success: Uint8Array | null } | null = null;
@@ -233,16 +248,7 @@ export function gradientAscent(options: GradientAscentOptions): GradientAscentRe
     if (frozen) {
       for (let i = 0; i < n; i++) if (done[i]) delta.data.set(frozen.subarray(i * sampleSize, (i + 1) * sampleSize), i * sampleSize);
     }
-    if (dataRange) {
-      const [lo, hi] = dataRange;
-      const d = delta.data;
-      const x0 = data.data;
-      for (let i = 0; i < d.length; i++) {
-        const v = x0[i] + d[i];
-        if (v < lo) d[i] = lo - x0[i];
-        else if (v > hi) d[i] = hi - x0[i];
-      }
-    }
+    clampIntoRange();
     if (useBest) keepBest(x, losses, success);
     if (onStep) {
       const meanLoss = losses.reduce((a, b) => a + b, 0) / Math.max(n, 1);
