@@ -440,6 +440,18 @@ describe('bad inputs exit with status 2 and a one-line message naming the proble
   test('an unknown norm', () => {
     expectUsageError(withOption('--norm', 'l3'), /--norm.*'l3'.*l1, l2, linf/);
   });
+  test('an --out folder that cannot be made fails before the attack; a failed run leaves no new folder', () => {
+    const args = (out: string) => ['attack', '--model', modelPath, '--images', imagesFile, '--labels', labelsFile, '--steps', '1', '--out', out];
+    expectUsageError(args(path.join(imagesFile, 'report')), /--out .*images\.npy.report: .*images\.npy is not a directory/);
+    expectUsageError(args(imagesFile), /--out .*images\.npy: exists and is not a directory/);
+    const fresh = path.join(tmp, 'fresh-parent');
+    const r = runCli(['attack', '--model', modelPath, '--images', path.join(tmp, 'missing.npy'), '--labels', labelsFile, '--out', path.join(fresh, 'report')]);
+    expect(r.status).toBe(2);
+    expect(fs.existsSync(fresh)).toBe(false);
+  });
+  test('a stray argument (a value without its option)', () => {
+    expectUsageError([...withOption('--steps', '1'), 'extra'], /too many arguments for 'attack'/);
+  });
   test('an unknown TensorFlow.js backend', () => {
     expectUsageError(withOption('--tf-backend', 'webgl'), /--tf-backend.*'webgl'.*auto, wasm, cpu/);
   });

@@ -21,14 +21,65 @@ function packageVersion(): string {
   }
 }
 
-/** Fails early (before any work) when --out exists and is not a directory. */
-function checkOutDir(outDir: string): void {
-  if (fs.existsSync(outDir) && !fs.statSync(outDir).isDirectory()) throw new UsageError(`--out ${outDir}: exists and is not a directory`);
+/**
+ * Makes --out (and its missing parents) before any work, so that a folder
+ * that cannot be made fails at once as a usage error, not after the attack;
+ * returns the folders it made, deepest last. One level at a time: Node's
+ * recursive mkdirSync never returns for a path under /proc.
+ */
+function makeOutDir(outDir: string): string[] {
+  const fail = (why: string): never => {
+    throw new UsageError(`--out ${outDir}: ${why}`);
+  };
+  const missing: string[] = [];
+  let existing = path.resolve(outDir);
+  while (!fs.existsSync(existing)) {
+    missing.unshift(existing);
+    existing = path.dirname(existing);
+  }
+  if (!fs.statSync(existing).isDirectory()) fail(missing.length === 0 ? 'exists and is not a directory' : `${existing} is not a directory`);
+  const made: string[] = [];
+  for (const dir of missing) {
+    try {
+      fs.mkdirSync(dir);
+    } catch (e) {
+      removeEmptyDirs(made);
+      fail(`cannot create ${dir} (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`);
+    }
+    made.push(dir);
+  }
+  try {
+    fs.accessSync(path.resolve(outDir), fs.constants.W_OK);
+  } catch {
+    removeEmptyDirs(made);
+    fail('is not writable');
+  }
+  return made;
+}
+
+/** Removes the folders makeOutDir made (deepest first), where they are still empty. */
+function removeEmptyDirs(made: string[]): void {
+  for (const dir of [...made].reverse()) {
+    try {
+      fs.rmdirSync(dir);
+    } catch {
+      // not empty, or gone: leave it
+    }
+  }
 }
 
 /** `lp-optim attack`: everything after the arguments are checked. */
 async function attack(config: AttackConfig, stdout: NodeJS.WriteStream): Promise<void> {
-  checkOutDir(config.outDir);
+  const madeDirs = makeOutDir(config.outDir);
+  try {
+    await attackInto(config, stdout);
+  } catch (e) {
+    removeEmptyDirs(madeDirs); // a failed run leaves no empty folder behind
+    throw e;
+  }
+}
+
+async function attackInto(config: AttackConfig, stdout: NodeJS.WriteStream): Promise<void> {
   if (config.backend) {
     try {
       setBackend(config.backend);

@@ -127,6 +127,7 @@ export function buildProgram(onAttack: (config: AttackConfig) => void, version: 
         .choices(['auto', 'wasm', 'cpu'])
         .default('auto'),
     )
+    .allowExcessArguments(false) // a stray word (a value without its option) is an error, not ignored
     .addHelpText('after', HELP_NOTES)
     .action((raw: RawAttackOptions) => onAttack(checkAttackOptions(raw)));
 
