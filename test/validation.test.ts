@@ -117,6 +117,31 @@ describe('a rejected call changes nothing', () => {
     expect(snapshot([a])).toEqual(before);
   });
 
+  test('a key added to a live group that the optimizer does not know, or params edited into a non-array: refused by name, nothing changed', () => {
+    const a = new Tensor(new Float32Array([1, 2, 3, 4]), [2, 2]);
+    const opt = new L2ProjectedOptim([a], { epsilon: 1, lr: 1, momentum: 0.9 });
+    a.grad = new Float32Array([1, 1, 1, 1]);
+    opt.step();
+    const before = snapshot([a]);
+    const group = opt.paramGroups[0] as Record<string, unknown>;
+    group.epslion = 2; // a typo: ignored, it would leave epsilon as it was
+    expect(() => opt.step()).toThrow(/param group 0: unknown option epslion \(2\); L2ProjectedOptim accepts .*epsilon/);
+    expect(snapshot([a])).toEqual(before);
+    delete group.epslion;
+    // A scheduler's initialLr (and a name) may sit in a group, as in a state dict; the dict still loads back.
+    group.initialLr = 1;
+    group.name = 'delta';
+    opt.step();
+    expect(() => opt.loadStateDict(opt.stateDict())).not.toThrow();
+    const good = group.params;
+    group.params = 5;
+    expect(() => opt.step()).toThrow(/param group 0: params must be an array of Tensors, got 5/);
+    expect(() => opt.zeroGrad()).toThrow(/param group 0: params must be an array of Tensors, got 5/);
+    expect(a.grad).not.toBeNull(); // zeroGrad refused before clearing anything
+    group.params = good;
+    opt.step();
+  });
+
   test('options edited after steps have run are checked again (steps skip the check only while nothing changed)', () => {
     const a = new Tensor(new Float32Array([1, 2, 3, 4]), [2, 2]);
     const opt = new L2ProjectedOptim([a], { epsilon: [1, 2], lr: 0.5, momentum: 0.9 });
