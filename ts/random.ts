@@ -30,6 +30,30 @@ export class Generator {
     if (this.s.every((w) => w === 0)) this.s[0] = 1; // the all-zero state is a fixed point
   }
 
+  /**
+   * A copy of the state (four 32-bit words), as torch.Generator.get_state():
+   * setState() of it later repeats the draws from here on, which resuming a
+   * checkpointed run that draws (TopQGradientOptimizer's dq) needs.
+   */
+  getState(): Uint32Array {
+    return this.s.slice();
+  }
+
+  /** Restores a state from getState() (a Uint32Array of 4 words, or an array of 4 such integers; not all 0). */
+  setState(state: Uint32Array | readonly number[]): void {
+    if (!(state instanceof Uint32Array) && !Array.isArray(state)) {
+      throw new TypeError(`Generator.setState(state): state must be a Uint32Array of 4 words (from getState()), got ${show(state)}`);
+    }
+    if (state.length !== 4) throw new RangeError(`Generator.setState(state): state must hold 4 words, got ${state.length}`);
+    for (let i = 0; i < 4; i++) {
+      const w = state[i];
+      if (typeof w !== 'number') throw new TypeError(`Generator.setState(state): state[${i}] must be an integer, got ${show(w)}`);
+      if (!Number.isInteger(w) || w < 0 || w > 0xffffffff) throw new RangeError(`Generator.setState(state): state[${i}] must be an integer in [0, 2^32 - 1], got ${show(w)}`);
+    }
+    if (Array.prototype.every.call(state, (w: number) => w === 0)) throw new RangeError('Generator.setState(state): the all-zero state is not a state (the generator would only return 0)');
+    this.s.set(state);
+  }
+
   /** The next 32 random bits, as an unsigned integer. */
   nextUint32(): number {
     const s = this.s;
