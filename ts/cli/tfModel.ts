@@ -22,7 +22,7 @@ function isMissing(e: unknown, name: string): boolean {
 /**
  * require('@tensorflow/tfjs') on the backend asked for, without its "install
  * tfjs-node" banner. The wasm backend (@tensorflow/tfjs-backend-wasm, an
- * optional peer dependency: XNNPACK kernels, SIMD and threads) runs the
+ * optional peer dependency: XNNPACK kernels in WebAssembly with SIMD) runs the
  * shipped model's forward and backward about 7x faster than the plain
  * JavaScript cpu backend. auto takes it when it is installed and initialises,
  * else cpu; asked for by name, its absence is an error.
