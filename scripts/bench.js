@@ -348,7 +348,10 @@ async function attackShare() {
   }
   const { loadLayersModelFromDisk } = require('../dist/cli/tfModel.js');
   const { readImages, readLabels } = require('../dist/cli/npy.js');
-  tf.enableProdMode(); // as the CLI: no "install tfjs-node" banner, no debug checks
+  // As the CLI: no debug checks (the TF.js wasm bench's IS_TEST, set earlier in this
+  // process, turns on a per-kernel leak check that fails on the wasm backend's matMul).
+  tf.env().set('IS_TEST', false);
+  tf.enableProdMode();
   // The model on the backend `lp-optim attack` picks by default: wasm where installed.
   let tfBackend = 'cpu';
   try {
