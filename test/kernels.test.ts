@@ -322,6 +322,31 @@ function compareKernels(name: string, b: KernelBackend): void {
         }
       });
 
+      // Rows of few magnitudes, where a probe of 32 evenly spaced entries
+      // guesses a tied threshold and one counting pass checks it
+      // (selection.cc, tiedKeyTopQRow); and probes that mislead: the probed
+      // places hold one magnitude the rest of the row lacks.
+      test(`topQRows on rows of few magnitudes (${dtype})`, () => {
+        const cols = 3072;
+        const r = rng(5150);
+        const sign = () => (r() < 0.5 ? -1 : 1);
+        const normal = () => Math.sqrt(-2 * Math.log(r() + 1e-12)) * Math.cos(6.283185307179586 * r());
+        const probed = (j: number) => Math.floor((Math.ceil((j * 32) / cols) * cols) / 32) === j;
+        const rows: [string, (j: number) => number][] = [
+          ['signs', () => sign()],
+          ['signs and 25% zeros', () => (r() < 0.25 ? 0 : sign())],
+          ['two magnitudes', () => sign() * (1 + Math.floor(r() * 2))],
+          ['four magnitudes', () => sign() * (1 + Math.floor(r() * 4))],
+          ['probed places above the rest', (j) => (probed(j) ? sign() * 100 : normal())],
+          ['probed places below the rest', (j) => (probed(j) ? sign() * 1e-3 : normal())],
+        ];
+        for (const [what, value] of rows) {
+          const row = dtype === 'float64' ? new Float64Array(cols) : new Float32Array(cols);
+          for (let j = 0; j < cols; j++) row[j] = value(j);
+          expectTopQAsSorted(row, [1, 96, 307, 768, 1536, 2304, 3071], what, true);
+        }
+      });
+
       test(`topQRows on long rows (${dtype})`, () => {
         const cols = 40000;
         const r = rng(777);

@@ -207,6 +207,38 @@ bool oneKeyTopQRow(T* row, size_t cols, size_t keep, KeyOf<T> k) {
   return true;
 }
 
+// Rows of few distinct magnitudes (signs, a quantised gradient) tie their
+// threshold over much of the row, where the radix select takes a counting
+// pass per digit of a key every candidate shares (a row of signs: four).
+// A probe of kTiedProbe evenly spaced entries shows such a row: unless some
+// neighbouring probed keys are equal (for a row of varied magnitudes almost
+// never), it costs those loads and compares and nothing more; else the
+// probed key nearest the keep-th rank, where it recurs among the probed
+// ones, is checked as the threshold by oneKeyTopQRow (one vectorised pass;
+// on a wrong guess nothing has been written).
+constexpr size_t kTiedProbe = 32;
+constexpr size_t kTiedProbeMinCols = 256;
+
+template <typename T>
+bool tiedKeyTopQRow(T* row, size_t cols, size_t keep) {
+  using Key = KeyOf<T>;
+  Key probe[kTiedProbe];
+  size_t neighboursEqual = 0;
+  for (size_t i = 0; i < kTiedProbe; ++i) {
+    probe[i] = magnitudeKey(row[i * cols / kTiedProbe]);
+    if (i != 0) neighboursEqual += probe[i] == probe[i - 1];
+  }
+  if (neighboursEqual < 2) return false;
+  // The keep-th largest sits about keep / cols of the way down from the top.
+  const size_t fromTop = static_cast<size_t>(double(keep) / double(cols) * kTiedProbe);
+  const size_t place = kTiedProbe - 1 - (fromTop < kTiedProbe ? fromTop : kTiedProbe - 1);
+  std::nth_element(probe, probe + place, probe + kTiedProbe);
+  const Key k = probe[place];
+  size_t same = 0;
+  for (size_t i = 0; i < kTiedProbe; ++i) same += probe[i] == k;
+  return same >= 4 && oneKeyTopQRow(row, cols, keep, k);
+}
+
 // scratch comes from BracketScratchFor, which makes one only for rows of
 // kBracketMinCols to UINT32_MAX entries (the list holds 32-bit indices).
 template <typename T>
@@ -324,6 +356,7 @@ template <typename T>
 void topQRow(T* row, size_t cols, size_t keep, BracketScratch<T>* scratch,
              ListBracket<T> listBracket) {
   if (scratch != nullptr && bracketedTopQRow(row, cols, keep, *scratch, listBracket)) return;
+  if (cols >= kTiedProbeMinCols && tiedKeyTopQRow(row, cols, keep)) return;
   using Key = KeyOf<T>;
   constexpr unsigned kKeyBits = sizeof(Key) * 8;
   // The candidates are the entries whose key matches prefix on the bits of

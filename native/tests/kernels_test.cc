@@ -1719,6 +1719,55 @@ void testSelection() {
       }
     }
   }
+  // Rows of few magnitudes, where tiedKeyTopQRow's probe guesses a tied
+  // threshold: signs (with and without zeros), 2, 4 and 16 magnitudes, NaN
+  // among signs; and probes that mislead: the probed places hold one
+  // magnitude the rest of the row lacks (below or above everything else), or
+  // tie at a key other than the threshold. Keeps on both sides of each
+  // magnitude's share, and the shares' edges themselves.
+  for (size_t cols : {size_t{256}, size_t{784}, size_t{3072}, size_t{4099}}) {
+    for (int kind = 0; kind < 8; ++kind) {
+      std::vector<T> row(cols);
+      for (size_t j = 0; j < cols; ++j) {
+        const T sign = rng.below(2) ? T(-1) : T(1);
+        T v = sign;  // kind 0: signs
+        if (kind == 1 && rng.below(4) == 0) v = rng.below(2) ? T(-0.0) : T(0);  // signs and 25% zeros
+        if (kind == 2) v = sign * T(1 + rng.below(2));
+        if (kind == 3) v = sign * T(1 + rng.below(4));
+        if (kind == 4) v = sign * T(0.25 * double(1 + rng.below(16)));
+        if (kind == 5 && rng.below(10) == 0) v = rng.below(2) ? std::numeric_limits<T>::quiet_NaN() : -std::numeric_limits<T>::quiet_NaN();
+        if (kind == 6 || kind == 7) {
+          const double u = rng.uniform() + 1e-12;
+          v = T(std::sqrt(-2 * std::log(u)) * std::cos(6.283185307179586 * rng.uniform()));
+        }
+        row[j] = v;
+      }
+      if (kind == 6 || kind == 7) {
+        // The probed places: one magnitude, above every other entry (6) or below (7).
+        const T probed = kind == 6 ? T(100) : T(1e-3);
+        for (size_t i = 0; i < 32; ++i) row[i * cols / 32] = i % 2 ? -probed : probed;
+      }
+      std::vector<size_t> keeps = {1, cols / 32, cols / 10, cols / 4, cols / 2, cols * 3 / 4, cols - 1, size_t(1 + rng.below(cols - 1))};
+      // The count of entries at or above each magnitude (where a keep decides the prefix outright).
+      for (T m : {T(1), T(2), T(3), T(4), T(0.25)}) {
+        size_t atOrAbove = 0;
+        for (T v : row) atOrAbove += !(std::fabs(v) < m);
+        if (atOrAbove > 0 && atOrAbove < cols) keeps.push_back(atOrAbove);
+      }
+      for (size_t keep : keeps) {
+        char ctx[128];
+        std::snprintf(ctx, sizeof ctx, "topQRows few magnitudes %s cols=%zu kind=%d keep=%zu", typeName(T()), cols, kind, keep);
+        gContext = ctx;
+        std::vector<T> want(row);
+        refTopQRows(want.data(), 1, cols, keep);
+        Guarded<T> g(cols);
+        std::memcpy(g.data(), row.data(), cols * sizeof(T));
+        lp::topQRows(g.data(), 1, cols, keep);
+        expectSame(g.data(), want.data(), cols, "g");
+        LP_CHECK(g.guardsIntact(), "wrote outside the array");
+      }
+    }
+  }
   // Exact cases: ties go to the lower index, NaN ranks first, 0 and -0 tie.
   gContext = std::string("selection exact cases ") + typeName(T());
   const T nan = std::numeric_limits<T>::quiet_NaN();
