@@ -224,6 +224,31 @@ describe(`allocArray and freeArray on ${where}`, () => {
     freeArray(t.grad);
   });
 
+  test('a freed array is refused also after allocArray has given its memory to a new array, which stays untouched', () => {
+    for (const n of [4, 1000]) {
+      for (const freed of ['data', 'grad'] as const) {
+        const data = allocArray(n);
+        data.fill(0.5);
+        const grad = allocArray(n);
+        grad.fill(1);
+        const t = new Tensor(data, [n]);
+        t.grad = grad.subarray(0, n); // a view: tied to its array when the tensor takes it
+        const opt = new L2ProjectedOptim([t], { lr: 0.1, epsilon: 1, paramNdim: null });
+        opt.step();
+        const state = JSON.stringify(opt.stateDict());
+        // Freed, then allocated again: WebAssembly's malloc hands the same memory to an array of the same size.
+        freeArray(freed === 'data' ? data : grad);
+        const other = allocArray(n);
+        other.fill(7);
+        expect(() => opt.step()).toThrow(new RegExp(`params\\[0\\]\\.${freed} .*freeArray\\(\\)`));
+        expect(Array.from(other)).toEqual(new Array(n).fill(7));
+        expect(JSON.stringify(opt.stateDict())).toBe(state);
+        freeArray(other);
+        freeArray(freed === 'data' ? grad : data);
+      }
+    }
+  });
+
   test('a gradient that shares memory with its parameter is refused at assignment', () => {
     for (const allocated of [false, true]) {
       const a = allocated ? allocArray(16) : new Float32Array(16);

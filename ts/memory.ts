@@ -35,9 +35,11 @@ export function allocArray(length: number, dtype: DType = 'float32'): FloatArray
 /**
  * Gives back an array from `allocArray` (on whichever backend allocated it).
  * Afterwards every optimizer step refuses a tensor whose data or gradient is
- * that array or a view of it (a RangeError, nothing changed). On WebAssembly
- * the memory is reused: read or write the array yourself after this and you
- * see other data. Freeing twice, or freeing another array, throws.
+ * that array or a view of it (a RangeError, nothing changed), also after the
+ * memory has gone to a new array: a tensor is tied to the array its data and
+ * gradient lay in when it took them. On WebAssembly the memory is reused:
+ * read or write the array yourself after this and you see other data.
+ * Freeing twice, or freeing another array, throws.
  */
 export function freeArray(array: FloatArray): void {
   if (!(array instanceof Float32Array || array instanceof Float64Array)) {

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MIT
 // Tensor: a contiguous row-major float32/float64 array with a shape and an
 // optional gradient, the unit that optimizers update in place.
+import { bindArray } from './backend/arrays';
 import { show } from './errors';
 import { DType, FloatArray, floatDtypeOf, hasResizableBuffer, viewBuffer, viewByteLength, viewByteOffset, viewLength } from './types';
 
@@ -103,6 +104,7 @@ export class Tensor {
     const length = viewLength(arr);
     this._shape = Object.freeze(shape === undefined ? [length] : checkShape(shape, length));
     this._data = arr;
+    bindArray(arr);
     this._dtype = dtype ?? 'float32';
     this._numel = length;
   }
@@ -150,6 +152,7 @@ export class Tensor {
     // Kernels read the gradient while they write the parameter (torch too refuses a tensor as its own grad).
     if (grad && sharesMemory(grad, this._data)) throw new RangeError("grad must not share memory with the tensor's data; give the gradient an array of its own");
     this._grad = grad;
+    if (grad) bindArray(grad);
   }
 
   /** @internal Whether the data still holds the tensor's elements (a buffer detached since holds none); the check of every step. */

@@ -14,6 +14,12 @@ export interface ArrayHeap {
   requireLive(a: ArrayBufferView, name: string): void;
   /** Frees an array this heap allocated (the very object allocArray returned). */
   free(a: FloatArray): void;
+  /**
+   * Ties the view `a` to the allocated array it lies in now (a tensor took it
+   * as data or gradient), so that requireLive refuses it once that array is
+   * freed, also after its memory has gone to another array.
+   */
+  bind(a: ArrayBufferView): void;
 }
 
 // Every buffer an allocated array can have, mapped to its heap. Ordinary
@@ -35,6 +41,11 @@ export function heapOf(a: ArrayBufferView): ArrayHeap | undefined {
 /** @internal Whether allocArray has ever been called (until then no step needs checkArrayLive). */
 export function anyArrayAllocated(): boolean {
   return anyAllocated;
+}
+
+/** @internal See ArrayHeap.bind: called when a tensor takes `a` as its data or gradient. */
+export function bindArray(a: ArrayBufferView): void {
+  if (anyAllocated) heaps.get(a.buffer)?.bind(a);
 }
 
 /** @internal Throws if `a` is (a view of) an allocated array that has been freed. */
@@ -62,6 +73,10 @@ class JsHeap implements ArrayHeap {
 
   requireLive(a: ArrayBufferView, name: string): void {
     if (this.freed.has(a.buffer)) throw new RangeError(`${name} is an array that freeArray() has freed`);
+  }
+
+  bind(): void {
+    // Each array has a buffer of its own, which requireLive checks: nothing to tie.
   }
 
   free(a: FloatArray): void {

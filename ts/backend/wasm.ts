@@ -186,6 +186,10 @@ export class WasmBackend implements KernelBackend, ArrayHeap {
   // spans sorted by address (to check any view of the memory at a step).
   private readonly arrayBlocks = new WeakMap<FloatArray, ArrayBlock>();
   private readonly liveBlocks: ArrayBlock[] = [];
+  // Views a tensor has taken (bind), by the array they lay in then: every
+  // array shares the module's one buffer, so once freed memory goes to a new
+  // array only this tells an old view from a view of the new array.
+  private readonly boundBlocks = new WeakMap<ArrayBufferView, ArrayBlock>();
 
   /**
    * Instantiates `file` (plain memory); `sharedFile`, the same kernels with
@@ -318,6 +322,20 @@ export class WasmBackend implements KernelBackend, ArrayHeap {
 
   requireLive(a: ArrayBufferView, name: string): void {
     if (a.byteLength === 0) return;
+    const bound = this.boundBlocks.get(a) ?? this.arrayBlocks.get(a as FloatArray);
+    if (bound?.freed) throw new RangeError(`${name} is an array that freeArray() has freed, or a view of one`);
+    if (this.liveBlockOf(a) === undefined) {
+      throw new RangeError(`${name} lies in WebAssembly memory outside every live array of allocArray() (was it freed by freeArray()?)`);
+    }
+  }
+
+  bind(a: ArrayBufferView): void {
+    const block = a.byteLength === 0 ? undefined : this.liveBlockOf(a);
+    if (block !== undefined) this.boundBlocks.set(a, block);
+  }
+
+  /** The live allocArray array whose memory holds all of `a`, if any. */
+  private liveBlockOf(a: ArrayBufferView): ArrayBlock | undefined {
     const start = a.byteOffset;
     const end = start + a.byteLength;
     // The last live block starting at or before `start`.
@@ -329,9 +347,7 @@ export class WasmBackend implements KernelBackend, ArrayHeap {
       else hi = mid;
     }
     const block = lo > 0 ? this.liveBlocks[lo - 1] : undefined;
-    if (block === undefined || end > block.end) {
-      throw new RangeError(`${name} lies in WebAssembly memory outside every live array of allocArray() (was it freed by freeArray()?)`);
-    }
+    return block !== undefined && end <= block.end ? block : undefined;
   }
 
   allocArray(dtype: DType, length: number): FloatArray {
