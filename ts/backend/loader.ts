@@ -2,8 +2,8 @@
 // The one loader: tries each backend in order, records why each attempt
 // failed, and throws one error listing them all when none loads.
 //
-// Order: the native addon (a prebuild in prebuilds/, then build/Release, via
-// node-gyp-build; or the file named by LP_OPTIM_NATIVE_PATH), then the
+// Order: the native addon (build/Release, then a prebuild in prebuilds/, in
+// node-gyp-build's order; or the file named by LP_OPTIM_NATIVE_PATH), then the
 // WebAssembly module with SIMD, then the baseline WebAssembly module (V8
 // runs wasm SIMD only on CPUs with SSE4.1).
 //
