@@ -5,7 +5,8 @@
 // the memory grows, and once freed are refused by every step, nothing changed.
 import {
   Adam, FloatArray, L1qNormedGradientOptim, L2ProjectedOptim, LinfProjectedOptim, Optimizer, ParamTransformingOptimizer, SGD,
-  Tensor, TopQGradientOptimizer, allocArray, backendInfo, freeArray, setBackend,
+  Generator, Tensor, TopQGradientOptimizer, allocArray, backendInfo, freeArray, setBackend, uniformLikeL1NBall_, uniformLikeL2NBall_,
+  uniformLikeLinfNBall_,
 } from '../ts';
 import { availableBackends } from '../ts/backend/loader';
 import { SMALL_STEP_ELEMENTS, setFusedSteps } from '../ts/optim/optimizer';
@@ -247,6 +248,39 @@ describe(`allocArray and freeArray on ${where}`, () => {
         freeArray(freed === 'data' ? grad : data);
       }
     }
+  });
+
+  test('zeroGrad({ setToNone: false }) and the ball initialisations refuse a freed array rather than write into its memory', () => {
+    const p = new Tensor(new Float32Array([1, 2, 3, 4]));
+    const g = allocArray(4);
+    g.fill(1);
+    p.grad = g;
+    const opt = new SGD([p], { lr: 0.1 });
+    freeArray(g);
+    const other = allocArray(4); // may take g's memory (WebAssembly)
+    other.fill(7);
+    expect(() => opt.zeroGrad({ setToNone: false })).toThrow(/param group 0, params\[0\]\.grad .*freeArray\(\)/);
+    expect(Array.from(other)).toEqual([7, 7, 7, 7]);
+    opt.zeroGrad(); // setToNone: nothing is written, so nothing to refuse
+    expect(p.grad).toBeNull();
+    const d = allocArray(3);
+    const t = new Tensor(d);
+    freeArray(d);
+    const another = allocArray(3);
+    another.fill(5);
+    for (const init of [uniformLikeL1NBall_, uniformLikeL2NBall_, uniformLikeLinfNBall_]) {
+      expect(() => init(t, { generator: new Generator(0) })).toThrow(/the tensor's data .*freeArray\(\)/);
+    }
+    expect(Array.from(another)).toEqual([5, 5, 5]);
+    // An empty array once freed is refused by a step as well, on either backend.
+    const empty = allocArray(0);
+    const e = new Tensor(empty, [3, 0]);
+    e.grad = new Float32Array(0);
+    const emptyOpt = new SGD([e], { lr: 0.1 });
+    freeArray(empty);
+    expect(() => emptyOpt.step()).toThrow(/params\[0\]\.data .*freeArray\(\)/);
+    freeArray(other);
+    freeArray(another);
   });
 
   test('a gradient that shares memory with its parameter is refused at assignment', () => {

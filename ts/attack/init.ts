@@ -2,6 +2,7 @@
 // Random starts for attacks (rai_toolbox.perturbations.init): draws uniform in
 // the L1, L2 and L-inf balls of radius epsilon, one ball per datum under
 // paramNdim, from a seedable Generator (the same draws everywhere).
+import { checkArrayLive } from '../backend/arrays';
 import { checkNumber, checkOptions, show } from '../errors';
 import { checkParamNdimFor, batchShape } from '../optim/rows';
 import { Generator, defaultGenerator } from '../random';
@@ -22,6 +23,8 @@ function parse(name: string, t: Tensor, options: unknown, defaultNdim: number | 
   const ndim = paramNdim as number | null;
   checkParamNdimFor(t.shape, ndim, name);
   if (!(generator instanceof Generator)) throw new TypeError(`${name}: generator must be a Generator, got ${show(generator)}`);
+  // Filling a tensor over a freed allocArray array would write into whatever array has its memory now.
+  checkArrayLive(t.data, `${name}: the tensor's data`);
   // An empty tensor has nothing to fill: no rows to visit and no draws (a
   // [2**31, 0] tensor would otherwise draw for each of its empty rows).
   const rows = t.numel === 0 ? 0 : batchShape(t.shape, ndim)[0];

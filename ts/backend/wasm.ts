@@ -321,9 +321,10 @@ export class WasmBackend implements KernelBackend, ArrayHeap {
   }
 
   requireLive(a: ArrayBufferView, name: string): void {
-    if (a.byteLength === 0) return;
     const bound = this.boundBlocks.get(a) ?? this.arrayBlocks.get(a as FloatArray);
+    // (Before the empty case: a freed empty array is refused too, as natively.)
     if (bound?.freed) throw new RangeError(`${name} is an array that freeArray() has freed, or a view of one`);
+    if (a.byteLength === 0) return;
     if (this.liveBlockOf(a) === undefined) {
       throw new RangeError(`${name} lies in WebAssembly memory outside every live array of allocArray() (was it freed by freeArray()?)`);
     }

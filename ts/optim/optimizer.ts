@@ -702,6 +702,13 @@ export abstract class Optimizer {
     this.paramGroups.forEach((g, i) => {
       if (!isPlainObject(g)) throw new TypeError(`param group ${i} must be an object { params, ...options }, got ${show(g)}`);
       checkParamsList(g.params, `param group ${i}`);
+      // Zero-filling a gradient over a freed allocArray array would write into whatever array has its memory now.
+      if (!setToNone && anyArrayAllocated()) {
+        g.params.forEach((p, j) => {
+          const grad = p.grad;
+          if (grad) checkArrayLive(grad, `param group ${i}, params[${j}].grad`);
+        });
+      }
     });
     for (const g of this.paramGroups) {
       for (const p of g.params) {
