@@ -2,6 +2,7 @@
 // Bad input gets a clear error (TypeError for a wrong type, RangeError for a
 // value out of range, unknown or misplaced) that names the option and the
 // value, and changes nothing.
+import * as lp from '../ts';
 import { L2ProjectedOptim, SGD, Tensor, partial } from '../ts';
 
 function snapshot(ts: Tensor[]) {
@@ -140,6 +141,17 @@ describe('a rejected call changes nothing', () => {
     expect(a.grad).not.toBeNull(); // zeroGrad refused before clearing anything
     group.params = good;
     opt.step();
+  });
+
+  test('a chain refused for a bad link option (dq < 0) leaves the InnerOpt instance it was given as it was', () => {
+    const t = new Tensor(new Float32Array([1, 2, 3, 4]), [2, 2]);
+    const inner = new lp.RMSprop([t], { lr: 0.1 });
+    const before = JSON.stringify(inner.paramGroups.map((g) => ({ ...g, params: g.params.length })));
+    expect(() => new lp.L1qNormedGradientOptim(null, { q: 0.5, dq: -1, InnerOpt: inner })).toThrow(/dq .* must be >= 0, got -1/);
+    expect(JSON.stringify(inner.paramGroups.map((g) => ({ ...g, params: g.params.length })))).toBe(before);
+    // It can still be adopted as it is.
+    const ok = new lp.L1qNormedGradientOptim(null, { q: 0.5, InnerOpt: inner });
+    expect(ok.paramGroups).toBe(inner.paramGroups);
   });
 
   test('options edited after steps have run are checked again (steps skip the check only while nothing changed)', () => {

@@ -72,7 +72,7 @@ class JsHeap implements ArrayHeap {
   }
 
   requireLive(a: ArrayBufferView, name: string): void {
-    if (this.freed.has(a.buffer)) throw new RangeError(`${name} is an array that freeArray() has freed`);
+    if (this.freed.has(a.buffer)) throw new RangeError(`${name} is an array that freeArray() has freed, or a view of one`);
   }
 
   bind(): void {

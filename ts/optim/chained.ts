@@ -4,7 +4,7 @@
 // L1qNormedGradientOptim, the chain top-q -> sign -> L1 normalisation.
 import { show } from '../errors';
 import { Tensor } from '../tensor';
-import { INTERNAL, ParamGroup, Params, REQUIRED, checkOptionsObject, isOptimizerClass, stepsWithKernelsOnly } from './optimizer';
+import { INTERNAL, Optimizer, ParamGroup, Params, REQUIRED, checkOptionsObject, isOptimizerClass, stepsWithKernelsOnly } from './optimizer';
 import { ParamTransformingOptimizer, ParamTransformingOptions } from './paramTransforming';
 import { Partial, isPartial, partial } from './partial';
 import { L1NormedGradientOptim, SignedGradientOptim } from './lpSpace';
@@ -56,16 +56,28 @@ export class ChainedParamTransformingOptimizer extends ParamTransformingOptimize
       ...((cls as unknown as { chainOptionKeys?: readonly string[] }).chainOptionKeys ?? []),
     ];
     const linkKeys = [...new Set(linkClasses.flatMap(keysOf))];
+    // An InnerOpt instance's groups as they were: the links fill them one by one, and a link
+    // refused later (a bad q or dq) must leave the caller's instance as it was.
+    const adopted = (rest as { InnerOpt?: unknown }).InnerOpt instanceof Optimizer ? ((rest as { InnerOpt: Optimizer }).InnerOpt) : null;
+    const groupsBefore = adopted?.paramGroups.map((g) => ({ ...g }));
     super(params, { ...rest, [INTERNAL]: { linkKeys } });
     // Each link adopts the shared groups, its options filling what a group
     // lacks (a group's own value and the chain's `defaults` win, as in the
     // reference's setdefault); it is given the `defaults` it knows of.
-    this.chain = chain.map((link, i) => {
-      const [cls, opts] = isPartial(link) ? [link.cls as unknown as TransformingClass, link.options] : [link, {}];
-      const known = new Set([...Object.keys(linkClasses[i].optionDefaults), ...this.innerOpt.acceptedKeys()]);
-      const defaults = Object.fromEntries(Object.entries(this.defaults).filter(([k]) => known.has(k)));
-      return new cls(null, { ...opts, InnerOpt: this.innerOpt, defaults });
-    });
+    try {
+      this.chain = chain.map((link, i) => {
+        const [cls, opts] = isPartial(link) ? [link.cls as unknown as TransformingClass, link.options] : [link, {}];
+        const known = new Set([...Object.keys(linkClasses[i].optionDefaults), ...this.innerOpt.acceptedKeys()]);
+        const defaults = Object.fromEntries(Object.entries(this.defaults).filter(([k]) => known.has(k)));
+        return new cls(null, { ...opts, InnerOpt: this.innerOpt, defaults });
+      });
+    } catch (err) {
+      adopted?.paramGroups.forEach((g, i) => {
+        for (const k of Object.keys(g)) if (!(k in groupsBefore![i])) delete g[k];
+        Object.assign(g, groupsBefore![i]);
+      });
+      throw err;
+    }
   }
 
   override acceptedKeys(): Set<string> {
