@@ -1629,6 +1629,21 @@ void testFamilyKernels(const lp::KernelsFor<T>& k, Rng& rng) {
 // ---------------------------------------------------------------------------
 // The selection kernels (lp::topQRows, lp::l1LmoRows), not per table.
 
+// topQRows of one row (`row`, guarded against writes outside it) at one
+// keep, bit for bit against the reference; `context` names the case.
+template <typename T>
+void expectTopQRowAsReference(const std::vector<T>& row, size_t keep, const char* context) {
+  gContext = context;
+  const size_t cols = row.size();
+  std::vector<T> want(row);
+  refTopQRows(want.data(), 1, cols, keep);
+  Guarded<T> g(cols);
+  std::memcpy(g.data(), row.data(), cols * sizeof(T));
+  lp::topQRows(g.data(), 1, cols, keep);
+  expectSame(g.data(), want.data(), cols, "g");
+  LP_CHECK(g.guardsIntact(), "wrote outside the array");
+}
+
 template <typename T>
 void testSelection() {
   Rng rng{sizeof(T) * 104729u};
@@ -1708,14 +1723,7 @@ void testSelection() {
       for (size_t keep : {size_t{1}, cols / 100, cols / 20, cols / 10, cols / 2, cols - 1, size_t(rng.below(cols))}) {
         char ctx[128];
         std::snprintf(ctx, sizeof ctx, "topQRows sparse %s cols=%zu fill=%d keep=%zu", typeName(T()), cols, fill, keep);
-        gContext = ctx;
-        std::vector<T> want(row);
-        refTopQRows(want.data(), 1, cols, keep);
-        Guarded<T> g(cols);
-        std::memcpy(g.data(), row.data(), cols * sizeof(T));
-        lp::topQRows(g.data(), 1, cols, keep);
-        expectSame(g.data(), want.data(), cols, "g");
-        LP_CHECK(g.guardsIntact(), "wrote outside the array");
+        expectTopQRowAsReference(row, keep, ctx);
       }
     }
   }
@@ -1757,14 +1765,7 @@ void testSelection() {
       for (size_t keep : keeps) {
         char ctx[128];
         std::snprintf(ctx, sizeof ctx, "topQRows few magnitudes %s cols=%zu kind=%d keep=%zu", typeName(T()), cols, kind, keep);
-        gContext = ctx;
-        std::vector<T> want(row);
-        refTopQRows(want.data(), 1, cols, keep);
-        Guarded<T> g(cols);
-        std::memcpy(g.data(), row.data(), cols * sizeof(T));
-        lp::topQRows(g.data(), 1, cols, keep);
-        expectSame(g.data(), want.data(), cols, "g");
-        LP_CHECK(g.guardsIntact(), "wrote outside the array");
+        expectTopQRowAsReference(row, keep, ctx);
       }
     }
   }
