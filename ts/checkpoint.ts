@@ -118,11 +118,14 @@ function digestPosition(bytes: Uint8Array): number {
   return at + marker.length;
 }
 
-/** The SHA-256, in hex, of `bytes` with the digest's 64 digits at `position` read as "0"s. */
+/**
+ * The SHA-256, in hex, of `bytes` with the digest's 64 digits at `position`
+ * read as "0"s: sets them to "0" in `bytes` itself (save()'s own header, whose
+ * placeholder they are; load()'s copy of the file's), and hashes that.
+ */
 function headerDigest(bytes: Uint8Array, position: number): string {
-  const copy = Buffer.from(bytes);
-  copy.fill(0x30, position, position + 64); // '0'
-  return createHash('sha256').update(copy).digest('hex');
+  bytes.fill(0x30, position, position + 64); // '0'
+  return createHash('sha256').update(bytes).digest('hex');
 }
 
 /** The tag that stands for a number JSON cannot hold. */
@@ -830,7 +833,7 @@ function checkHeaderDigest(metadata: Record<string, string>, prefix: Uint8Array,
   if (!hasOwn(metadata, KEY_HEADER_DIGEST)) fail('BAD_METADATA', `__metadata__ has no ${JSON.stringify(KEY_HEADER_DIGEST)} (the header's SHA-256, which save() writes)`);
   const recorded = metadata[KEY_HEADER_DIGEST];
   if (!/^[0-9a-f]{64}$/.test(recorded)) fail('BAD_METADATA', `${KEY_HEADER_DIGEST} must be 64 lowercase hex digits, got ${show(recorded)}`);
-  const bytes = Buffer.concat([prefix, rawHeader]);
+  const bytes = Buffer.concat([prefix, rawHeader]); // a copy: headerDigest writes into it
   const position = digestPosition(bytes);
   if (position < 0) fail('BAD_METADATA', `${KEY_HEADER_DIGEST} is not written "${KEY_HEADER_DIGEST}":"<digits>" once, as save() writes it`);
   const actual = headerDigest(bytes, position);
