@@ -346,21 +346,13 @@ async function attackShare() {
   } catch {
     return { skipped: '@tensorflow/tfjs is not installed' };
   }
-  const { loadLayersModelFromDisk } = require('../dist/cli/tfModel.js');
+  const { loadLayersModelFromDisk, loadTfjs } = require('../dist/cli/tfModel.js');
   const { readImages, readLabels } = require('../dist/cli/npy.js');
-  // As the CLI: no debug checks (the TF.js wasm bench's IS_TEST, set earlier in this
-  // process, turns on a per-kernel leak check that fails on the wasm backend's matMul).
+  // The TF.js wasm bench's IS_TEST, set earlier in this process, turns on a
+  // per-kernel leak check that fails on the wasm backend's matMul; the CLI runs without it.
   tf.env().set('IS_TEST', false);
-  tf.enableProdMode();
-  // The model on the backend `lp-optim attack` picks by default: wasm where installed.
-  let tfBackend = 'cpu';
-  try {
-    require('@tensorflow/tfjs-backend-wasm');
-    if (await tf.setBackend('wasm')) tfBackend = 'wasm';
-  } catch {
-    // not installed: the cpu backend
-  }
-  if (tfBackend === 'cpu') await tf.setBackend('cpu');
+  // The model on the backend `lp-optim attack` picks by default (wasm where installed), as it picks it.
+  const { backend: tfBackend } = await loadTfjs('auto');
   const model = await loadLayersModelFromDisk(tf, path.join(root, 'models', 'fashion-mnist', 'model.json'));
   const images = readImages(path.join(root, 'data', 'fashion-mnist', 'test-images.npy'), [0, 1]);
   const n = 100;
