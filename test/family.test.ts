@@ -117,6 +117,20 @@ describe(`the optimizer family on ${where}`, () => {
     expect(() => new L1qNormedGradientOptim([t([1, 2])], { q: 0.5, lr: 1, defaults: { clampMax: 1 } })).toThrow(/defaults\.clampMax/);
   });
 
+  test('L1qNormedGradientOptim refuses a chain option (its links are fixed) and names every option it takes', () => {
+    // The reference hands an unknown keyword to InnerOpt, which raises; dropping it silently would step without the caller's links.
+    const x = t([1, 2, 3]);
+    x.grad = Float32Array.from([1, 1, 1]);
+    expect(() => new L1qNormedGradientOptim([x], { q: 0.5, lr: 1, chain: [SignedGradientOptim] } as never)).toThrow(/L1qNormedGradientOptim: unknown option chain/);
+    const err = (() => { try { new L1qNormedGradientOptim([x], { q: 0.5, lr: 1, foo: 1 } as never); } catch (e) { return e as Error; } return null; })();
+    expect(err).toBeInstanceOf(RangeError);
+    const accepted = err!.message.replace(/.*it accepts /, '').split(', ');
+    expect(accepted).toEqual(expect.arrayContaining(['q', 'dq', 'divByZeroEps', 'generator', 'lr', 'paramNdim', 'InnerOpt']));
+    expect(accepted).not.toContain('chain');
+    expect(() => new ChainedParamTransformingOptimizer([x], { chain: [SignedGradientOptim], lr: 1, foo: 1 } as never)).toThrow(/unknown option foo .*accepts .*\bchain\b/);
+    expect(Array.from(x.grad)).toEqual([1, 1, 1]);
+  });
+
   test('L1FrankWolfe flattens each datum (the reference does not): a hand-computed 2x2x3 case', () => {
     const x = new Tensor(new Float64Array(12), [2, 2, 3]);
     const opt = new L1FrankWolfe([x], { epsilon: 3, lr: 0.5, useDefaultLrSchedule: false });

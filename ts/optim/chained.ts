@@ -33,6 +33,7 @@ export interface ChainedOptions extends ParamTransformingOptions {
 export class ChainedParamTransformingOptimizer extends ParamTransformingOptimizer {
   /** Group options read by the links a subclass always chains (none here: the links are the caller's). */
   static readonly chainOptionKeys: readonly string[] = [];
+  static override readonly constructorOptionKeys: readonly string[] = ['chain'];
 
   /** The links, each a transforming optimizer sharing this one's inner optimizer and groups. */
   readonly chain: readonly ParamTransformingOptimizer[];
@@ -138,9 +139,14 @@ export class L1qNormedGradientOptim extends ChainedParamTransformingOptimizer {
   static override readonly chainOptionKeys: readonly string[] = Object.keys({
     ...TopQGradientOptimizer.optionDefaults, ...SignedGradientOptim.optionDefaults, ...L1NormedGradientOptim.optionDefaults,
   });
+  // Its chain is fixed: a `chain` option would be dropped silently (the reference passes it to InnerOpt, which refuses it).
+  static override readonly constructorOptionKeys: readonly string[] = ['q', 'dq', 'divByZeroEps', 'generator'];
 
   constructor(params: Params | null, options: L1qNormedOptions = {}) {
     checkOptionsObject(new.target.name, options);
+    if ('chain' in options) {
+      throw new RangeError(`${new.target.name}: unknown option chain (${show((options as { chain?: unknown }).chain)}); its chain is always top-q, sign, L1 normalisation`);
+    }
     const { q = REQUIRED, dq = 0, divByZeroEps, generator = defaultGenerator, ...rest } = options;
     if (q === REQUIRED) throw new TypeError(`${new.target.name}: missing required option q`);
     super(params, {

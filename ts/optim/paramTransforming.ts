@@ -96,7 +96,7 @@ function parseOptions(cls: TransformingClass, options: ParamTransformingOptions,
       }
       if (v !== undefined) innerOptions[k] = v;
     } else {
-      const known = [...Object.keys(groupKeys), ...Object.keys(instanceKeys), ...innerKeys, 'InnerOpt', 'defaults'];
+      const known = [...Object.keys(groupKeys), ...Object.keys(instanceKeys), ...innerKeys, ...cls.constructorOptionKeys, 'InnerOpt', 'defaults'];
       throw new RangeError(`${name}: unknown option ${k} (${show(v)}); it accepts ${known.sort().join(', ')}`);
     }
   }
@@ -116,6 +116,8 @@ export class ParamTransformingOptimizer extends Optimizer {
   static readonly optionDefaults: Record<string, unknown> = { paramNdim: -1, gradScale: 1, gradBias: 0 };
   /** Options kept on the optimizer itself rather than per group. */
   static readonly instanceOptionDefaults: Record<string, unknown> = {};
+  /** Options a subclass's constructor takes before this one's (a chain's links, L1q's q): named when an option is unknown. */
+  static readonly constructorOptionKeys: readonly string[] = [];
 
   /** The optimizer that steps the parameters. */
   readonly innerOpt: Optimizer;
