@@ -401,6 +401,60 @@ describe(`group steps on ${backend.info.backend} (${backend.info.isa})`, () => {
   });
 });
 
+describe(`L2 normalisation's rounding on ${backend.info.backend} (${backend.info.isa})`, () => {
+  // The rule itself, written out rather than read from the oracle: float32 rows are
+  // multiplied by fround(1 / d) where d and 1 / d are normal numbers (the divider
+  // bound the fused step), every other row divided; float64 rows always divided
+  // (PyTorch's own quotients, as its norms: see README, Backends).
+  const normalized = (row: Float32Array | Float64Array, eps: number) => {
+    const g = row.slice();
+    backend.normalizeRowsL2(g, 1, g.length, eps);
+    return g;
+  };
+  const norm32 = (row: Float32Array) => ref.rowNormL2(row, 0, row.length);
+
+  test('float32: times the reciprocal rounded once, within one ulp of the quotient; the fused step writes the same', () => {
+    const row = randomArray('float32', 1000, 31) as Float32Array;
+    const d = norm32(row);
+    const m = Math.fround(1 / d);
+    const g = normalized(row, 1e-20);
+    let differ = 0;
+    for (let i = 0; i < row.length; i++) {
+      expect(g[i]).toBe(Math.fround(row[i] * m));
+      const q = Math.fround(row[i] / d);
+      if (g[i] !== q) differ++;
+      expect(Math.abs(g[i] - q)).toBeLessThanOrEqual(Math.abs(q) * 2 ** -23);
+    }
+    // (Otherwise this row would not tell the two roundings apart.)
+    expect(differ).toBeGreaterThan(0);
+    const p = new Float32Array(row.length);
+    const fused = row.slice();
+    backend.groupStep(groupSpec({ ...NO_TRANSFORM, transform: Transform.L2Normalize, divByZeroEps: 1e-20 }, { kind: InnerKind.SGD, options: [1, 0, 0, 0, 0, 0] }),
+      [{ p, g: fused, rows: 1, cols: row.length, buffers: [null, null, null], s0: 0, s1: 0, maxNorms: null }]);
+    expectSameBits(fused, g, 'fused step gradient');
+  });
+
+  test('float32: divided where the divisor or its reciprocal is not normal (a subnormal or a huge divByZeroEps)', () => {
+    const tiny = Float32Array.from({ length: 37 }, (_, i) => (i % 5 === 0 ? 0 : (i % 3 ? 1 : -1) * 2 ** -149 * (1 + (i % 7))));
+    const eps = 2 ** -140; // above the row's norm: the divisor, subnormal
+    const gTiny = normalized(tiny, eps);
+    tiny.forEach((v, i) => expect(gTiny[i]).toBe(Math.fround(v / Math.fround(eps))));
+    // (A float32 norm above 2^64 has overflowed to Inf: a divisor above 2^126 is a divByZeroEps.)
+    const row = randomArray('float32', 37, 33) as Float32Array;
+    const hugeEps = Math.fround(2 ** 127 * 1.5);
+    const gHuge = normalized(row, hugeEps);
+    row.forEach((v, i) => expect(gHuge[i]).toBe(Math.fround(v / hugeEps)));
+    expect(gHuge.some((v, i) => v !== Math.fround(row[i] * Math.fround(1 / hugeEps)))).toBe(true);
+  });
+
+  test('float64: divided, as PyTorch does', () => {
+    const row = randomArray('float64', 1000, 32) as Float64Array;
+    const d = ref.rowNormL2(row, 0, row.length);
+    const g = normalized(row, 1e-300);
+    row.forEach((v, i) => expect(g[i]).toBe(v / d));
+  });
+});
+
 describe('the backends agree with each other', () => {
   const names = availableBackends();
   test('both backends load on this machine', () => {

@@ -83,7 +83,12 @@ void refNormalizeRows(T* g, size_t rows, size_t cols, double divByZeroEps) {
     const T n = refNorm(g + r * cols, cols);
     const T e = static_cast<T>(divByZeroEps);
     const T d = (n < e) ? e : n;
-    for (size_t j = 0; j < cols; ++j) g[r * cols + j] = g[r * cols + j] / d;
+    // float: times the reciprocal rounded once, where d and 1 / d are normal
+    // numbers; divided elsewhere, and always for double.
+    const T minNormal = std::numeric_limits<T>::min();
+    const bool byReciprocal = sizeof(T) == sizeof(float) && d >= minNormal && d <= T(1) / minNormal;
+    const T m = T(1) / d;
+    for (size_t j = 0; j < cols; ++j) g[r * cols + j] = byReciprocal ? g[r * cols + j] * m : g[r * cols + j] / d;
   }
 }
 
@@ -1429,10 +1434,10 @@ void fillFamily(Rng& rng, int pattern, T* x, size_t rows, size_t cols) {
   }
 }
 
-// The gradient's division by its row's divisor, bit for bit against the
-// division, at the extremes a replacement for it would have to get right (a
-// reciprocal with Markstein's correction was tried and measured no faster;
-// see the issue notes): a divByZeroEps above the row's norm makes the divisor
+// The gradient's normalisation by its row's divisor, bit for bit against the
+// references (normalizeRowsL2 in float: times the rounded reciprocal, or
+// divided where the divisor or its reciprocal is not normal; otherwise divided), at
+// the extremes: a divByZeroEps above the row's norm makes the divisor
 // any float chosen here, at exponents either side of 2^-64 and 2^64 (and
 // subnormal, and near the top), with significands of all ones, just above 1
 // and random; dividends with random or all-ones significands from about the
@@ -1441,7 +1446,11 @@ void fillFamily(Rng& rng, int pattern, T* x, size_t rows, size_t cols) {
 // row goes through normalizeRowsL2, normalizeRowsL1 and the fused step.
 template <typename T>
 void testRowDivision(const lp::KernelsFor<T>& k, Rng& rng) {
-  const int exponents[] = {-140, -127, -100, -65, -64, -63, -40, -1, 0, 1, 40, 63, 64, 65, 100, 126};
+  // The last four: either side of where a divisor or its reciprocal stops being
+  // normal (normalizingMultiplier divides there): 2^-127, 2^-126, 2^126, 2^127 for float.
+  constexpr int kMinExp = std::numeric_limits<T>::min_exponent, kMaxExp = std::numeric_limits<T>::max_exponent;
+  const int exponents[] = {-140, -127, -100, -65, -64, -63, -40, -1, 0, 1, 40, 63, 64, 65, 100, 126,
+                           kMinExp - 2, kMinExp - 1, kMaxExp - 2, kMaxExp - 1};
   const size_t cols = 67;  // whole vectors and a tail on every ISA
   const T cutoff = static_cast<T>(std::ldexp(1.0, -50));
   const InnerCase sgd = innerCases()[0];

@@ -70,11 +70,20 @@ export function rowNormsL2(x: FloatArray, rows: number, cols: number, out: Float
 export function normalizeRowsL2(g: FloatArray, rows: number, cols: number, divByZeroEps: number): void {
   const r = rounderFor(g);
   const eps = r(divByZeroEps);
+  const byReciprocal = g instanceof Float32Array;
   if (cols === 0) return;
   for (let i = 0; i < rows; i++) {
     const n = rowNormL2(g, i * cols, cols);
     const d = n < eps ? eps : n; // a NaN norm stays NaN, as torch.clamp keeps it
-    for (let j = i * cols; j < (i + 1) * cols; j++) g[j] = g[j] / d;
+    // The kernels' rule (rowNormalizer in kernels-inl.h): float32 times the
+    // reciprocal rounded once where d and 1 / d are normal; float64, and
+    // float32 elsewhere, divided.
+    if (byReciprocal && d >= 2 ** -126 && d <= 2 ** 126) {
+      const m = r(1 / d);
+      for (let j = i * cols; j < (i + 1) * cols; j++) g[j] = g[j] * m;
+    } else {
+      for (let j = i * cols; j < (i + 1) * cols; j++) g[j] = g[j] / d;
+    }
   }
 }
 
