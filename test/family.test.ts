@@ -240,6 +240,49 @@ describe(`the optimizer family on ${where}`, () => {
     expect(whole.paramGroups[0].paramNdim).toBeNull();
   });
 
+  test("a subclass declares its own group options through defaults, as the reference's how-to does", () => {
+    // rai_toolbox's custom-optimizer how-to: defaults.setdefault('clamp_min', clamp_min), then super().__init__(..., defaults=defaults).
+    class ClampedGrad extends ParamTransformingOptimizer {
+      constructor(params: ConstructorParameters<typeof ParamTransformingOptimizer>[0], options: Record<string, unknown> = {}) {
+        const { clampMin = null, clampMax = null, defaults = {}, ...rest } = options;
+        super(params, { ...rest, defaults: { clampMin, clampMax, ...(defaults as object) } });
+      }
+      protected override preStepTransform(param: Tensor, group: ParamGroup): void {
+        const g = param.grad!;
+        for (let i = 0; i < g.length; i++) {
+          if (group.clampMin !== null) g[i] = Math.max(g[i], group.clampMin);
+          if (group.clampMax !== null) g[i] = Math.min(g[i], group.clampMax);
+        }
+      }
+    }
+    const x = t([1, 1, 1]);
+    const y = t([1, 1]);
+    x.grad = Float32Array.from([-3, 0.5, 3]);
+    y.grad = Float32Array.from([-3, 3]);
+    const opt = new ClampedGrad([{ params: [x] }, { params: [y], clampMax: 0.25 }], { clampMin: -1, clampMax: 1, lr: 1 });
+    expect(opt.paramGroups.map((g) => [g.clampMin, g.clampMax])).toEqual([[-1, 1], [-1, 0.25]]);
+    opt.step();
+    expect(Array.from(x.grad!)).toEqual([-1, 0.5, 1]);
+    expect(Array.from(y.grad!)).toEqual([-1, 0.25]);
+    expect(Array.from(x.data)).toEqual([2, 0.5, 0]);
+    // A live edit of the subclass's option applies at the next step; a misspelt one is still refused.
+    opt.paramGroups[0].clampMin = -0.5;
+    x.grad = Float32Array.from([-3, 0.5, 3]);
+    opt.step();
+    expect(Array.from(x.grad!)).toEqual([-0.5, 0.5, 1]);
+    opt.paramGroups[0].clampMni = 1;
+    expect(() => opt.step()).toThrow(/param group 0: unknown option clampMni/);
+    delete opt.paramGroups[0].clampMni;
+    // The defaults win over the constructor's value (setdefault), and a state dict round-trips.
+    const z = t([0, 0]);
+    expect(new ClampedGrad([z], { clampMin: -1, lr: 1, defaults: { clampMin: -2 } }).paramGroups[0].clampMin).toBe(-2);
+    const sd = opt.stateDict();
+    expect(sd.paramGroups[1].clampMax).toBe(0.25);
+    opt.loadStateDict(sd);
+    // lp-optim's own classes still refuse a key no part of them reads.
+    expect(() => new L2NormedGradientOptim([z], { lr: 1, defaults: { clampMin: 1 } })).toThrow(/unknown option defaults\.clampMin/);
+  });
+
   test('a transform that replaces the gradient array instead of writing into it is an error', () => {
     class Replacing extends L2NormedGradientOptim {
       protected override preStepTransform(param: Tensor, group: ParamGroup): void {

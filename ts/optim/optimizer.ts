@@ -76,6 +76,11 @@ export function stepsWithKernelsOnly(...classes: { prototype: object }[]): void 
   for (const c of classes) KERNEL_STEP_PROTOTYPES.add(c.prototype);
 }
 
+/** Whether cls is one of lp-optim's own classes (not a user's subclass). */
+export function isLpOptimClass(cls: { prototype: object }): boolean {
+  return KERNEL_STEP_PROTOTYPES.has(cls.prototype);
+}
+
 /** Whether every step method of `o` is one of lp-optim's own (none from a user's subclass or the instance). */
 export function stepMethodsAreLpOptims(o: object): boolean {
   for (const name of STEP_METHODS) {

@@ -15,7 +15,7 @@ import {
   ParamGroup,
   Params,
   REQUIRED,
-  isOptimizerClass, stepsWithKernelsOnly,
+  isLpOptimClass, isOptimizerClass, stepsWithKernelsOnly,
 } from './optimizer';
 import { Partial, isPartial, partial } from './partial';
 import { checkParamNdimFor, dataRowsAndCols, rowView } from './rows';
@@ -101,8 +101,12 @@ function parseOptions(cls: TransformingClass, options: ParamTransformingOptions,
     }
   }
   const innerGroupKeys = innerClass ? Object.keys(innerClass.optionDefaults) : innerKeys;
+  // A user's subclass declares its own group options as the reference's how-to
+  // does, through `defaults` (defaults.setdefault('clamp_min', ...)): there, a key
+  // nobody else knows is that subclass's option. lp-optim's own classes refuse it.
+  const declaresThroughDefaults = !isLpOptimClass(cls);
   for (const k of Object.keys(groupDefaults)) {
-    if (!(k in groupKeys) && !innerGroupKeys.includes(k) && !linkKeys.includes(k)) {
+    if (!declaresThroughDefaults && !(k in groupKeys) && !innerGroupKeys.includes(k) && !linkKeys.includes(k)) {
       throw new RangeError(`${name}: unknown option defaults.${k} (${show(groupDefaults[k])})`);
     }
   }
