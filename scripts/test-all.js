@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 // SPDX-License-Identifier: MIT
-// The whole test suite: the C++ kernel tests (ctest, and the NEON table's
+// The whole test suite: the TypeScript build and the tests' type check, the C++
+// kernel tests (ctest, and the NEON table's
 // under qemu-aarch64 when the cross tools are installed), then the jest suite
 // once per backend and instruction set this machine supports (native: each
 // ISA the CPU runs, forced with LP_OPTIM_FORCE_ISA; WebAssembly: simd128 and
@@ -39,6 +40,10 @@ function addCtestTotals(out) {
 
 // The TypeScript build: the package tests load dist/ as users do.
 if (run('npm', ['run', '--silent', 'build:ts']).status !== 0) failures.push('TypeScript build');
+// The tests' own types (jest transpiles each file without checking them: see jest.config.js).
+if (only !== 'ctest' && run(process.execPath, [require.resolve('typescript/bin/tsc'), '-p', 'test/tsconfig.json']).status !== 0) {
+  failures.push('type check of the tests (tsc -p test/tsconfig.json)');
+}
 
 if (only !== 'jest') {
   const r = spawnSync('bash', ['scripts/ctest.sh'], { cwd: root, stdio: ['inherit', 'pipe', 'inherit'], encoding: 'utf8', maxBuffer: 1 << 26 });

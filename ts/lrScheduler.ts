@@ -7,7 +7,8 @@ import { checkInteger, checkNumber, checkOptions, show } from './errors';
 import { Optimizer } from './optim/optimizer';
 
 /** A scheduler's saved state: plain numbers and arrays (no functions). */
-export type SchedulerState = Record<string, unknown>;
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+export type SchedulerState = Record<string, any>;
 
 /** The non-enumerable key of a scheduler state that names its class (as `optimizer` does in an optimizer's). */
 export const SCHEDULER_TAG = 'scheduler';

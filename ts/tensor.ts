@@ -84,7 +84,7 @@ export class Tensor {
   private readonly _numel: number;
   private _grad: FloatArray | null = null;
 
-  constructor(data: FloatArray | number[], shape?: number[]) {
+  constructor(data: FloatArray | readonly number[], shape?: readonly number[]) {
     let arr: FloatArray;
     const dtype = floatDtypeOf(data);
     if (dtype !== undefined) {

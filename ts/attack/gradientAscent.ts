@@ -21,7 +21,10 @@ export interface LossAndGradResult {
   success?: ArrayLike<number | boolean> | null;
 }
 
-export type LossAndGrad = (x: Tensor, target: unknown) => LossAndGradResult;
+// `target` is whatever the caller passed as gradientAscent's target (typed `any` so a
+// lossAndGrad may declare it as number[], Int32Array...).
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+export type LossAndGrad = (x: Tensor, target: any) => LossAndGradResult;
 
 export interface StepInfo {
   /** 1-based step number. */
@@ -45,9 +48,10 @@ export interface GradientAscentOptions {
   perturbationModel?: PerturbationClass | Partial | PerturbationModel;
   targeted?: boolean;
   useBest?: boolean;
-  reduction?: 'sum' | 'mean';
+  /** 'sum' or 'mean' (any other string is refused when called: typed wide so a shared options object can carry it). */
+  reduction?: 'sum' | 'mean' | (string & {});
   /** [lo, hi]: after every step, data + delta is clamped into the range (after the optimizer's own projection). */
-  dataRange?: [number, number] | null;
+  dataRange?: readonly [number, number] | readonly number[] | null;
   earlyStop?: boolean;
   onStep?: (info: StepInfo) => void;
   /** Anything else is an option of the optimizer. */

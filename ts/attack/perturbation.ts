@@ -23,7 +23,7 @@ export interface PerturbationModel {
 export class AdditivePerturbation implements PerturbationModel {
   readonly delta: Tensor;
 
-  constructor(dataOrShape: Tensor | number[], options: AdditivePerturbationOptions = {}) {
+  constructor(dataOrShape: Tensor | readonly number[], options: AdditivePerturbationOptions = {}) {
     const { init = null, deltaNdim = null, dtype } = checkOptions('AdditivePerturbation', options, ['init', 'deltaNdim', 'dtype']) as AdditivePerturbationOptions;
     let shape: number[];
     if (dataOrShape instanceof Tensor) shape = [...dataOrShape.shape];

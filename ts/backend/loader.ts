@@ -181,7 +181,7 @@ export function getBackend(): BackendName {
  * optimizer keeps its own). Synchronous; throws, changing nothing, when the
  * backend cannot be loaded.
  */
-export function setBackend(name: BackendName): void {
+export function setBackend(name: BackendName | (string & {})): void {
   current = loadBackend(checkedName(name, 'setBackend(name)'));
 }
 

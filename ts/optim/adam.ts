@@ -10,7 +10,7 @@ import {
 
 export interface AdamOptions {
   lr?: number;
-  betas?: [number, number];
+  betas?: readonly [number, number] | readonly number[];
   eps?: number;
   weightDecay?: number;
   amsgrad?: boolean;

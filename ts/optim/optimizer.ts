@@ -118,13 +118,16 @@ export interface InternalOptions {
 /** A param group: its tensors and its options (after defaults are filled in). */
 export interface ParamGroup {
   params: Tensor[];
-  [option: string]: unknown;
+  // Option values are numbers, booleans, arrays...: `any`, so that `g.lr *= 0.5` reads as in Python.
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any
+  [option: string]: any;
 }
 
 /** What users pass as a group: `{ params, ...overrides }`. */
 export interface ParamGroupInput {
   params: Tensor[] | Tensor;
-  [option: string]: unknown;
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any
+  [option: string]: any;
 }
 
 export type Params = Tensor[] | ParamGroupInput[];
@@ -133,10 +136,24 @@ export type Params = Tensor[] | ParamGroupInput[];
 export type StateValue = StateBuffer | number | null;
 export type ParamState = Record<string, StateValue>;
 
+/** One parameter's saved state: the keys lp-optim's optimizers write (which ones, per optimizer), and any other. */
+export interface ParamStateDict {
+  step?: number;
+  momentumBuffer?: FloatArray | null;
+  expAvg?: FloatArray;
+  expAvgSq?: FloatArray;
+  maxExpAvgSq?: FloatArray;
+  squareAvg?: FloatArray;
+  gradAvg?: FloatArray;
+  sum?: FloatArray;
+  [key: string]: FloatArray | number | null | undefined;
+}
+
 /** PyTorch's state-dict shape, with typed arrays for buffers. */
 export interface StateDict {
-  state: Record<number, Record<string, FloatArray | number | null>>;
-  paramGroups: (Record<string, unknown> & { params: number[] })[];
+  state: Record<number, ParamStateDict>;
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any
+  paramGroups: (Record<string, any> & { params: number[] })[];
   /**
    * Which optimizer made it, e.g. 'L2ProjectedOptim[Adam]' (non-enumerable, so
    * the dict keeps PyTorch's shape); loadStateDict refuses another optimizer's.
@@ -552,7 +569,10 @@ export abstract class Optimizer {
    * returns the loss), checks everything, then runs each group's step.
    * Returns the closure's value.
    */
-  step<T = undefined>(closure?: () => T): T | undefined {
+  step(): undefined;
+  step<T>(closure: () => T): T;
+  step<T>(closure?: (() => T) | null): T | undefined;
+  step<T = undefined>(closure?: (() => T) | null): T | undefined {
     this.ensureIdle('step');
     checkClosure(closure, 'step');
     const loss = closure ? closure() : undefined;
@@ -570,7 +590,10 @@ export abstract class Optimizer {
    * the thread; a transform written in JavaScript (a subclass's own), and a
    * step of fewer than SMALL_STEP_ELEMENTS elements, run here.
    */
-  async stepAsync<T = undefined>(closure?: () => T): Promise<T | undefined> {
+  stepAsync(): Promise<undefined>;
+  stepAsync<T>(closure: () => T): Promise<T>;
+  stepAsync<T>(closure?: (() => T) | null): Promise<T | undefined>;
+  async stepAsync<T = undefined>(closure?: (() => T) | null): Promise<T | undefined> {
     this.ensureIdle('stepAsync');
     checkClosure(closure, 'stepAsync');
     const loss = closure ? closure() : undefined;

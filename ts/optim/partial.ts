@@ -13,7 +13,7 @@ export interface Partial {
   readonly [PARTIAL]: true;
 }
 
-export function partial(cls: OptimizerClass | (new (...args: never[]) => unknown), options: Record<string, unknown> = {}): Partial {
+export function partial(cls: OptimizerClass | (new (...args: never[]) => unknown), options: object = {}): Partial {
   if (typeof cls !== 'function' || !cls.prototype) throw new TypeError(`partial(cls, options): cls must be a class, got ${show(cls)}`);
   if (typeof options !== 'object' || options === null || Array.isArray(options)) {
     throw new TypeError(`partial(cls, options): options must be an object, got ${show(options)}`);
