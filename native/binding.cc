@@ -675,6 +675,7 @@ class LpOptimAddon : public Napi::Addon<LpOptimAddon> {
                              InstanceMethod("benchFloor", &LpOptimAddon::BenchFloor),
                              InstanceMethod("setNumThreads", &LpOptimAddon::SetNumThreads),
                              InstanceMethod("getNumThreads", &LpOptimAddon::GetNumThreads),
+                             InstanceMethod("alignedByteOffset", &LpOptimAddon::AlignedByteOffset),
                          });
   }
 
@@ -1328,6 +1329,29 @@ class LpOptimAddon : public Napi::Addon<LpOptimAddon> {
 
   Napi::Value GetNumThreads(const Napi::CallbackInfo& info) {
     return Napi::Number::New(info.Env(), static_cast<double>(lp::ThreadPool::shared().threads()));
+  }
+
+  // alignedByteOffset(buffer, alignment): the bytes from an ArrayBuffer's
+  // first byte to its first address that is a multiple of alignment (a power
+  // of two up to 4096), so allocArray can place an array there. V8 never
+  // moves an ArrayBuffer's memory, so the offset stays true.
+  Napi::Value AlignedByteOffset(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    if (info.Length() != 2 || !info[0].IsArrayBuffer() || !info[1].IsNumber()) {
+      throwTypeError(env, "alignedByteOffset: buffer must be an ArrayBuffer and alignment a number");
+      return env.Undefined();
+    }
+    const double alignment = info[1].As<Napi::Number>().DoubleValue();
+    if (!(alignment >= 1 && alignment <= 4096) || alignment != static_cast<double>(static_cast<size_t>(alignment)) ||
+        (static_cast<size_t>(alignment) & (static_cast<size_t>(alignment) - 1)) != 0) {
+      throwRangeError(env, "alignedByteOffset: alignment must be a power of two from 1 to 4096");
+      return env.Undefined();
+    }
+    Napi::ArrayBuffer buffer = info[0].As<Napi::ArrayBuffer>();
+    const size_t a = static_cast<size_t>(alignment);
+    const auto address = reinterpret_cast<std::uintptr_t>(buffer.Data());
+    const size_t offset = buffer.ByteLength() == 0 ? 0 : (a - address % a) % a;
+    return Napi::Number::New(env, static_cast<double>(offset));
   }
 };
 

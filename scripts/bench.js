@@ -310,12 +310,15 @@ function timeAllocArrays() {
   return { results: JSON.parse(r.stdout) };
 }
 
-/** The child of timeAllocArrays: prints { [workload]: { native1, wasmAlloc } } as JSON. */
+/**
+ * The child of timeAllocArrays: prints { [workload]: { native1, wasmAlloc, native1Alloc } } as
+ * JSON (native1Alloc: native over allocArray arrays, which start on 64-byte boundaries).
+ */
 function allocChildMain(native) {
   const out = {};
   for (const w of WORKLOADS) {
     const runners = [lpOptimRunner('wasmAlloc', w, 'wasm', 1, true)];
-    if (native) runners.push(lpOptimRunner('native1', w, 'native', 1));
+    if (native) runners.push(lpOptimRunner('native1', w, 'native', 1), lpOptimRunner('native1Alloc', w, 'native', 1, true));
     out[w.key] = timeInterleaved(runners, w.reps);
   }
   process.stdout.write(JSON.stringify(out));
@@ -478,6 +481,7 @@ async function main() {
     if (allocArrays.results) {
       row.wasmAlloc = allocArrays.results[w.key].wasmAlloc;
       row.allocNative1 = allocArrays.results[w.key].native1 ?? null;
+      row.native1Alloc = allocArrays.results[w.key].native1Alloc ?? null;
     }
     rows.push(row);
     process.stdout.write(' done\n');
@@ -516,6 +520,11 @@ async function main() {
     if (row.wasm && row.native1) ratios.push(`- ${row.name}: WebAssembly takes ${(row.wasm / row.native1).toFixed(2)}x the native single-thread time.`);
     if (row.wasmAlloc && row.allocNative1) {
       ratios.push(`- ${row.name}: WebAssembly with allocArray tensors takes ${(row.wasmAlloc / row.allocNative1).toFixed(2)}x the native single-thread time (the two timed side by side in their own process).`);
+    }
+    if (row.native1Alloc && row.allocNative1 && row.short !== 'seed') {
+      // Ordinary arrays' memory is aligned to 16 bytes only; allocArray's starts on a 64-byte boundary.
+      const torch = row.torch1 ? `, ${(row.torch1 / row.native1Alloc).toFixed(1)}x faster than ${torchName} with 1 thread` : '';
+      ratios.push(`- ${row.name}: native over allocArray arrays (64-byte aligned) ${fmt(row.native1Alloc)} on one thread${torch} (over ordinary arrays in that process: ${fmt(row.allocNative1)}).`);
     }
     if (row.wasm && row.tfjsWasm) {
       const alloc = row.wasmAlloc ? ` (${(row.tfjsWasm / row.wasmAlloc).toFixed(1)}x with allocArray tensors)` : '';

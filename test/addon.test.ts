@@ -31,6 +31,43 @@ function expectRefused(call: () => unknown, Err: ErrorConstructor, message: RegE
   arrays.forEach((a, i) => expect(Array.from(a)).toEqual(before[i]));
 }
 
+describe("the native addon's alignedByteOffset (allocArray's placement)", () => {
+  test('gives the offset to the first aligned address: arrays from allocArray start on a 64-byte boundary', () => {
+    const { allocArray, freeArray, setBackend, getBackend } = require('../ts') as typeof import('../ts');
+    const before = getBackend();
+    setBackend('native');
+    try {
+      for (const [dtype, n] of [['float32', 1], ['float32', 1000], ['float64', 3], ['float32', 0]] as const) {
+        const a = allocArray(n, dtype);
+        expect(a.length).toBe(n);
+        expect(a).toBeInstanceOf(dtype === 'float64' ? Float64Array : Float32Array);
+        expect(Array.from(a).every((v) => v === 0)).toBe(true);
+        // Its first element is at an address that is a multiple of 64: no further offset is needed from there.
+        if (n > 0) expect(addon.alignedByteOffset(a.buffer as ArrayBuffer, 64)).toBe(a.byteOffset);
+        freeArray(a);
+      }
+    } finally {
+      setBackend(before);
+    }
+    for (const alignment of [1, 2, 16, 64, 4096]) {
+      const offset = addon.alignedByteOffset(new ArrayBuffer(100), alignment);
+      expect(offset).toBeGreaterThanOrEqual(0);
+      expect(offset).toBeLessThan(alignment);
+    }
+    expect(addon.alignedByteOffset(new ArrayBuffer(0), 64)).toBe(0);
+  });
+
+  test('refuses what is not an ArrayBuffer and a power of two up to 4096', () => {
+    for (const bad of [null, 3, new Float32Array(4), new SharedArrayBuffer(8), 'x']) {
+      expectRefused(() => addon.alignedByteOffset(bad as never, 64), TypeError, /^alignedByteOffset: buffer must be an ArrayBuffer/);
+    }
+    for (const bad of [0, 3, 48, 8192, -64, 1.5, NaN, Infinity]) {
+      expectRefused(() => addon.alignedByteOffset(new ArrayBuffer(8), bad), RangeError, /^alignedByteOffset: alignment must be a power of two/);
+    }
+    expectRefused(() => addon.alignedByteOffset(new ArrayBuffer(8), '64' as never), TypeError, /^alignedByteOffset: buffer must be an ArrayBuffer and alignment a number/);
+  });
+});
+
 describe('the native addon refuses bad arguments itself', () => {
   test('an array argument that is not a float typed array', () => {
     const x = f32(1, 2, 3, 4);

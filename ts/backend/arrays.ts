@@ -53,9 +53,16 @@ export function checkArrayLive(a: FloatArray, name: string): void {
   heaps.get(a.buffer)?.requireLive(a, name);
 }
 
+/** allocArray's alignment on the native backend: a cache line (and an AVX-512 vector). */
+export const ALLOC_ALIGNMENT = 64;
+
 /**
  * The native backend's arrays: ordinary typed arrays (the addon works on any
- * array in place, so nothing is gained elsewhere). Freeing one leaves its
+ * array in place), placed at a 64-byte boundary of a slightly longer buffer
+ * when the addon can say where that is: a step over data that fits the caches
+ * runs about 20% faster when its parameter and gradient arrays start at the
+ * same offset within 32 bytes, which `new Float32Array` leaves to chance
+ * (its memory is aligned to 16 bytes). Freeing one leaves its
  * memory to the garbage collector but marks it, so that steps refuse it as
  * they do on WebAssembly: code written against one backend behaves the same
  * on the other.
@@ -64,8 +71,21 @@ class JsHeap implements ArrayHeap {
   private readonly allocated = new WeakSet<FloatArray>();
   private readonly freed = new WeakSet<ArrayBufferLike>();
 
-  alloc(dtype: 'float32' | 'float64', length: number): FloatArray {
-    const a = dtype === 'float64' ? new Float64Array(length) : new Float32Array(length);
+  alloc(dtype: 'float32' | 'float64', length: number, alignedByteOffset?: (buffer: ArrayBuffer) => number): FloatArray {
+    const Typed = dtype === 'float64' ? Float64Array : Float32Array;
+    let a: FloatArray;
+    try {
+      if (alignedByteOffset && length > 0) {
+        const buffer = new ArrayBuffer(length * Typed.BYTES_PER_ELEMENT + ALLOC_ALIGNMENT);
+        const offset = alignedByteOffset(buffer);
+        // (The C library aligns at least to 8 bytes; an offset that is not a whole element would be refused by the constructor.)
+        a = offset % Typed.BYTES_PER_ELEMENT === 0 ? new Typed(buffer, offset, length) : new Typed(length);
+      } else {
+        a = new Typed(length);
+      }
+    } catch (err) {
+      throw new RangeError(`allocArray(length): ${length} ${dtype} elements cannot be allocated (${(err as Error).message})`);
+    }
     this.allocated.add(a);
     registerBuffer(a.buffer, this);
     return a;

@@ -3,7 +3,7 @@
 // caller's typed arrays. The addon checks every argument again in C++.
 import { markAsUntransferable } from 'worker_threads';
 import { DType, FloatArray, dtypeOf, viewBuffer } from '../types';
-import { jsHeap } from './arrays';
+import { ALLOC_ALIGNMENT, jsHeap } from './arrays';
 import { GroupTensor, tensorSpec } from './groupStep';
 import {
   AdagradKernelOptions, AdamKernelOptions, BackendInfo, KernelBackend, RmspropKernelOptions, SgdKernelOptions, StateBuffer,
@@ -49,6 +49,7 @@ export interface NativeAddon {
   setNumThreads(n: number): void;
   getNumThreads(): number;
   benchFloor(p: Float32Array, g: Float32Array, scale: number, lr: number, threads: number): void;
+  alignedByteOffset(buffer: ArrayBuffer, alignment: number): number;
 }
 
 /** Groups of up to this many arrays (6 per tensor) pass them to the addon as arguments. */
@@ -203,6 +204,6 @@ export class NativeBackend implements KernelBackend {
     return new ArrayStateBuffer(dtype, length);
   }
   allocArray(dtype: DType, length: number): FloatArray {
-    return jsHeap.alloc(dtype, length);
+    return jsHeap.alloc(dtype, length, (buffer) => this.addon.alignedByteOffset(buffer, ALLOC_ALIGNMENT));
   }
 }
