@@ -399,8 +399,8 @@ struct DivideBy {
 
 // float32 L2 normalisation multiplies a gradient row by the reciprocal of its
 // divisor, rounded once, instead of dividing every element: the divider was
-// what the fused step waited on (Node, one thread: the CIFAR batch 27% faster,
-// ResNet-18 with Adam 12%). Each product is within an ulp of g / divisor, well
+// what the fused step waited on (Node, one thread: the CIFAR batch 26% faster,
+// ResNet-18 with Adam 9%). Each product is within an ulp of g / divisor, well
 // inside float32's tolerance against the reference. Where the divisor or its
 // reciprocal is not a normal number (a zero, subnormal, huge, infinite or NaN
 // divisor) the row is divided, in place, and then multiplied by 1 (x * 1 is x
@@ -951,8 +951,8 @@ LP_NOINLINE void runOp(const Op& opArgument, size_t begin, size_t n) {
 }
 
 // The gradient transform of the fused step on one vector / element: g
-// normalised (kNormalize, see rowNormalizer) or sign(g) (kSign, SignedGradientOptim), then g *
-// scale + bias (kScaleBias). A disabled scale or bias is passed as its exact
+// normalised (kNormalize, see rowNormalizer) or sign(g) (kSign,
+// SignedGradientOptim), then g * scale + bias (kScaleBias). A disabled scale or bias is passed as its exact
 // identity, 1 and -0 (x * 1 and x + (-0) are x for every x, -0 included), so
 // scaleBias's three enabled cases share one loop.
 template <typename T, bool kNormalize, bool kScaleBias, bool kSign = false>
