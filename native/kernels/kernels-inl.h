@@ -411,10 +411,15 @@ struct DivideBy {
 template <typename T>
 inline constexpr bool kNormalizeByReciprocal = !kSequentialSquares<T>;
 
+// The divisors whose reciprocal is used: the normal numbers up to 1 / FLT_MIN (DBL_MIN).
+template <typename T>
+inline constexpr T kMinReciprocable = std::numeric_limits<T>::min();
+template <typename T>
+inline constexpr T kMaxReciprocable = T(1) / std::numeric_limits<T>::min();
+
 template <typename T>
 inline bool reciprocalIsNormal(T divisor) {
-  constexpr T kMinNormal = std::numeric_limits<T>::min();
-  return divisor >= kMinNormal && divisor <= T(1) / kMinNormal;  // false for NaN
+  return divisor >= kMinReciprocable<T> && divisor <= kMaxReciprocable<T>;  // false for NaN
 }
 
 // What a gradient row's elements are normalised with (normalizeBy): the
@@ -994,10 +999,8 @@ struct UnitRowsTransform {
       const typename O::Reg quotient = O::div(v, divisor);
       if constexpr (kNormalizeByReciprocal<T>) {
         // rowNormalizer's rule, lane by lane.
-        const typename O::Reg minNormal = O::set1(std::numeric_limits<T>::min());
-        const typename O::Reg maxReciprocable = O::set1(T(1) / std::numeric_limits<T>::min());
-        v = O::select(O::lt(divisor, minNormal), quotient,
-                      O::select(O::lt(maxReciprocable, divisor), quotient, O::mul(v, O::div(O::set1(T(1)), divisor))));
+        v = O::select(O::lt(divisor, O::set1(kMinReciprocable<T>)), quotient,
+                      O::select(O::lt(O::set1(kMaxReciprocable<T>), divisor), quotient, O::mul(v, O::div(O::set1(T(1)), divisor))));
       } else {
         v = quotient;
       }
@@ -1287,7 +1290,7 @@ LP_NOINLINE void fusedSweep(const Op& opArgument, T* g, size_t begin, size_t n, 
   squares = lanes;
   LP_TAIL_LOOP
   for (; i < end; ++i) {
-    const T gradient = kNormalizeByReciprocal<T> ? g[i] * normalizer : g[i] / normalizer;
+    const T gradient = normalizeBy<T, One<T>>(g[i], normalizer);
     g[i] = gradient;
     op.template update<One<T>>(i, gradient);
   }
@@ -1616,11 +1619,8 @@ void normalizeRowsL2(T* g, size_t rows, size_t cols, double divByZeroEps) {
   forEachRowNorm(g, rows, cols, [&](size_t r, T norm) {
     T* row = g + r * cols;
     const T normalizer = rowNormalizer(row, cols, normalizeDivisor(norm, eps));
-    if constexpr (kNormalizeByReciprocal<T>) {
-      forEachElement<T>(cols, MultiplyBy<T>{row, normalizer});
-    } else {
-      forEachElement<T>(cols, DivideBy<T>{row, normalizer});
-    }
+    // (scale 1 and bias -0 unused: kScaleBias is false.)
+    forEachElement<T>(cols, GradientTransform<T, true, false>{row, normalizer, T(1), T(-0.0)});
   });
 }
 
