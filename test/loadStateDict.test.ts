@@ -347,3 +347,76 @@ describe(`what stateDict() and load() produce still loads, on ${where}`, () => {
     fresh.params.forEach((p, i) => expectSameBits(loaded.params[i].data, p.data, `param ${i}`));
   });
 });
+
+describe(`an optimizer whose groups a wrapper shares checks the wrapper's options in its own loadStateDict, on ${where}`, () => {
+  /** A wrapper over an optimizer it shares groups with, and that optimizer (the one given the dict). */
+  interface Shared {
+    built: Built;
+    target: Optimizer;
+  }
+  const SHARED: Record<string, () => Shared> = {
+    'an SGD instance given as InnerOpt': () => {
+      const [a, b] = twoTensors();
+      const inner = new SGD([{ params: [a] }, { params: [b] }], { lr: 0.1, momentum: 0.5 });
+      return { built: { opt: new L2ProjectedOptim(null, { InnerOpt: inner, epsilon: 1 }), params: [a, b] }, target: inner };
+    },
+    "L2ProjectedOptim's own Adam (innerOpt)": () => {
+      const built = MAKERS['L2ProjectedOptim[Adam]']();
+      return { built, target: (built.opt as L2ProjectedOptim).innerOpt };
+    },
+    "L1qNormedGradientOptim's Adam (innerOpt)": () => {
+      const built = MAKERS['L1qNormedGradientOptim[Adam]']();
+      return { built, target: (built.opt as L1qNormedGradientOptim).innerOpt };
+    },
+    'an SGD instance a chain refused (dq -1), then given to L2ProjectedOptim': () => {
+      const [a, b] = twoTensors();
+      const inner = new SGD([{ params: [a] }, { params: [b] }], { lr: 0.1, momentum: 0.5 });
+      expect(() => new L1qNormedGradientOptim(null, { q: 0.5, dq: -1, InnerOpt: inner })).toThrow(RangeError);
+      return { built: { opt: new L2ProjectedOptim(null, { InnerOpt: inner, epsilon: 1 }), params: [a, b] }, target: inner };
+    },
+    "a chain's first link": () => {
+      const [a, b] = twoTensors();
+      const opt = new ChainedParamTransformingOptimizer([{ params: [a] }, { params: [b] }], { chain: [TopQGradientOptimizer, L2ProjectedOptim], defaults: { q: 0.5, epsilon: 1 }, lr: 0.1 });
+      return { built: { opt, params: [a, b] }, target: opt.chain[0] };
+    },
+  };
+  const setOption = (key: string, value: unknown) => (sd: StateDict) => {
+    sd.paramGroups[1][key] = value;
+    return sd;
+  };
+  test.each<[string, string, (sd: StateDict) => StateDict, typeof TypeError | typeof RangeError, RegExp]>([
+    ['gradScale a string', 'an SGD instance given as InnerOpt', setOption('gradScale', 'g'), TypeError, /gradScale \(state dict paramGroups\[1\]\).*"g"/],
+    ['epsilon -1', 'an SGD instance given as InnerOpt', setOption('epsilon', -1), RangeError, /epsilon \(state dict paramGroups\[1\]\).*-1/],
+    ['paramNdim 3 for a 1-d parameter', 'an SGD instance given as InnerOpt', setOption('paramNdim', 3), RangeError, /paramNdim/],
+    ['epsilon -1', 'an SGD instance a chain refused (dq -1), then given to L2ProjectedOptim', setOption('epsilon', -1), RangeError, /epsilon \(state dict paramGroups\[1\]\).*-1/],
+    ['epsilon -1', "L2ProjectedOptim's own Adam (innerOpt)", setOption('epsilon', -1), RangeError, /epsilon \(state dict paramGroups\[1\]\).*-1/],
+    ['q 2', "L1qNormedGradientOptim's Adam (innerOpt)", setOption('q', 2), RangeError, /\bq\b.*2/],
+    ["the other link's epsilon NaN", "a chain's first link", setOption('epsilon', NaN), RangeError, /epsilon.*NaN/],
+  ])('%s, loaded through %s: refused, nothing changed', (_title, kind, mutate, Err, message) => {
+    const subject = SHARED[kind]();
+    const twin = SHARED[kind]();
+    train(subject.built, 0, 2);
+    train(twin.built, 0, 2);
+    const bad = mutate(copyDict(subject.target.stateDict()));
+    const before = snapshot(subject.built);
+    const err = thrown(() => subject.target.loadStateDict(bad));
+    expect(err).toBeInstanceOf(Err);
+    expect((err as Error).message).toMatch(message);
+    expect(snapshot(subject.built)).toEqual(before);
+    train(subject.built, 2, 4);
+    train(twin.built, 2, 4);
+    subject.built.params.forEach((p, i) => expectSameBits(p.data, twin.built.params[i].data, `${kind} param ${i} after the refused load`));
+  });
+  test.each(Object.keys(SHARED))('its own state dict, valid, still loads through %s and the run resumes bit for bit', (kind) => {
+    const original = SHARED[kind]();
+    train(original.built, 0, 3);
+    const sd = original.target.stateDict();
+    const resumed = SHARED[kind]();
+    original.built.params.forEach((p, i) => resumed.built.params[i].data.set(p.data));
+    resumed.target.loadStateDict(copyDict(sd));
+    expect(resumed.built.opt.stateDict()).toEqual(original.built.opt.stateDict());
+    train(original.built, 3, 5);
+    train(resumed.built, 3, 5);
+    original.built.params.forEach((p, i) => expectSameBits(resumed.built.params[i].data, p.data, `${kind} param ${i}`));
+  });
+});

@@ -70,9 +70,12 @@ export class ChainedParamTransformingOptimizer extends ParamTransformingOptimize
         const [cls, opts] = isPartial(link) ? [link.cls as unknown as TransformingClass, link.options] : [link, {}];
         const known = new Set([...Object.keys(linkClasses[i].optionDefaults), ...this.innerOpt.acceptedKeys()]);
         const defaults = Object.fromEntries(Object.entries(this.defaults).filter(([k]) => known.has(k)));
-        return new cls(null, { ...opts, InnerOpt: this.innerOpt, defaults });
+        const built = new cls(null, { ...opts, InnerOpt: this.innerOpt, defaults });
+        built.adoptedBy(this);
+        return built;
       });
     } catch (err) {
+      this.innerOpt.releasedBy(this);
       adopted?.paramGroups.forEach((g, i) => {
         for (const k of Object.keys(g)) if (!(k in groupsBefore![i])) delete g[k];
         Object.assign(g, groupsBefore![i]);

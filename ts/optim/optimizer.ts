@@ -317,6 +317,8 @@ export abstract class Optimizer {
   /** The kernels this optimizer runs on, fixed at construction. */
   readonly backend: KernelBackend;
   private readonly extraKeys = new Set<string>();
+  /** The optimizer wrapping this one, whose groups are this one's (see adoptedBy). */
+  private owner: Optimizer | null = null;
 
   /**
    * @param params tensors or groups
@@ -380,6 +382,27 @@ export abstract class Optimizer {
   /** @internal Lets a wrapping optimizer's options live in the shared groups. */
   acceptKeys(keys: Iterable<string>): void {
     for (const k of keys) this.extraKeys.add(k);
+  }
+
+  /**
+   * @internal Records the wrapping optimizer that shares this one's groups
+   * (the first: a chain's links come after the chain itself), so that this
+   * optimizer's own loadStateDict checks the wrapper's options too.
+   */
+  adoptedBy(wrapper: Optimizer): void {
+    if (this.owner === null) this.owner = wrapper;
+  }
+
+  /** @internal Undoes adoptedBy(wrapper) when the wrapper's construction failed. */
+  releasedBy(wrapper: Optimizer): void {
+    if (this.owner === wrapper) this.owner = null;
+  }
+
+  /** The outermost optimizer sharing these groups: the one whose checks cover every option in them. */
+  private outermost(): Optimizer {
+    let top: Optimizer = this;
+    while (top.owner !== null) top = top.owner;
+    return top;
   }
 
   /** Validates the defaults themselves (a bad default is an error even if every group overrides it). */
@@ -895,7 +918,9 @@ export abstract class Optimizer {
       };
       const notSaved = missingFrom(Object.keys(mine));
       if (notSaved !== undefined) missingOption(notSaved);
-      this.fillGroup(g, where);
+      // An inner optimizer shared by a wrapper checks the wrapper's options too (a bad
+      // gradScale loaded through it would otherwise fail only at the wrapper's next step).
+      this.outermost().fillGroup(g, where);
       const filled = missingFrom(Object.keys(g));
       if (filled !== undefined) missingOption(filled);
       return g;

@@ -159,6 +159,7 @@ export class ParamTransformingOptimizer extends Optimizer {
     }
     this.paramGroups = this.innerOpt.paramGroups;
     this.state = this.innerOpt.state;
+    this.innerOpt.adoptedBy(this);
   }
 
   private checkSameParams(params: Params, inner: Optimizer): void {
