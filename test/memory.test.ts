@@ -11,6 +11,9 @@ import {
 import { availableBackends } from '../ts/backend/loader';
 import { SMALL_STEP_ELEMENTS, setFusedSteps } from '../ts/optim/optimizer';
 import { expectSameBits, filled, loadGolden, runGolden } from './helpers';
+import * as path from 'path';
+import { NativeAddon } from '../ts/backend/native';
+import { StateBuffer } from '../ts/backend/types';
 
 // Bound once: in jest's sandbox each global lookup (Math) in a loop over a
 // million elements costs tens of milliseconds.
@@ -30,6 +33,20 @@ const CONFIGS: [string, Make][] = [
   ['L1qNormedGradientOptim', (p) => new L1qNormedGradientOptim(p, { lr: 0.1, q: 0.7 })],
   ['SGD', (p) => new SGD(p, { lr: 0.1, momentum: 0.5 })],
 ];
+
+/** The address of an array's first element, modulo 64 (a cache line). */
+function lineOffsetOf(a: FloatArray): number {
+  // WebAssembly's arrays are views of the module's memory, whose address 0 is its buffer's start.
+  if (info.backend === 'wasm') return a.byteOffset % 64;
+  if (!(a.buffer instanceof ArrayBuffer) && Object.prototype.toString.call(a.buffer) !== '[object ArrayBuffer]') return -1;
+  const addon = require('node-gyp-build')(path.join(__dirname, '..')) as NativeAddon;
+  return (a.byteOffset + 64 - addon.alignedByteOffset(a.buffer as ArrayBuffer, 64)) % 64;
+}
+
+/** The live array of a parameter's state buffer `key`. */
+function liveState(opt: Optimizer, t: Tensor, key: string): FloatArray {
+  return (opt.state.get(t)![key] as StateBuffer).live();
+}
 
 /** Copies `src` into a new array: from allocArray, or an ordinary one. */
 function arrayLike(src: FloatArray, allocated: boolean): FloatArray {
@@ -95,7 +112,48 @@ describe(`allocArray and freeArray on ${where}`, () => {
     before.opt.step();
     expectSameBits(before.t.data, twin.t.data, 'params');
     expect(JSON.stringify(before.opt.stateDict())).toBe(JSON.stringify(twin.opt.stateDict()));
+    // Moved state keeps its cache-line start (see the next test).
+    if (info.backend === 'wasm') for (const k of ['expAvg', 'expAvgSq']) expect(lineOffsetOf(liveState(before.opt, before.t, k))).toBe(0);
     freeArray(a);
+  });
+
+  test("optimizer state starts at its parameter's offset within a cache line, so the kernels' vectors align on both", () => {
+    // Natively at the parameter's own offset (the sweep aligns on the parameter); in WebAssembly,
+    // where the arrays a step works on (allocArray's, the staging area) start on a line, on a line.
+    // (Natively a SharedArrayBuffer's address is not known to the addon: its state starts on a line.)
+    const expected = (data: FloatArray) => (info.backend === 'native' ? Math.max(lineOffsetOf(data), 0) : 0);
+    const backing = new ArrayBuffer(8 * 1200 + 64);
+    const params: [string, () => FloatArray][] = [
+      ['an allocArray array', () => allocArray(1000)],
+      ['an ordinary array', () => new Float32Array(1000)],
+      ['a view 4 bytes into a buffer', () => new Float32Array(backing, 4, 1000)],
+      ['a view 36 bytes into a buffer', () => new Float32Array(backing, 36, 1000)],
+      ['a float64 view 24 bytes into a buffer', () => new Float64Array(backing, 24, 1000)],
+      ['a view of a SharedArrayBuffer', () => new Float32Array(new SharedArrayBuffer(4004), 4, 1000)],
+    ];
+    for (const [what, make] of params) {
+      const data = make();
+      data.fill(0.5);
+      const momentum = new Tensor(data.slice(), [10, 100]);
+      const adam = new Tensor(data, [10, 100]);
+      const sgd = new L2ProjectedOptim([momentum], { lr: 0.1, momentum: 0.9, epsilon: 1 });
+      const amsgrad = new L2ProjectedOptim([adam], { InnerOpt: Adam, amsgrad: true, lr: 0.1, epsilon: 1 });
+      for (const [t, opt] of [[momentum, sgd], [adam, amsgrad]] as const) {
+        t.grad = t.data.map((_, i) => sin(i));
+        opt.step();
+      }
+      const placed = (t: Tensor, opt: Optimizer, keys: string[]) => {
+        for (const k of keys) expect([what, k, lineOffsetOf(liveState(opt, t, k))]).toEqual([what, k, expected(t.data)]);
+      };
+      placed(adam, amsgrad, ['expAvg', 'expAvgSq', 'maxExpAvgSq']);
+      // (The momentum tensor's data is a copy: an ordinary array, at its own offset.)
+      placed(momentum, sgd, ['momentumBuffer']);
+      // loadStateDict allocates its buffers the same way.
+      const resumed = new L2ProjectedOptim([adam], { InnerOpt: Adam, amsgrad: true, lr: 0.1, epsilon: 1 });
+      resumed.loadStateDict(amsgrad.stateDict());
+      placed(adam, resumed, ['expAvg', 'expAvgSq', 'maxExpAvgSq']);
+      if (what === 'an allocArray array') freeArray(data);
+    }
   });
 
   test('allocArray gives a zero-filled array of the length and dtype asked for', () => {

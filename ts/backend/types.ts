@@ -137,8 +137,11 @@ export interface KernelBackend {
   renormRowsL2PerRow(p: FloatArray, rows: number, cols: number, maxNorms: Float64Array): void;
   /** Threads a group step may use (1 for WebAssembly). */
   setNumThreads(n: number): void;
-  /** A zero-filled state buffer. */
-  allocState(dtype: DType, length: number): StateBuffer;
+  /**
+   * A zero-filled state buffer; given its parameter's data (`alignWith`), placed
+   * where the kernels' vectors are aligned together with it, where the backend can.
+   */
+  allocState(dtype: DType, length: number, alignWith?: FloatArray): StateBuffer;
   /**
    * A zero-filled array in the memory this backend computes in (allocArray):
    * on WebAssembly a view of the module's memory, stepped without copies.

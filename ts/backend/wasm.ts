@@ -109,24 +109,38 @@ interface DtypeStepPlan {
  * finalizer can free it once the buffer is collected, and so it can be
  * moved when the backend changes to its shared-memory module.
  */
+/** A state buffer's memory: `ptr` as malloc returned it (for free), `at` where the buffer starts, `bytes` its size. */
 interface StateCell {
   ptr: number;
+  at: number;
   bytes: number;
+}
+
+/**
+ * State buffers start on a cache line, as the arrays a step works on do (the
+ * staging area, allocArray): malloc's 8-byte alignment left every 16-byte
+ * vector of a state buffer across two, and one in four across two lines.
+ */
+const STATE_ALIGNMENT = 64;
+
+/** The first multiple of `alignment` at or after `address`. */
+function alignUp(address: number, alignment: number): number {
+  return Math.ceil(address / alignment) * alignment;
 }
 
 class WasmStateBuffer implements StateBuffer {
   constructor(private readonly backend: WasmBackend, readonly cell: StateCell, readonly dtype: DType, readonly length: number) {}
   read(): FloatArray {
-    return this.backend.view(this.dtype, this.cell.ptr, this.length).slice();
+    return this.backend.view(this.dtype, this.cell.at, this.length).slice();
   }
   write(src: FloatArray): void {
     if (dtypeOf(src) !== this.dtype || src.length !== this.length) {
       throw new RangeError(`state buffer needs ${this.dtype}[${this.length}], got ${dtypeOf(src)}[${src.length}]`);
     }
-    this.backend.view(this.dtype, this.cell.ptr, this.length).set(src);
+    this.backend.view(this.dtype, this.cell.at, this.length).set(src);
   }
   live(): FloatArray {
-    return this.backend.view(this.dtype, this.cell.ptr, this.length);
+    return this.backend.view(this.dtype, this.cell.at, this.length);
   }
 }
 
@@ -148,7 +162,7 @@ function requireStates(dtype: DType, n: number, buffers: readonly (StateBuffer |
 
 /** The heap address of a state buffer (0 for none). */
 function addressOf(buf: StateBuffer | null): number {
-  return buf ? (buf as WasmStateBuffer).cell.ptr : 0;
+  return buf ? (buf as WasmStateBuffer).cell.at : 0;
 }
 
 /** @internal Compiles and instantiates one of the modules; throws if this engine cannot run it (e.g. no SIMD). */
@@ -225,12 +239,16 @@ export class WasmBackend implements KernelBackend, ArrayHeap {
     if (isa !== this.info.isa) throw new Error(`allocArray: ${this.sharedFile} runs ${isa}, not ${this.info.isa} as ${this.info.binary}`);
     const moved: [StateCell, number][] = [];
     for (const cell of this.liveStates) {
-      const ptr = this.malloc(cell.bytes, next);
+      const ptr = this.malloc(cell.bytes + STATE_ALIGNMENT, next);
+      const at = alignUp(ptr, STATE_ALIGNMENT);
       // Views made after each allocation (it may grow the memory).
-      new Uint8Array(next.memory.buffer, ptr, cell.bytes).set(new Uint8Array(this.exports.memory.buffer, cell.ptr, cell.bytes));
+      new Uint8Array(next.memory.buffer, at, cell.bytes).set(new Uint8Array(this.exports.memory.buffer, cell.at, cell.bytes));
       moved.push([cell, ptr]);
     }
-    for (const [cell, ptr] of moved) cell.ptr = ptr;
+    for (const [cell, ptr] of moved) {
+      cell.ptr = ptr;
+      cell.at = alignUp(ptr, STATE_ALIGNMENT);
+    }
     this.exports = next;
     this.staging = { ptr: 0, bytes: 0 };
     this.shared = true;
@@ -358,7 +376,7 @@ export class WasmBackend implements KernelBackend, ArrayHeap {
     this.useSharedMemory();
     const ptr = this.malloc(bytes + 64);
     // 64-byte aligned, as the staging area: whole cache lines per row block.
-    const start = Math.ceil(ptr / 64) * 64;
+    const start = alignUp(ptr, 64);
     const a = this.view(dtype, start, length);
     a.fill(0);
     registerBuffer(a.buffer, this);
@@ -514,7 +532,7 @@ export class WasmBackend implements KernelBackend, ArrayHeap {
     const bytes = elementBytes(dtype);
     // The staging area: spec, one tensor record, its six addresses, the
     // block's radii, then the block's p and g (each 64-byte aligned).
-    const align = (x: number) => Math.ceil(x / 64) * 64;
+    const align = (x: number) => alignUp(x, 64);
     const recordAt = align(spec.byteLength);
     const addressesAt = recordAt + 64;
     const radiiAt = addressesAt + 64;
@@ -592,7 +610,7 @@ export class WasmBackend implements KernelBackend, ArrayHeap {
       this.staging = { ptr: this.malloc(bytes + 64), bytes };
     }
     // 64-byte aligned within the allocation.
-    return Math.ceil(this.staging.ptr / 64) * 64;
+    return alignUp(this.staging.ptr, 64);
   }
 
   /** WebAssembly runs on the JavaScript thread: the step is synchronous, the promise resolved. */
@@ -613,8 +631,9 @@ export class WasmBackend implements KernelBackend, ArrayHeap {
 
   allocState(dtype: DType, length: number): StateBuffer {
     const bytes = length * elementBytes(dtype);
-    const cell: StateCell = { ptr: this.malloc(bytes), bytes };
-    this.view(dtype, cell.ptr, length).fill(0);
+    const ptr = this.malloc(bytes + STATE_ALIGNMENT);
+    const cell: StateCell = { ptr, at: alignUp(ptr, STATE_ALIGNMENT), bytes };
+    this.view(dtype, cell.at, length).fill(0);
     const buf = new WasmStateBuffer(this, cell, dtype, length);
     this.liveStates.add(cell);
     this.freeOnCollect.register(buf, cell);

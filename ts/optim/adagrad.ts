@@ -36,7 +36,7 @@ export class Adagrad extends Optimizer {
 
   private initState(p: Tensor, s: ParamState): void {
     if (s.sum) return;
-    const sum = this.backend.allocState(p.dtype, p.numel);
+    const sum = this.backend.allocState(p.dtype, p.numel, p.data);
     // As torch 1.13, which fills every sum in its constructor: the value
     // given to the constructor, not a group's own (that stays in the group
     // and its state dict, and is not read).

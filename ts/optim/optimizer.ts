@@ -727,7 +727,7 @@ export abstract class Optimizer {
   protected bufferOf(p: Tensor, state: ParamState, key: string): StateBuffer {
     let b = state[key];
     if (!b || typeof b !== 'object') {
-      b = this.backend.allocState(p.dtype, p.numel);
+      b = this.backend.allocState(p.dtype, p.numel, p.data);
       state[key] = b;
     }
     return b;
@@ -965,7 +965,7 @@ export abstract class Optimizer {
       const s: ParamState = {};
       for (const [k, v] of Object.entries(entry)) {
         if (v instanceof Float32Array || v instanceof Float64Array) {
-          const buf = this.backend.allocState(p.dtype, p.numel);
+          const buf = this.backend.allocState(p.dtype, p.numel, p.data);
           buf.write(v);
           s[k] = buf;
         } else {
