@@ -244,7 +244,13 @@ export function gradientAscent(options: GradientAscentOptions): GradientAscentRe
       }
     }
     const g = delta.dtype === 'float64' ? new Float64Array(delta.numel) : new Float32Array(delta.numel);
-    for (let i = 0; i < grad.length; i++) g[broadcast ? i % delta.numel : i] += sign * grad[i] * scale;
+    const factor = sign * scale;
+    if (broadcast) {
+      for (let i = 0; i < grad.length; i++) g[i % g.length] += sign * grad[i] * scale;
+    } else {
+      // 0 + v, as the += into zeros of the broadcast loop (a -0 becomes +0); sign * scale is exact (sign is +-1).
+      for (let i = 0; i < grad.length; i++) g[i] = 0 + grad[i] * factor;
+    }
     if (earlyStop) for (let i = 0; i < n; i++) if (done[i]) g.fill(0, i * sampleSize, (i + 1) * sampleSize);
     const frozen = earlyStop ? delta.data.slice() : null;
     delta.grad = g;

@@ -73,7 +73,12 @@ export class AdditivePerturbation implements PerturbationModel {
     }
     const out = data.dtype === 'float64' ? new Float64Array(x.length) : new Float32Array(x.length);
     const n = d.length;
-    for (let i = 0; i < x.length; i++) out[i] = x[i] + d[n === x.length ? i : i % n];
+    // (Two loops: the per-element test and modulo of one cost as much as the sum.)
+    if (n === x.length) {
+      for (let i = 0; i < n; i++) out[i] = x[i] + d[i];
+    } else {
+      for (let start = 0; start < x.length; start += n) for (let i = 0; i < n; i++) out[start + i] = x[start + i] + d[i];
+    }
     return new Tensor(out, [...data.shape]);
   }
 }
