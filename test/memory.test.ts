@@ -34,13 +34,21 @@ const CONFIGS: [string, Make][] = [
   ['SGD', (p) => new SGD(p, { lr: 0.1, momentum: 0.5 })],
 ];
 
-/** The address of an array's first element, modulo 64 (a cache line). */
-function lineOffsetOf(a: FloatArray): number {
-  // WebAssembly's arrays are views of the module's memory, whose address 0 is its buffer's start.
-  if (info.backend === 'wasm') return a.byteOffset % 64;
+/** The address of an array's first element modulo `unit` (64: within a cache line; 4096: within a page); -1 where unknown. */
+function offsetWithin(a: FloatArray, unit: number): number {
+  // WebAssembly's arrays are views of the module's memory, which starts on a page.
+  if (info.backend === 'wasm') return a.byteOffset % unit;
   if (!(a.buffer instanceof ArrayBuffer) && Object.prototype.toString.call(a.buffer) !== '[object ArrayBuffer]') return -1;
   const addon = require('node-gyp-build')(path.join(__dirname, '..')) as NativeAddon;
-  return (a.byteOffset + 64 - addon.alignedByteOffset(a.buffer as ArrayBuffer, 64)) % 64;
+  return (a.byteOffset + unit - addon.alignedByteOffset(a.buffer as ArrayBuffer, unit)) % unit;
+}
+const lineOffsetOf = (a: FloatArray) => offsetWithin(a, 64);
+const pageOffsetOf = (a: FloatArray) => offsetWithin(a, 4096);
+
+/** How far apart two page offsets are, going round the page. */
+function pageGap(a: number, b: number): number {
+  const d = Math.abs(a - b) % 4096;
+  return Math.min(d, 4096 - d);
 }
 
 /** The live array of a parameter's state buffer `key`. */
@@ -153,6 +161,34 @@ describe(`allocArray and freeArray on ${where}`, () => {
       resumed.loadStateDict(amsgrad.stateDict());
       placed(adam, resumed, ['expAvg', 'expAvgSq', 'maxExpAvgSq']);
       if (what === 'an allocArray array') freeArray(data);
+    }
+  });
+
+  test('large arrays a step streams together start apart within a page: allocArray\'s in turn, state away from its parameter, gradient and other state', () => {
+    // (Arrays at one page offset meet in the same L1 sets at every element: see placement.ts.)
+    const n = 20000; // 80 KB: large enough to be spread
+    for (const allocated of [true, false]) {
+      // (In WebAssembly ordinary arrays are staged: their page offsets are the staging area's.)
+      if (!allocated && info.backend === 'wasm') continue;
+      const data = allocated ? allocArray(n) : new Float32Array(n);
+      const grad = allocated ? allocArray(n) : new Float32Array(n);
+      if (allocated) expect(pageGap(pageOffsetOf(data), pageOffsetOf(grad))).toBe(2048);
+      const t = new Tensor(data, [4, n / 4]);
+      t.grad = grad.fill(0.25);
+      const opt = new L2ProjectedOptim([t], { InnerOpt: Adam, amsgrad: true, lr: 0.1, epsilon: 1 });
+      opt.step();
+      const [p, g] = [pageOffsetOf(data), pageOffsetOf(grad)];
+      const [m, v, vmax] = ['expAvg', 'expAvgSq', 'maxExpAvgSq'].map((k) => pageOffsetOf(liveState(opt, t, k)));
+      // The farthest free offset from k taken ones is at least 2048 / k away (less half a line).
+      for (const [what, at, others, least] of [['expAvg', m, [p, g], 992], ['expAvgSq', v, [p, g, m], 650], ['maxExpAvgSq', vmax, [p, g, m, v], 480]] as const) {
+        for (const o of others) expect([allocated, what, pageGap(at, o) >= least]).toEqual([allocated, what, true]);
+      }
+      // Still on the parameter's offset within a line.
+      expect(lineOffsetOf(liveState(opt, t, 'expAvg'))).toBe(info.backend === 'native' ? lineOffsetOf(data) : 0);
+      if (allocated) {
+        freeArray(data);
+        freeArray(grad);
+      }
     }
   });
 

@@ -4,6 +4,11 @@
 export type DType = 'float32' | 'float64';
 export type FloatArray = Float32Array | Float64Array;
 
+/** The bytes of one element of a dtype. */
+export function elementBytes(dtype: DType): number {
+  return dtype === 'float64' ? 8 : 4;
+}
+
 /** The dtype of an array already known to be a genuine Float32Array or Float64Array. */
 export function dtypeOf(a: FloatArray): DType {
   return a instanceof Float64Array ? 'float64' : 'float32';

@@ -53,16 +53,14 @@ export function checkArrayLive(a: FloatArray, name: string): void {
   heaps.get(a.buffer)?.requireLive(a, name);
 }
 
-/** allocArray's alignment on the native backend: a cache line (and an AVX-512 vector). */
-export const ALLOC_ALIGNMENT = 64;
-
 /**
  * The native backend's arrays: ordinary typed arrays (the addon works on any
- * array in place), placed at a 64-byte boundary of a slightly longer buffer
- * when the addon can say where that is: a step over data that fits the caches
- * runs about 20% faster when its parameter and gradient arrays start at the
- * same offset within 32 bytes, which `new Float32Array` leaves to chance
- * (its memory is aligned to 16 bytes). Freeing one leaves its
+ * array in place), placed in a slightly longer buffer where the native backend
+ * says (see NativeBackend.allocArray): at a 64-byte boundary, as a step over
+ * data that fits the caches runs about 20% faster when its parameter and
+ * gradient arrays start at the same offset within 32 bytes, which
+ * `new Float32Array` leaves to chance (its memory is aligned to 16 bytes);
+ * large ones also at different offsets within a page. Freeing one leaves its
  * memory to the garbage collector but marks it, so that steps refuse it as
  * they do on WebAssembly: code written against one backend behaves the same
  * on the other.
@@ -71,15 +69,16 @@ class JsHeap implements ArrayHeap {
   private readonly allocated = new WeakSet<FloatArray>();
   private readonly freed = new WeakSet<ArrayBufferLike>();
 
-  alloc(dtype: 'float32' | 'float64', length: number, alignedByteOffset?: (buffer: ArrayBuffer) => number): FloatArray {
+  /** An array of `length` elements; with `place`, at place(buffer) in a buffer `slack` bytes longer. */
+  alloc(dtype: 'float32' | 'float64', length: number, slack = 0, place?: (buffer: ArrayBuffer) => number): FloatArray {
     const Typed = dtype === 'float64' ? Float64Array : Float32Array;
     let a: FloatArray;
     try {
-      if (alignedByteOffset && length > 0) {
-        const buffer = new ArrayBuffer(length * Typed.BYTES_PER_ELEMENT + ALLOC_ALIGNMENT);
-        const offset = alignedByteOffset(buffer);
+      if (place && length > 0) {
+        const buffer = new ArrayBuffer(length * Typed.BYTES_PER_ELEMENT + slack);
+        const offset = place(buffer);
         // (The C library aligns at least to 8 bytes; an offset that is not a whole element would be refused by the constructor.)
-        a = offset % Typed.BYTES_PER_ELEMENT === 0 ? new Typed(buffer, offset, length) : new Typed(length);
+        a = offset % Typed.BYTES_PER_ELEMENT === 0 && offset <= slack ? new Typed(buffer, offset, length) : new Typed(length);
       } else {
         a = new Typed(length);
       }

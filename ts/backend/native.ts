@@ -2,8 +2,9 @@
 // The native backend: the N-API addon (native/binding.cc), zero-copy on the
 // caller's typed arrays. The addon checks every argument again in C++.
 import { markAsUntransferable } from 'worker_threads';
-import { DType, FloatArray, dtypeOf, viewBuffer } from '../types';
-import { ALLOC_ALIGNMENT, jsHeap } from './arrays';
+import { DType, FloatArray, dtypeOf, elementBytes, viewBuffer } from '../types';
+import { jsHeap } from './arrays';
+import { LINE_BYTES, PAGE_BYTES, PageRotation, SPREAD_MIN_BYTES, farthestPageOffset } from './placement';
 import { GroupTensor, tensorSpec } from './groupStep';
 import {
   AdagradKernelOptions, AdamKernelOptions, BackendInfo, KernelBackend, RmspropKernelOptions, SgdKernelOptions, StateBuffer,
@@ -86,19 +87,16 @@ function recorderInto(calls: unknown[][]): NativeAddon {
 }
 
 /** State kept in a plain typed array that the addon updates in place. */
-/** The cache line a state buffer is placed within (see NativeBackend.allocState). */
-const STATE_ALIGNMENT = 64;
-
 class ArrayStateBuffer implements StateBuffer {
   readonly array: FloatArray;
-  /** `place` (if given) says at which byte of a buffer 64 bytes longer the array should start. */
-  constructor(readonly dtype: DType, readonly length: number, place?: (buffer: ArrayBuffer) => number) {
+  /** `place` (if given) says at which byte of a buffer `slack` bytes longer the array starts. */
+  constructor(readonly dtype: DType, readonly length: number, slack = 0, place?: (buffer: ArrayBuffer) => number) {
     const Typed = dtype === 'float64' ? Float64Array : Float32Array;
     let array: FloatArray | null = null;
     if (place && length > 0) {
-      const buffer = new ArrayBuffer(length * Typed.BYTES_PER_ELEMENT + STATE_ALIGNMENT);
+      const buffer = new ArrayBuffer(length * Typed.BYTES_PER_ELEMENT + slack);
       const offset = place(buffer);
-      if (offset % Typed.BYTES_PER_ELEMENT === 0 && offset < STATE_ALIGNMENT) array = new Typed(buffer, offset, length);
+      if (offset % Typed.BYTES_PER_ELEMENT === 0 && offset <= slack) array = new Typed(buffer, offset, length);
     }
     this.array = array ?? new Typed(length);
   }
@@ -123,6 +121,8 @@ export class NativeBackend implements KernelBackend {
   private addon: NativeAddon;
   /** The addon itself, for what is asked while recording too (alignedByteOffset: where state goes). */
   private readonly loaded: NativeAddon;
+  /** The page offsets of large allocArray arrays, in turn. */
+  private readonly pageRotation = new PageRotation();
 
   constructor(addon: NativeAddon, binary: string) {
     this.addon = addon;
@@ -214,22 +214,41 @@ export class NativeBackend implements KernelBackend {
   setNumThreads(n: number): void {
     this.addon.setNumThreads(n);
   }
-  allocState(dtype: DType, length: number, alignWith?: FloatArray): StateBuffer {
-    // At alignWith's offset within a cache line (its parameter's data), so the fused
-    // sweep, which aligns its vectors on the parameter, finds the state aligned too:
-    // ResNet-18's Adam step over allocArray tensors ran about 15% faster with both
-    // moments on the parameter's alignment than at `new Float32Array`'s 16 bytes.
-    let target = 0;
-    if (alignWith !== undefined && alignWith.byteLength > 0) {
-      try {
-        target = (alignWith.byteOffset + STATE_ALIGNMENT - this.loaded.alignedByteOffset(alignWith.buffer as ArrayBuffer, STATE_ALIGNMENT)) % STATE_ALIGNMENT;
-      } catch {
-        target = 0; // (a SharedArrayBuffer: the addon places only ArrayBuffers; a line boundary then)
-      }
-    }
-    return new ArrayStateBuffer(dtype, length, (buffer) => (this.loaded.alignedByteOffset(buffer, STATE_ALIGNMENT) + target) % STATE_ALIGNMENT);
+  allocState(dtype: DType, length: number, neighbours: readonly (FloatArray | null | undefined)[] = []): StateBuffer {
+    // On the parameter's offset within a cache line (the sweep aligns its vectors on the
+    // parameter: ResNet-18's Adam step over allocArray tensors ran about 15% faster with
+    // both moments aligned with it than at `new Float32Array`'s 16 bytes), and if large,
+    // at the page offset farthest from its neighbours' (see placement.ts).
+    const taken: number[] = [];
+    let lineOffset = 0;
+    neighbours.forEach((a, i) => {
+      const at = a ? this.pageOffsetOf(a) : -1;
+      if (at < 0) return;
+      if (i === 0) lineOffset = at % LINE_BYTES;
+      taken.push(at);
+    });
+    const spread = length * elementBytes(dtype) >= SPREAD_MIN_BYTES;
+    const want = spread ? farthestPageOffset(taken, lineOffset) : lineOffset;
+    const slack = spread ? PAGE_BYTES : LINE_BYTES;
+    return new ArrayStateBuffer(dtype, length, slack, (buffer) => (this.loaded.alignedByteOffset(buffer, slack) + want) % slack);
   }
+
+  /** Where `a`'s first element lies within its page, or -1 where the addon cannot tell (a SharedArrayBuffer's memory). */
+  private pageOffsetOf(a: FloatArray): number {
+    if (a.byteLength === 0) return -1;
+    try {
+      return (a.byteOffset + PAGE_BYTES - this.loaded.alignedByteOffset(a.buffer as ArrayBuffer, PAGE_BYTES)) % PAGE_BYTES;
+    } catch {
+      return -1;
+    }
+  }
+
   allocArray(dtype: DType, length: number): FloatArray {
-    return jsHeap.alloc(dtype, length, (buffer) => this.loaded.alignedByteOffset(buffer, ALLOC_ALIGNMENT));
+    // On a line; large arrays also at page offsets taken in turn (a tensor's data and
+    // gradient, allocated one after the other, far apart: see placement.ts).
+    const spread = length * elementBytes(dtype) >= SPREAD_MIN_BYTES;
+    const want = spread ? this.pageRotation.take() : 0;
+    const slack = spread ? PAGE_BYTES : LINE_BYTES;
+    return jsHeap.alloc(dtype, length, slack, (buffer) => (this.loaded.alignedByteOffset(buffer, slack) + want) % slack);
   }
 }

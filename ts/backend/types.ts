@@ -138,10 +138,12 @@ export interface KernelBackend {
   /** Threads a group step may use (1 for WebAssembly). */
   setNumThreads(n: number): void;
   /**
-   * A zero-filled state buffer; given its parameter's data (`alignWith`), placed
-   * where the kernels' vectors are aligned together with it, where the backend can.
+   * A zero-filled state buffer. `neighbours` are the arrays the kernels stream
+   * beside it (the parameter's data first, then its gradient and other state):
+   * where the backend can, the buffer starts on the parameter's offset within
+   * a cache line and, if large, far from the others within a page (placement.ts).
    */
-  allocState(dtype: DType, length: number, alignWith?: FloatArray): StateBuffer;
+  allocState(dtype: DType, length: number, neighbours?: readonly (FloatArray | null | undefined)[]): StateBuffer;
   /**
    * A zero-filled array in the memory this backend computes in (allocArray):
    * on WebAssembly a view of the module's memory, stepped without copies.

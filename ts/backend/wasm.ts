@@ -13,7 +13,8 @@
 // views, and a shared memory's old views do not reach the new pages.
 import * as fs from 'fs';
 import { ArrayHeap, heapOf, registerBuffer } from './arrays';
-import { DType, FloatArray, dtypeOf, floatDtypeOf, plainView, viewLength } from '../types';
+import { LINE_BYTES, PAGE_BYTES, PageRotation, SPREAD_MIN_BYTES, farthestPageOffset } from './placement';
+import { DType, FloatArray, dtypeOf, elementBytes, floatDtypeOf, plainView, viewLength } from '../types';
 import { GroupTensor, Projection, SPEC, Transform } from './groupStep';
 import {
   AdagradKernelOptions, AdamKernelOptions, BackendInfo, KernelBackend, RmspropKernelOptions, SgdKernelOptions, StateBuffer,
@@ -44,10 +45,6 @@ const WASM_ERRORS: Record<number, string> = {
   9: 'a per-row radius is negative or NaN',
   10: 'the module is out of memory',
 };
-
-function elementBytes(dtype: DType): number {
-  return dtype === 'float64' ? 8 : 4;
-}
 
 /**
  * Elements a group step stages at a time: p and g of a block (512 KiB in
@@ -109,24 +106,42 @@ interface DtypeStepPlan {
  * finalizer can free it once the buffer is collected, and so it can be
  * moved when the backend changes to its shared-memory module.
  */
-/** A state buffer's memory: `ptr` as malloc returned it (for free), `at` where the buffer starts, `bytes` its size. */
+/**
+ * A state buffer's memory: `ptr` as malloc returned it (for free), `at` where
+ * the buffer starts (within `slack` bytes after ptr: see placeAfter), `bytes`
+ * its size.
+ */
 interface StateCell {
   ptr: number;
   at: number;
+  slack: number;
   bytes: number;
 }
-
-/**
- * State buffers start on a cache line, as the arrays a step works on do (the
- * staging area, allocArray): malloc's 8-byte alignment left every 16-byte
- * vector of a state buffer across two, and one in four across two lines.
- */
-const STATE_ALIGNMENT = 64;
 
 /** The first multiple of `alignment` at or after `address`. */
 function alignUp(address: number, alignment: number): number {
   return Math.ceil(address / alignment) * alignment;
 }
+
+/**
+ * The first address at or after `ptr` that lies `offset` bytes past a
+ * multiple of `slack` (a line or a page: see placement.ts); an allocation
+ * `slack` bytes longer than its array holds it there. The module's memory
+ * starts on a page, so these are offsets within the machine's lines and pages.
+ * (malloc aligns to 8 bytes only: a state buffer there had every 16-byte
+ * vector across two, and one in four across two lines.)
+ */
+function placeAfter(ptr: number, offset: number, slack: number): number {
+  return ptr + ((((offset - ptr) % slack) + slack) % slack);
+}
+
+/**
+ * Where a group step stages a block's parameter and gradient within pages
+ * (when they are not allocArray arrays already): apart, and state buffers of
+ * such tensors apart from both (allocState).
+ */
+const STAGED_P_PAGE_OFFSET = 0;
+const STAGED_G_PAGE_OFFSET = 2048;
 
 class WasmStateBuffer implements StateBuffer {
   constructor(private readonly backend: WasmBackend, readonly cell: StateCell, readonly dtype: DType, readonly length: number) {}
@@ -204,6 +219,8 @@ export class WasmBackend implements KernelBackend, ArrayHeap {
   // array shares the module's one buffer, so once freed memory goes to a new
   // array only this tells an old view from a view of the new array.
   private readonly boundBlocks = new WeakMap<ArrayBufferView, ArrayBlock>();
+  /** The page offsets of large allocArray arrays, in turn. */
+  private readonly pageRotation = new PageRotation();
 
   /**
    * Instantiates `file` (plain memory); `sharedFile`, the same kernels with
@@ -237,17 +254,18 @@ export class WasmBackend implements KernelBackend, ArrayHeap {
     }
     const isa = this.readCString(next.lp_isa(), next);
     if (isa !== this.info.isa) throw new Error(`allocArray: ${this.sharedFile} runs ${isa}, not ${this.info.isa} as ${this.info.binary}`);
-    const moved: [StateCell, number][] = [];
+    const moved: [StateCell, number, number][] = [];
     for (const cell of this.liveStates) {
-      const ptr = this.malloc(cell.bytes + STATE_ALIGNMENT, next);
-      const at = alignUp(ptr, STATE_ALIGNMENT);
+      const ptr = this.malloc(cell.bytes + cell.slack, next);
+      // (Where it was within its line or page.)
+      const at = placeAfter(ptr, cell.at % cell.slack, cell.slack);
       // Views made after each allocation (it may grow the memory).
       new Uint8Array(next.memory.buffer, at, cell.bytes).set(new Uint8Array(this.exports.memory.buffer, cell.at, cell.bytes));
-      moved.push([cell, ptr]);
+      moved.push([cell, ptr, at]);
     }
-    for (const [cell, ptr] of moved) {
+    for (const [cell, ptr, at] of moved) {
       cell.ptr = ptr;
-      cell.at = alignUp(ptr, STATE_ALIGNMENT);
+      cell.at = at;
     }
     this.exports = next;
     this.staging = { ptr: 0, bytes: 0 };
@@ -371,12 +389,15 @@ export class WasmBackend implements KernelBackend, ArrayHeap {
 
   allocArray(dtype: DType, length: number): FloatArray {
     const bytes = length * elementBytes(dtype);
+    // On a line, as the staging area: whole cache lines per row block; large arrays also
+    // at page offsets taken in turn (a tensor's data and gradient far apart: placement.ts).
+    const spread = bytes >= SPREAD_MIN_BYTES;
+    const slack = spread ? PAGE_BYTES : LINE_BYTES;
     // Refused before the move to shared memory: a rejected call changes nothing.
-    if (bytes + 64 > 2 ** 31) throw new RangeError(`allocArray: ${length} ${dtype} elements do not fit the WebAssembly backend's memory (at most 2 GiB)`);
+    if (bytes + slack > 2 ** 31) throw new RangeError(`allocArray: ${length} ${dtype} elements do not fit the WebAssembly backend's memory (at most 2 GiB)`);
     this.useSharedMemory();
-    const ptr = this.malloc(bytes + 64);
-    // 64-byte aligned, as the staging area: whole cache lines per row block.
-    const start = alignUp(ptr, 64);
+    const ptr = this.malloc(bytes + slack);
+    const start = placeAfter(ptr, spread ? this.pageRotation.take() : 0, slack);
     const a = this.view(dtype, start, length);
     a.fill(0);
     registerBuffer(a.buffer, this);
@@ -530,14 +551,14 @@ export class WasmBackend implements KernelBackend, ArrayHeap {
   private runDtypeStep(spec: Float64Array, plan: DtypeStepPlan): void {
     const { dtype, tensors, residentP, residentG, rowsPerCall, cutRows, blockElements, blockRows } = plan;
     const bytes = elementBytes(dtype);
-    // The staging area: spec, one tensor record, its six addresses, the
-    // block's radii, then the block's p and g (each 64-byte aligned).
+    // The staging area (on a page): spec, one tensor record, its six addresses,
+    // the block's radii, then the block's p and g, each at its page offset.
     const align = (x: number) => alignUp(x, 64);
     const recordAt = align(spec.byteLength);
     const addressesAt = recordAt + 64;
     const radiiAt = addressesAt + 64;
-    const pAt = radiiAt + align(blockRows * 8);
-    const gAt = pAt + align(blockElements * bytes);
+    const pAt = alignUp(radiiAt + blockRows * 8, PAGE_BYTES) + STAGED_P_PAGE_OFFSET;
+    const gAt = alignUp(pAt + blockElements * bytes, PAGE_BYTES) + STAGED_G_PAGE_OFFSET;
     const base = this.stagingArea(gAt + align(blockElements * bytes));
     const fn = this.kernel(`lp_group_step_${suffix(dtype)}`);
     new Float64Array(this.exports.memory.buffer, base + 0, spec.length).set(spec);
@@ -607,10 +628,10 @@ export class WasmBackend implements KernelBackend, ArrayHeap {
     if (this.staging.bytes < bytes) {
       if (this.staging.ptr !== 0) this.exports.free(this.staging.ptr);
       this.staging = { ptr: 0, bytes: 0 }; // no freed pointer is kept if the allocation below throws
-      this.staging = { ptr: this.malloc(bytes + 64), bytes };
+      this.staging = { ptr: this.malloc(bytes + PAGE_BYTES), bytes };
     }
-    // 64-byte aligned within the allocation.
-    return alignUp(this.staging.ptr, 64);
+    // On a page within the allocation.
+    return alignUp(this.staging.ptr, PAGE_BYTES);
   }
 
   /** WebAssembly runs on the JavaScript thread: the step is synchronous, the promise resolved. */
@@ -629,10 +650,27 @@ export class WasmBackend implements KernelBackend, ArrayHeap {
     void n;
   }
 
-  allocState(dtype: DType, length: number): StateBuffer {
+  allocState(dtype: DType, length: number, neighbours: readonly (FloatArray | null | undefined)[] = []): StateBuffer {
     const bytes = length * elementBytes(dtype);
-    const ptr = this.malloc(bytes + STATE_ALIGNMENT);
-    const cell: StateCell = { ptr, at: alignUp(ptr, STATE_ALIGNMENT), bytes };
+    // As natively (see placement.ts): on the parameter's offset within a line and, if large,
+    // far within a page from its neighbours: where they are in this module's memory
+    // (allocArray arrays, state), else where a step stages the parameter and gradient.
+    const memory = this.exports.memory.buffer;
+    const taken: number[] = [];
+    let lineOffset = 0;
+    neighbours.forEach((a, i) => {
+      if (!a) return;
+      if (a.buffer === memory) {
+        if (i === 0) lineOffset = a.byteOffset % LINE_BYTES;
+        taken.push(a.byteOffset % PAGE_BYTES);
+      } else if (i < 2) {
+        taken.push(i === 0 ? STAGED_P_PAGE_OFFSET : STAGED_G_PAGE_OFFSET);
+      }
+    });
+    const spread = bytes >= SPREAD_MIN_BYTES;
+    const slack = spread ? PAGE_BYTES : LINE_BYTES;
+    const ptr = this.malloc(bytes + slack);
+    const cell: StateCell = { ptr, at: placeAfter(ptr, spread ? farthestPageOffset(taken, lineOffset) : lineOffset, slack), slack, bytes };
     this.view(dtype, cell.at, length).fill(0);
     const buf = new WasmStateBuffer(this, cell, dtype, length);
     this.liveStates.add(cell);

@@ -7,7 +7,8 @@ import { StateBuffer } from '../backend/types';
 import { Tensor } from '../tensor';
 import { InnerKind, InnerSpec } from '../backend/groupStep';
 import {
-  INTERNAL, InternalOptions, Optimizer, ParamGroup, ParamState, Params, TensorStepState, optionsWithDefaults, stepsWithKernelsOnly,
+  INTERNAL, InternalOptions, Optimizer, ParamGroup, ParamState, Params, TensorStepState, neighboursOf, optionsWithDefaults,
+  stepsWithKernelsOnly,
 } from './optimizer';
 
 export interface AdagradOptions {
@@ -36,7 +37,7 @@ export class Adagrad extends Optimizer {
 
   private initState(p: Tensor, s: ParamState): void {
     if (s.sum) return;
-    const sum = this.backend.allocState(p.dtype, p.numel, p.data);
+    const sum = this.backend.allocState(p.dtype, p.numel, neighboursOf(p, s));
     // As torch 1.13, which fills every sum in its constructor: the value
     // given to the constructor, not a group's own (that stays in the group
     // and its state dict, and is not read).

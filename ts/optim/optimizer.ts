@@ -170,6 +170,19 @@ export interface StateDict {
 /** Group keys that others may add (a scheduler's initialLr) besides the optimizer's options. */
 const FOREIGN_GROUP_KEYS = new Set(['params', 'name', 'initialLr']);
 
+/**
+ * The arrays a kernel streams beside a new state buffer of `p`: its data, its
+ * gradient and the state it has, so the backend can place the buffer apart
+ * from them (allocState).
+ */
+export function neighboursOf(p: Tensor, state: ParamState): FloatArray[] {
+  const arrays: FloatArray[] = [p.data];
+  const grad = p.grad;
+  if (grad) arrays.push(grad);
+  for (const v of Object.values(state)) if (v !== null && typeof v === 'object') arrays.push((v as StateBuffer).live());
+  return arrays;
+}
+
 /** Keys every group may carry besides the optimizer's options. */
 const ALWAYS_ACCEPTED = new Set(['params', 'name']);
 
@@ -727,7 +740,7 @@ export abstract class Optimizer {
   protected bufferOf(p: Tensor, state: ParamState, key: string): StateBuffer {
     let b = state[key];
     if (!b || typeof b !== 'object') {
-      b = this.backend.allocState(p.dtype, p.numel, p.data);
+      b = this.backend.allocState(p.dtype, p.numel, neighboursOf(p, state));
       state[key] = b;
     }
     return b;
@@ -965,7 +978,7 @@ export abstract class Optimizer {
       const s: ParamState = {};
       for (const [k, v] of Object.entries(entry)) {
         if (v instanceof Float32Array || v instanceof Float64Array) {
-          const buf = this.backend.allocState(p.dtype, p.numel, p.data);
+          const buf = this.backend.allocState(p.dtype, p.numel, neighboursOf(p, s));
           buf.write(v);
           s[k] = buf;
         } else {

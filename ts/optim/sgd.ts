@@ -6,7 +6,8 @@ import { StateBuffer } from '../backend/types';
 import { Tensor } from '../tensor';
 import { InnerKind, InnerSpec } from '../backend/groupStep';
 import {
-  INTERNAL, InternalOptions, Optimizer, ParamGroup, ParamState, Params, REQUIRED, TensorStepState, optionsWithDefaults, stepsWithKernelsOnly,
+  INTERNAL, InternalOptions, Optimizer, ParamGroup, ParamState, Params, REQUIRED, TensorStepState, neighboursOf, optionsWithDefaults,
+  stepsWithKernelsOnly,
 } from './optimizer';
 
 export interface SGDOptions {
@@ -58,7 +59,7 @@ export class SGD extends Optimizer {
   override prepareTensor(p: Tensor, g: ParamGroup, s: ParamState): TensorStepState {
     let buf = (s.momentumBuffer as StateBuffer | null | undefined) ?? null;
     const bufferInitialized = buf !== null;
-    if (g.momentum !== 0 && !buf) buf = this.backend.allocState(p.dtype, p.numel, p.data);
+    if (g.momentum !== 0 && !buf) buf = this.backend.allocState(p.dtype, p.numel, neighboursOf(p, s));
     // Like torch, a buffer survives steps taken with momentum 0.
     s.momentumBuffer = buf;
     return { buffers: [g.momentum !== 0 ? buf : null, null, null], s0: bufferInitialized ? 1 : 0, s1: 0 };
