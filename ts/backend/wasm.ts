@@ -104,12 +104,9 @@ interface DtypeStepPlan {
 /**
  * Where a state buffer's memory is: apart from the buffer object, so the
  * finalizer can free it once the buffer is collected, and so it can be
- * moved when the backend changes to its shared-memory module.
- */
-/**
- * A state buffer's memory: `ptr` as malloc returned it (for free), `at` where
- * the buffer starts (within `slack` bytes after ptr: see placeAfter), `bytes`
- * its size.
+ * moved when the backend changes to its shared-memory module. `ptr` as
+ * malloc returned it (for free), `at` where the buffer starts (within
+ * `slack` bytes after ptr: see placeAfter), `bytes` its size.
  */
 interface StateCell {
   ptr: number;
