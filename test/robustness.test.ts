@@ -6,6 +6,7 @@ import {
   Adam, ChainedParamTransformingOptimizer, FrankWolfe, L1FrankWolfe, L1qNormedGradientOptim, L2NormedGradientOptim, L2ProjectedOptim,
   LinfFrankWolfe, LinfProjectedOptim, ParamGroup, ParamTransformingOptimizer, SGD, Tensor, TopQGradientOptimizer, allocArray, backendInfo, freeArray, partial,
 } from '../ts';
+import { setFusedSteps } from '../ts/optim/optimizer';
 
 const where = `${backendInfo().backend} (${backendInfo().isa})`;
 
@@ -108,6 +109,51 @@ describe(`arrays that could move or that lie about their size, on ${where}`, () 
     expect(() => opt.step()).toThrow(/params\[1\]\.data holds 0 elements, not the 64 of its shape \[4, 16\]/);
     expect(Array.from(a.data)).toEqual(before.a);
     expect(opt.stateDict()).toEqual(before.state);
+  });
+
+  test('an empty parameter whose buffers were transferred away steps as any empty one does (nothing to update), on every path', () => {
+    for (const fused of [true, false]) {
+      setFusedSteps(fused);
+      try {
+        const make = () => {
+          const empty = new Tensor(new Float32Array(0), [0]);
+          empty.grad = new Float32Array(0);
+          const full = new Tensor(ramp(64), [64]); // enough elements for the backend's group step
+          full.grad = ramp(64, 0.1);
+          return [empty, full];
+        };
+        const [empty, full] = make();
+        const [, twin] = make();
+        for (const b of [empty.data.buffer, empty.grad!.buffer]) structuredClone(b, { transfer: [b as ArrayBuffer] });
+        const opt = new L2ProjectedOptim([empty, full], { epsilon: 2, lr: 0.1, InnerOpt: Adam });
+        const other = new L2ProjectedOptim([new Tensor(new Float32Array(0), [0]), twin], { epsilon: 2, lr: 0.1, InnerOpt: Adam });
+        twin.grad = ramp(64, 0.1);
+        opt.step();
+        other.step();
+        expect(Array.from(full.data)).toEqual(Array.from(twin.data));
+      } finally {
+        setFusedSteps(true);
+      }
+    }
+  });
+
+  test("zeroGrad({ setToNone: false }) refuses a gradient transferred away before zeroing any, and passes over an empty one", () => {
+    const a = new Tensor(ramp(4));
+    const b = new Tensor(ramp(4));
+    const empty = new Tensor(new Float32Array(0), [0]);
+    a.grad = ramp(4, 0.5);
+    b.grad = ramp(4, 0.25);
+    empty.grad = new Float32Array(0);
+    structuredClone(empty.grad.buffer, { transfer: [empty.grad.buffer as ArrayBuffer] });
+    new SGD([a, empty], { lr: 0.1 }).zeroGrad({ setToNone: false });
+    expect(Array.from(a.grad)).toEqual([0, 0, 0, 0]);
+    const opt = new SGD([a, b], { lr: 0.1 });
+    a.grad = ramp(4, 0.5);
+    const before = Array.from(a.grad);
+    structuredClone(b.grad.buffer, { transfer: [b.grad.buffer as ArrayBuffer] });
+    expect(() => opt.zeroGrad({ setToNone: false })).toThrow(RangeError);
+    expect(() => opt.zeroGrad({ setToNone: false })).toThrow(/param group 0, params\[1\]\.grad .*length 4, got length 0/);
+    expect(Array.from(a.grad)).toEqual(before);
   });
 
   test('shapes whose sizes are not exact integers are refused, even for an empty tensor', () => {

@@ -73,5 +73,9 @@ export function plainView<A extends FloatArray>(a: A): A {
   const dtype = floatDtypeOf(a);
   if (dtype === undefined) throw new TypeError(`expected a Float32Array or Float64Array, got ${Object.prototype.toString.call(a)}`);
   const View = dtype === 'float64' ? Float64Array : Float32Array;
-  return new View(bufferOfView.call(a) as ArrayBuffer, byteOffsetOfView.call(a), lengthOfView.call(a)) as A;
+  const length = lengthOfView.call(a);
+  // An empty view has no memory to address (and one whose buffer was detached, transferred
+  // away, cannot be constructed again): a new empty array stands for it.
+  if (length === 0) return new View(0) as A;
+  return new View(bufferOfView.call(a) as ArrayBuffer, byteOffsetOfView.call(a), length) as A;
 }

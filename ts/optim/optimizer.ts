@@ -766,18 +766,25 @@ export abstract class Optimizer {
     this.paramGroups.forEach((g, i) => {
       if (!isPlainObject(g)) throw new TypeError(`param group ${i} must be an object { params, ...options }, got ${show(g)}`);
       checkParamsList(g.params, `param group ${i}`);
-      // Zero-filling a gradient over a freed allocArray array would write into whatever array has its memory now.
-      if (!setToNone && anyArrayAllocated()) {
-        g.params.forEach((p, j) => {
-          const grad = p.grad;
-          if (grad) checkArrayLive(grad, `param group ${i}, params[${j}].grad`);
-        });
-      }
+      if (setToNone) return;
+      g.params.forEach((p, j) => {
+        const grad = p.grad;
+        if (!grad) return;
+        const where = `param group ${i}, params[${j}].grad`;
+        // A gradient whose buffer was detached since (transferred to a worker) holds nothing to zero: refused as a step refuses it.
+        if (!Tensor.gradFits(grad, p.dtype, p.numel)) Tensor.checkGrad(grad, p.dtype, p.numel, where);
+        // Zero-filling a gradient over a freed allocArray array would write into whatever array has its memory now.
+        if (anyArrayAllocated()) checkArrayLive(grad, where);
+      });
     });
     for (const g of this.paramGroups) {
       for (const p of g.params) {
         if (setToNone) p.grad = null;
-        else p.grad?.fill(0);
+        else {
+          const grad = p.grad;
+          // (An empty gradient, detached or not, has nothing to zero; fill on a detached one throws.)
+          if (grad && viewLength(grad) > 0) grad.fill(0);
+        }
       }
     }
   }
