@@ -152,8 +152,12 @@ describe(`arrays that could move or that lie about their size, on ${where}`, () 
     const before = Array.from(a.grad);
     structuredClone(b.grad.buffer, { transfer: [b.grad.buffer as ArrayBuffer] });
     expect(() => opt.zeroGrad({ setToNone: false })).toThrow(RangeError);
-    expect(() => opt.zeroGrad({ setToNone: false })).toThrow(/param group 0, params\[1\]\.grad .*length 4, got length 0/);
+    expect(() => opt.zeroGrad({ setToNone: false })).toThrow(/param group 0, params\[1\]\.grad .*length 4, got length 0 \(was its buffer transferred or detached\?\)/);
     expect(Array.from(a.grad)).toEqual(before);
+    // A step refuses it the same way, with nothing changed.
+    const data = Array.from(a.data);
+    expect(() => opt.step()).toThrow(/param group 0, params\[1\]\.grad must have the tensor's length 4, got length 0 \(was its buffer transferred or detached\?\)/);
+    expect(Array.from(a.data)).toEqual(data);
   });
 
   test('shapes whose sizes are not exact integers are refused, even for an empty tensor', () => {

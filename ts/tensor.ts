@@ -182,7 +182,10 @@ export class Tensor {
     if (floatDtypeOf(value) !== dtype) {
       throw new TypeError(`${name} must be a ${expected.name} (the tensor's dtype is ${dtype}) or null, got ${describeArrayLike(value)}`);
     }
-    throw new RangeError(`${name} must have the tensor's length ${length}, got length ${viewLength(value as FloatArray)}`);
+    const got = viewLength(value as FloatArray);
+    // (Holding nothing where elements are due: most likely its buffer was transferred since, as the data's message says.)
+    const hint = got === 0 && length > 0 ? ' (was its buffer transferred or detached?)' : '';
+    throw new RangeError(`${name} must have the tensor's length ${length}, got length ${got}${hint}`);
   }
 
   /**
