@@ -6,7 +6,7 @@
 // so its optimizer steps need no copies; once freed, that memory is reused
 // for other arrays or for optimizer state, so every step refuses a freed
 // array (or any other view of that memory) rather than writing through it.
-import { FloatArray } from '../types';
+import { DType, FloatArray } from '../types';
 
 /** The memory arrays are allocated from: one per backend. */
 export interface ArrayHeap {
@@ -54,6 +54,20 @@ export function checkArrayLive(a: FloatArray, name: string): void {
 }
 
 /**
+ * A zero-filled array of `length` elements at byte place(buffer) of a buffer
+ * `slack` bytes longer, for the native backend's placed arrays (allocArray,
+ * state buffers); a plain one when that is not a whole element in (the C
+ * library aligns at least to 8 bytes, so it never happens) or past the slack.
+ */
+export function placedArray(dtype: DType, length: number, slack: number, place: (buffer: ArrayBuffer) => number): FloatArray {
+  const Typed = dtype === 'float64' ? Float64Array : Float32Array;
+  if (length === 0) return new Typed(0);
+  const buffer = new ArrayBuffer(length * Typed.BYTES_PER_ELEMENT + slack);
+  const offset = place(buffer);
+  return offset % Typed.BYTES_PER_ELEMENT === 0 && offset <= slack ? new Typed(buffer, offset, length) : new Typed(length);
+}
+
+/**
  * The native backend's arrays: ordinary typed arrays (the addon works on any
  * array in place), placed in a slightly longer buffer where the native backend
  * says (see NativeBackend.allocArray): at a 64-byte boundary, as a step over
@@ -69,19 +83,11 @@ class JsHeap implements ArrayHeap {
   private readonly allocated = new WeakSet<FloatArray>();
   private readonly freed = new WeakSet<ArrayBufferLike>();
 
-  /** An array of `length` elements; with `place`, at place(buffer) in a buffer `slack` bytes longer. */
-  alloc(dtype: 'float32' | 'float64', length: number, slack = 0, place?: (buffer: ArrayBuffer) => number): FloatArray {
-    const Typed = dtype === 'float64' ? Float64Array : Float32Array;
+  /** An array of `length` elements, placed as placedArray places it. */
+  alloc(dtype: DType, length: number, slack: number, place: (buffer: ArrayBuffer) => number): FloatArray {
     let a: FloatArray;
     try {
-      if (place && length > 0) {
-        const buffer = new ArrayBuffer(length * Typed.BYTES_PER_ELEMENT + slack);
-        const offset = place(buffer);
-        // (The C library aligns at least to 8 bytes; an offset that is not a whole element would be refused by the constructor.)
-        a = offset % Typed.BYTES_PER_ELEMENT === 0 && offset <= slack ? new Typed(buffer, offset, length) : new Typed(length);
-      } else {
-        a = new Typed(length);
-      }
+      a = placedArray(dtype, length, slack, place);
     } catch (err) {
       throw new RangeError(`allocArray(length): ${length} ${dtype} elements cannot be allocated (${(err as Error).message})`);
     }

@@ -3,8 +3,8 @@
 // caller's typed arrays. The addon checks every argument again in C++.
 import { markAsUntransferable } from 'worker_threads';
 import { DType, FloatArray, dtypeOf, elementBytes, viewBuffer } from '../types';
-import { jsHeap } from './arrays';
-import { LINE_BYTES, PAGE_BYTES, PageRotation, SPREAD_MIN_BYTES, farthestPageOffset } from './placement';
+import { jsHeap, placedArray } from './arrays';
+import { LINE_BYTES, PAGE_BYTES, PageRotation, farthestPageOffset, slackFor } from './placement';
 import { GroupTensor, tensorSpec } from './groupStep';
 import {
   AdagradKernelOptions, AdamKernelOptions, BackendInfo, KernelBackend, RmspropKernelOptions, SgdKernelOptions, StateBuffer,
@@ -88,18 +88,7 @@ function recorderInto(calls: unknown[][]): NativeAddon {
 
 /** State kept in a plain typed array that the addon updates in place. */
 class ArrayStateBuffer implements StateBuffer {
-  readonly array: FloatArray;
-  /** `place` (if given) says at which byte of a buffer `slack` bytes longer the array starts. */
-  constructor(readonly dtype: DType, readonly length: number, slack = 0, place?: (buffer: ArrayBuffer) => number) {
-    const Typed = dtype === 'float64' ? Float64Array : Float32Array;
-    let array: FloatArray | null = null;
-    if (place && length > 0) {
-      const buffer = new ArrayBuffer(length * Typed.BYTES_PER_ELEMENT + slack);
-      const offset = place(buffer);
-      if (offset % Typed.BYTES_PER_ELEMENT === 0 && offset <= slack) array = new Typed(buffer, offset, length);
-    }
-    this.array = array ?? new Typed(length);
-  }
+  constructor(readonly dtype: DType, readonly length: number, readonly array: FloatArray) {}
   read(): FloatArray {
     return this.array.slice();
   }
@@ -227,10 +216,14 @@ export class NativeBackend implements KernelBackend {
       if (i === 0) lineOffset = at % LINE_BYTES;
       taken.push(at);
     });
-    const spread = length * elementBytes(dtype) >= SPREAD_MIN_BYTES;
-    const want = spread ? farthestPageOffset(taken, lineOffset) : lineOffset;
-    const slack = spread ? PAGE_BYTES : LINE_BYTES;
-    return new ArrayStateBuffer(dtype, length, slack, (buffer) => (this.loaded.alignedByteOffset(buffer, slack) + want) % slack);
+    const slack = slackFor(length * elementBytes(dtype));
+    const want = slack === PAGE_BYTES ? farthestPageOffset(taken, lineOffset) : lineOffset;
+    return new ArrayStateBuffer(dtype, length, placedArray(dtype, length, slack, this.placeAt(want, slack)));
+  }
+
+  /** Where in a buffer an array starts `want` bytes past a multiple of `slack` (a line or a page) in memory. */
+  private placeAt(want: number, slack: number): (buffer: ArrayBuffer) => number {
+    return (buffer) => (this.loaded.alignedByteOffset(buffer, slack) + want) % slack;
   }
 
   /** Where `a`'s first element lies within its page, or -1 where the addon cannot tell (a SharedArrayBuffer's memory). */
@@ -246,9 +239,8 @@ export class NativeBackend implements KernelBackend {
   allocArray(dtype: DType, length: number): FloatArray {
     // On a line; large arrays also at page offsets taken in turn (a tensor's data and
     // gradient, allocated one after the other, far apart: see placement.ts).
-    const spread = length * elementBytes(dtype) >= SPREAD_MIN_BYTES;
-    const want = spread ? this.pageRotation.take() : 0;
-    const slack = spread ? PAGE_BYTES : LINE_BYTES;
-    return jsHeap.alloc(dtype, length, slack, (buffer) => (this.loaded.alignedByteOffset(buffer, slack) + want) % slack);
+    const slack = slackFor(length * elementBytes(dtype));
+    const want = slack === PAGE_BYTES ? this.pageRotation.take() : 0;
+    return jsHeap.alloc(dtype, length, slack, this.placeAt(want, slack));
   }
 }

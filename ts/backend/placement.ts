@@ -22,7 +22,15 @@ export const LINE_BYTES = 64;
  * Below this size an array's page offset is left alone: it fits the caches,
  * and the page of slack would cost more memory than the spread saves time.
  */
-export const SPREAD_MIN_BYTES = 64 * 1024;
+const SPREAD_MIN_BYTES = 64 * 1024;
+
+/**
+ * The bytes an allocation of `bytes` needs beyond them to start where it
+ * should: a page if large enough to be spread over one, else a line.
+ */
+export function slackFor(bytes: number): number {
+  return bytes >= SPREAD_MIN_BYTES ? PAGE_BYTES : LINE_BYTES;
+}
 
 /**
  * The offset within a page, `lineOffset` past a line start, that is

@@ -13,7 +13,7 @@
 // views, and a shared memory's old views do not reach the new pages.
 import * as fs from 'fs';
 import { ArrayHeap, heapOf, registerBuffer } from './arrays';
-import { LINE_BYTES, PAGE_BYTES, PageRotation, SPREAD_MIN_BYTES, farthestPageOffset } from './placement';
+import { LINE_BYTES, PAGE_BYTES, PageRotation, farthestPageOffset, slackFor } from './placement';
 import { DType, FloatArray, dtypeOf, elementBytes, floatDtypeOf, plainView, viewLength } from '../types';
 import { GroupTensor, Projection, SPEC, Transform } from './groupStep';
 import {
@@ -388,13 +388,12 @@ export class WasmBackend implements KernelBackend, ArrayHeap {
     const bytes = length * elementBytes(dtype);
     // On a line, as the staging area: whole cache lines per row block; large arrays also
     // at page offsets taken in turn (a tensor's data and gradient far apart: placement.ts).
-    const spread = bytes >= SPREAD_MIN_BYTES;
-    const slack = spread ? PAGE_BYTES : LINE_BYTES;
+    const slack = slackFor(bytes);
     // Refused before the move to shared memory: a rejected call changes nothing.
     if (bytes + slack > 2 ** 31) throw new RangeError(`allocArray: ${length} ${dtype} elements do not fit the WebAssembly backend's memory (at most 2 GiB)`);
     this.useSharedMemory();
     const ptr = this.malloc(bytes + slack);
-    const start = placeAfter(ptr, spread ? this.pageRotation.take() : 0, slack);
+    const start = placeAfter(ptr, slack === PAGE_BYTES ? this.pageRotation.take() : 0, slack);
     const a = this.view(dtype, start, length);
     a.fill(0);
     registerBuffer(a.buffer, this);
@@ -664,10 +663,9 @@ export class WasmBackend implements KernelBackend, ArrayHeap {
         taken.push(i === 0 ? STAGED_P_PAGE_OFFSET : STAGED_G_PAGE_OFFSET);
       }
     });
-    const spread = bytes >= SPREAD_MIN_BYTES;
-    const slack = spread ? PAGE_BYTES : LINE_BYTES;
+    const slack = slackFor(bytes);
     const ptr = this.malloc(bytes + slack);
-    const cell: StateCell = { ptr, at: placeAfter(ptr, spread ? farthestPageOffset(taken, lineOffset) : lineOffset, slack), slack, bytes };
+    const cell: StateCell = { ptr, at: placeAfter(ptr, slack === PAGE_BYTES ? farthestPageOffset(taken, lineOffset) : lineOffset, slack), slack, bytes };
     this.view(dtype, cell.at, length).fill(0);
     const buf = new WasmStateBuffer(this, cell, dtype, length);
     this.liveStates.add(cell);
