@@ -244,11 +244,12 @@ export function gradientAscent(options: GradientAscentOptions): GradientAscentRe
       }
     }
     const g = delta.dtype === 'float64' ? new Float64Array(delta.numel) : new Float32Array(delta.numel);
+    // sign * grad * scale, as grad * factor: sign is +-1, so both round the same product once.
     const factor = sign * scale;
     if (broadcast) {
-      for (let i = 0; i < grad.length; i++) g[i % g.length] += sign * grad[i] * scale;
+      for (let i = 0; i < grad.length; i++) g[i % g.length] += grad[i] * factor;
     } else {
-      // 0 + v, as the += into zeros of the broadcast loop (a -0 becomes +0); sign * scale is exact (sign is +-1).
+      // 0 + v, as the += into zeros of the broadcast loop (a -0 becomes +0).
       for (let i = 0; i < grad.length; i++) g[i] = 0 + grad[i] * factor;
     }
     if (earlyStop) for (let i = 0; i < n; i++) if (done[i]) g.fill(0, i * sampleSize, (i + 1) * sampleSize);

@@ -772,7 +772,7 @@ export abstract class Optimizer {
         if (!grad) return;
         const where = `param group ${i}, params[${j}].grad`;
         // A gradient whose buffer was detached since (transferred to a worker) holds nothing to zero: refused as a step refuses it.
-        if (!Tensor.gradFits(grad, p.dtype, p.numel)) Tensor.checkGrad(grad, p.dtype, p.numel, where);
+        Tensor.checkGrad(grad, p.dtype, p.numel, where);
         // Zero-filling a gradient over a freed allocArray array would write into whatever array has its memory now.
         if (anyArrayAllocated()) checkArrayLive(grad, where);
       });
