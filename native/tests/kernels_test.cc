@@ -260,24 +260,26 @@ void fillRow(Rng& rng, RowKind kind, T* row, size_t cols) {
   if (kind == RowKind::kInf) row[rng.below(cols)] = rng.below(2) ? inf : -inf;
 }
 
-// An array with guard elements on both sides and its data one element past an
-// aligned address (so the kernels see unaligned vectors and we see any write
-// outside [data, data + n)).
+// An array with guard elements on both sides (so that we see any write
+// outside [data, data + n)), its data `offset` elements past a 64-byte
+// boundary: by default one, so that the kernels see unaligned vectors.
 template <typename T>
 class Guarded {
  public:
-  explicit Guarded(size_t n) : n_(n), storage_(n + 2 * kGuard + 1) {
+  explicit Guarded(size_t n, size_t offset = 1) : n_(n), storage_(n + 2 * kGuard + kLineElements + offset) {
     for (T& v : storage_) v = guardValue();
+    const size_t misalign = reinterpret_cast<uintptr_t>(storage_.data()) % 64 / sizeof(T);
+    start_ = kGuard + (kLineElements - misalign) % kLineElements + offset;
   }
-  T* data() { return storage_.data() + kGuard + 1; }
-  const T* data() const { return storage_.data() + kGuard + 1; }
+  T* data() { return storage_.data() + start_; }
+  const T* data() const { return storage_.data() + start_; }
   size_t size() const { return n_; }
   bool guardsIntact() const {
     const T g = guardValue();
-    for (size_t i = 0; i < kGuard + 1; ++i) {
+    for (size_t i = 0; i < start_; ++i) {
       if (std::memcmp(&storage_[i], &g, sizeof(T)) != 0) return false;
     }
-    for (size_t i = kGuard + 1 + n_; i < storage_.size(); ++i) {
+    for (size_t i = start_ + n_; i < storage_.size(); ++i) {
       if (std::memcmp(&storage_[i], &g, sizeof(T)) != 0) return false;
     }
     return true;
@@ -285,9 +287,11 @@ class Guarded {
 
  private:
   static constexpr size_t kGuard = 64;
+  static constexpr size_t kLineElements = 64 / sizeof(T);
   static T guardValue() { return static_cast<T>(-12345.5); }
   size_t n_;
   std::vector<T> storage_;
+  size_t start_;
 };
 
 // Bit for bit; NaNs only need to be NaN on both sides, because IEEE 754 leaves
@@ -552,8 +556,8 @@ std::vector<T> makeState(Rng& rng, bool fresh, StateKind kind, size_t n) {
 template <typename T>
 class Tracked {
  public:
-  Tracked(const char* name, const std::vector<T>& init)
-      : name_(name), got_(init.size()), want_(init) {
+  Tracked(const char* name, const std::vector<T>& init, size_t offset = 1)
+      : name_(name), got_(init.size(), offset), want_(init) {
     if (!init.empty()) std::memcpy(got_.data(), init.data(), init.size() * sizeof(T));
   }
   T* got() { return got_.data(); }
@@ -1032,14 +1036,16 @@ struct FusedFixture {
   Tracked<T> buf0, buf1, buf2;
   std::vector<double> maxNorms;  // empty: the scalar maxNorm
 
-  FusedFixture(Rng& rng, int pattern, size_t rows_, size_t cols_, bool perRow)
+  // (pOffset, gOffset: where p and g start, in elements past a 64-byte boundary.)
+  FusedFixture(Rng& rng, int pattern, size_t rows_, size_t cols_, bool perRow, size_t pOffset = 1,
+               size_t gOffset = 1)
       : rows(rows_),
         cols(cols_),
-        p("p", matrix(rng, pattern, rows_, cols_)),
-        g("g", std::vector<T>(rows_ * cols_)),
-        buf0("buf0", makeState<T>(rng, false, StateKind::kSigned, rows_ * cols_)),
-        buf1("buf1", makeState<T>(rng, false, StateKind::kNonNegative, rows_ * cols_)),
-        buf2("buf2", makeState<T>(rng, false, StateKind::kNonNegativeWithSpecials, rows_ * cols_)) {
+        p("p", matrix(rng, pattern, rows_, cols_), pOffset),
+        g("g", std::vector<T>(rows_ * cols_), gOffset),
+        buf0("buf0", makeState<T>(rng, false, StateKind::kSigned, rows_ * cols_), pOffset),
+        buf1("buf1", makeState<T>(rng, false, StateKind::kNonNegative, rows_ * cols_), pOffset),
+        buf2("buf2", makeState<T>(rng, false, StateKind::kNonNegativeWithSpecials, rows_ * cols_), pOffset) {
     if (perRow) {
       const double radii[] = {0.0, 0.5, 1.0, 2.0, 3.0, 1e30, 1e-30, 40.0};
       for (size_t r = 0; r < rows; ++r) maxNorms.push_back(radii[rng.below(8)]);
@@ -1214,6 +1220,50 @@ void testFusedLongRows(const lp::KernelsFor<T>& k, Rng& rng) {
               k.fusedStepRows(group, t, 0, 1);
               k.fusedStepRows(group, t, 1, 2);
               break;
+          }
+          f.check(step);
+        }
+      }
+    }
+  }
+}
+
+// The gradient at every offset from the parameter within a cache line (the
+// state buffers at the parameter's, as the TypeScript layer places them): the
+// sweep aligns its vectors on p, and a g half a vector off is stored through
+// realigned vectors (fusedSweep), which must give the same bits and write
+// nothing outside g. Rows that start at 0 (under kAlignedStartMinCols), rows
+// that start aligned with a tail, and pipelined rows.
+template <typename T>
+void testFusedOffsets(const lp::KernelsFor<T>& k, Rng& rng) {
+  const std::vector<InnerCase> cases = innerCases();
+  constexpr size_t kLine = 64 / sizeof(T);
+  int run = 0;
+  for (size_t cols : {size_t{130}, size_t{1031}, size_t{65536 + 40}}) {
+    const bool pipelined = cols >= 65536;
+    for (size_t pOffset : {size_t{0}, size_t{3}}) {
+      for (size_t gOffset = 0; gOffset < kLine; gOffset += pipelined ? kLine / 4 : 1, ++run) {
+        const InnerCase& c = cases[static_cast<size_t>(run) * 5 % cases.size()];
+        GroupCase gc{};
+        gc.normalize = true;
+        gc.project = run % 3 != 2;
+        gc.divByZeroEps = 1e-12;
+        gc.maxNorm = run % 2 == 0 ? 1.0 : 40.0;
+        const lp::FusedGroup group = parsedGroup(gc, c);
+        const size_t rows = 3;
+        const int pattern = run % 4 == 3 ? 2 : 0;  // now and then rows of random kinds
+        char ctx[256];
+        std::snprintf(ctx, sizeof ctx, "fusedStepRows offsets %s cols=%zu p at +%zu g at +%zu project=%d %s",
+                      typeName(T()), cols, pOffset, gOffset, gc.project, c.describe().c_str());
+        gContext = ctx;
+        FusedFixture<T> f(rng, pattern, rows, cols, false, pOffset, gOffset);
+        for (int step = 1; step <= kSteps; ++step) {
+          const lp::FusedTensor<T> t = f.nextStep(k, rng, pattern, gc, c, step);
+          if (step == 2) {  // row ranges: a range's last row has no next one
+            k.fusedStepRows(group, t, 1, rows);
+            k.fusedStepRows(group, t, 0, 1);
+          } else {
+            k.fusedStepRows(group, t, 0, rows);
           }
           f.check(step);
         }
@@ -1982,6 +2032,7 @@ void testAllKernels(const lp::KernelsFor<T>& k) {
   testMemoryFloor(k, rng);
   testFused(k, rng);
   testFusedLongRows(k, rng);
+  testFusedOffsets(k, rng);
   testRowDivision(k, rng);
   testFamilyKernels(k, rng);
 }

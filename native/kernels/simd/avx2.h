@@ -66,6 +66,10 @@ struct Vec<float> {
 
   static inline Reg load(const float* p) { return _mm256_loadu_ps(p); }
   static inline void store(float* p, Reg v) { _mm256_storeu_ps(p, v); }
+  // a's upper half, then b's lower half: for a stream half a vector off the
+  // sweep's alignment (fusedSweep in kernels-inl.h).
+  static constexpr bool kHalfShift = true;
+  static inline Reg halfShift(Reg a, Reg b) { return _mm256_permute2f128_ps(a, b, 0x21); }
   static inline Reg set1(float x) { return _mm256_set1_ps(x); }
   static inline Reg add(Reg a, Reg b) { return _mm256_add_ps(a, b); }
   static inline Reg sub(Reg a, Reg b) { return _mm256_sub_ps(a, b); }
@@ -112,6 +116,8 @@ struct Vec<double> {
 
   static inline Reg load(const double* p) { return _mm256_loadu_pd(p); }
   static inline void store(double* p, Reg v) { _mm256_storeu_pd(p, v); }
+  static constexpr bool kHalfShift = true;
+  static inline Reg halfShift(Reg a, Reg b) { return _mm256_permute2f128_pd(a, b, 0x21); }
   static inline Reg set1(double x) { return _mm256_set1_pd(x); }
   static inline Reg add(Reg a, Reg b) { return _mm256_add_pd(a, b); }
   static inline Reg sub(Reg a, Reg b) { return _mm256_sub_pd(a, b); }

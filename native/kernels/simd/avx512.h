@@ -22,6 +22,10 @@ template <>
 struct Vec<float> {
   using Reg = __m512;
   static constexpr size_t kWidth = 16;
+  // (No realigned streams, fusedSweep: an ordinary Float32Array is 16-byte
+  // aligned, so it sits a quarter, half or three quarters of a 64-byte vector
+  // off; not done for a table that is never the default.)
+  static constexpr bool kHalfShift = false;
 
   // Top-q's bracket scan (kernels.h, ListBracket), sixteen magnitudes at a
   // time: the lanes inside [lo, hi] by a compare, their indices compressed
@@ -112,6 +116,7 @@ template <>
 struct Vec<double> {
   using Reg = __m512d;
   static constexpr size_t kWidth = 8;
+  static constexpr bool kHalfShift = false;
 
   static inline Reg load(const double* p) { return _mm512_loadu_pd(p); }
   static inline void store(double* p, Reg v) { _mm512_storeu_pd(p, v); }

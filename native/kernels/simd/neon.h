@@ -21,6 +21,9 @@ template <>
 struct Vec<float> {
   using Reg = float32x4_t;
   static constexpr size_t kWidth = 4;
+  // (No realigned streams, fusedSweep: 16-byte vectors, and ordinary arrays
+  // are 16-byte aligned.)
+  static constexpr bool kHalfShift = false;
 
   // Top-q's bracket scan (kernels.h, ListBracket), four magnitudes at a
   // time: the lanes inside [lo, hi] by a compare, their indices left-packed
@@ -96,6 +99,7 @@ template <>
 struct Vec<double> {
   using Reg = float64x2_t;
   static constexpr size_t kWidth = 2;
+  static constexpr bool kHalfShift = false;
 
   static inline Reg load(const double* p) { return vld1q_f64(p); }
   static inline void store(double* p, Reg v) { vst1q_f64(p, v); }

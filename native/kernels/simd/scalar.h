@@ -35,6 +35,7 @@ template <typename T>
 struct Vec {
   using Reg = T;
   static constexpr size_t kWidth = 1;
+  static constexpr bool kHalfShift = false;
 
   static inline Reg load(const T* p) { return *p; }
   static inline void store(T* p, Reg v) { *p = v; }

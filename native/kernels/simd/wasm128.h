@@ -68,6 +68,9 @@ template <>
 struct Vec<float> {
   using Reg = v128_t;
   static constexpr size_t kWidth = 4;
+  // (No realigned streams, fusedSweep: 16-byte vectors, and ordinary arrays
+  // are 16-byte aligned.)
+  static constexpr bool kHalfShift = false;
 
   // Top-q's bracket scan (kernels.h, ListBracket), four magnitudes at a
   // time: the lanes inside [lo, hi] by a compare, their indices left-packed
@@ -145,6 +148,7 @@ template <>
 struct Vec<double> {
   using Reg = v128_t;
   static constexpr size_t kWidth = 2;
+  static constexpr bool kHalfShift = false;
 
   static inline Reg load(const double* p) { return wasm_v128_load(p); }
   static inline void store(double* p, Reg v) { wasm_v128_store(p, v); }
