@@ -70,11 +70,12 @@ export function placedArray(dtype: DType, length: number, slack: number, place: 
 /**
  * The native backend's arrays: ordinary typed arrays (the addon works on any
  * array in place), placed in a slightly longer buffer where the native backend
- * says (see NativeBackend.allocArray): at a 64-byte boundary, as a step over
- * data that fits the caches runs about 20% faster when its parameter and
- * gradient arrays start at the same offset within 32 bytes, which
- * `new Float32Array` leaves to chance (its memory is aligned to 16 bytes);
- * large ones also at different offsets within a page. Freeing one leaves its
+ * says (see NativeBackend.allocArray): at a 64-byte boundary, where every
+ * vector the kernels touch lies within a cache line (`new Float32Array`'s
+ * memory is aligned to 16 bytes only: a step over data that fits the caches
+ * runs a few percent faster over aligned arrays, and ran 20% faster before
+ * the kernels realigned a gradient half a vector off its parameter); large
+ * ones also at different offsets within a page. Freeing one leaves its
  * memory to the garbage collector but marks it, so that steps refuse it as
  * they do on WebAssembly: code written against one backend behaves the same
  * on the other.
