@@ -488,8 +488,16 @@ inline void renormRow(T* row, size_t cols, T norm, T limit) {
     constexpr size_t kWidth = Vec<T>::kWidth;
     const size_t vectorEnd = head + (cols - head) / kWidth * kWidth;
     for (size_t i = cols; i > vectorEnd; --i) op.template run<One<T>>(i - 1);
-    for (size_t i = vectorEnd; i > head; i -= kWidth) op.template run<Vec<T>>(i - kWidth);
-    for (size_t i = 0; i < head; ++i) op.template run<One<T>>(i);
+    size_t i = vectorEnd;
+    for (; i - head >= 4 * kWidth; i -= 4 * kWidth) {
+      const size_t base = i - 4 * kWidth;
+      op.template run<Vec<T>>(base + 3 * kWidth);
+      op.template run<Vec<T>>(base + 2 * kWidth);
+      op.template run<Vec<T>>(base + kWidth);
+      op.template run<Vec<T>>(base);
+    }
+    for (; i > head; i -= kWidth) op.template run<Vec<T>>(i - kWidth);
+    for (size_t j = 0; j < head; ++j) op.template run<One<T>>(j);
   }
 }
 
