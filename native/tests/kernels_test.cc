@@ -1230,33 +1230,44 @@ void testFusedLongRows(const lp::KernelsFor<T>& k, Rng& rng) {
 
 // The gradient at every offset from the parameter within a cache line (the
 // state buffers at the parameter's, as the TypeScript layer places them): the
-// sweep aligns its vectors on p, and a g half a vector off is stored through
-// realigned vectors (fusedSweep), which must give the same bits and write
-// nothing outside g. Rows that start at 0 (under kAlignedStartMinCols), rows
-// that start aligned with a tail, and pipelined rows.
+// sweeps align their vectors on p, and a g half a vector off is stored
+// through realigned vectors (fusedSweep, signClampSweep), which must give the
+// same bits and write nothing outside g. L2 steps over rows that start at 0
+// (under kAlignedStartMinCols), rows that start aligned with a tail, and
+// pipelined rows; L-inf steps (sign, clamp) over the first two.
 template <typename T>
 void testFusedOffsets(const lp::KernelsFor<T>& k, Rng& rng) {
   const std::vector<InnerCase> cases = innerCases();
   constexpr size_t kLine = 64 / sizeof(T);
   int run = 0;
-  for (size_t cols : {size_t{130}, size_t{1031}, size_t{65536 + 40}}) {
+  struct Rows {
+    bool linf;
+    size_t cols;
+  };
+  // (L-inf steps are elementwise: no pipelined rows.)
+  const Rows shapes[] = {{false, 130}, {false, 1031}, {false, 65536 + 40}, {true, 130}, {true, 1031}};
+  for (const auto& [linf, cols] : shapes) {
     const bool pipelined = cols >= 65536;
     for (size_t pOffset : {size_t{0}, size_t{3}}) {
       for (size_t gOffset = 0; gOffset < kLine; gOffset += pipelined ? kLine / 4 : 1, ++run) {
         const InnerCase& c = cases[static_cast<size_t>(run) * 5 % cases.size()];
         GroupCase gc{};
-        gc.normalize = true;
-        gc.project = run % 3 != 2;
+        gc.normalize = !linf;
+        gc.project = !linf && run % 3 != 2;
+        gc.sign = linf;
+        gc.clamp = linf;
         gc.divByZeroEps = 1e-12;
-        gc.maxNorm = run % 2 == 0 ? 1.0 : 40.0;
+        gc.maxNorm = linf ? (run % 2 == 0 ? 0.05 : 3.0) : (run % 2 == 0 ? 1.0 : 40.0);
         const lp::FusedGroup group = parsedGroup(gc, c);
         const size_t rows = 3;
         const int pattern = run % 4 == 3 ? 2 : 0;  // now and then rows of random kinds
+        const bool perRow = linf && run % 3 == 1;  // radii per row, some of them binding
         char ctx[256];
-        std::snprintf(ctx, sizeof ctx, "fusedStepRows offsets %s cols=%zu p at +%zu g at +%zu project=%d %s",
-                      typeName(T()), cols, pOffset, gOffset, gc.project, c.describe().c_str());
+        std::snprintf(ctx, sizeof ctx, "fusedStepRows offsets %s cols=%zu p at +%zu g at +%zu %s project=%d%s %s",
+                      typeName(T()), cols, pOffset, gOffset, linf ? "sign+clamp" : "normalize", gc.project,
+                      perRow ? " per-row" : "", c.describe().c_str());
         gContext = ctx;
-        FusedFixture<T> f(rng, pattern, rows, cols, false, pOffset, gOffset);
+        FusedFixture<T> f(rng, pattern, rows, cols, perRow, pOffset, gOffset);
         for (int step = 1; step <= kSteps; ++step) {
           const lp::FusedTensor<T> t = f.nextStep(k, rng, pattern, gc, c, step);
           if (step == 2) {  // row ranges: a range's last row has no next one
