@@ -39,6 +39,8 @@ function resnet18Shapes() {
 const WORKLOADS = [
   { key: 'seed', name: "one 2-element tensor, SGD (the seed's example)", shapes: [[2]], inner: 'SGD', paramNdim: null, bytes: 16, reps: quick ? 2000 : 20000 },
   { key: 'cifar', name: 'CIFAR batch, 256x3x32x32, SGD', shapes: [[256, 3, 32, 32]], inner: 'SGD', bytes: 16, reps: quick ? 5 : 40, evict: true },
+  // L-inf PGD, the most common attack, on a batch that fits in the caches.
+  { key: 'cifar-linf', name: 'CIFAR batch, L-inf PGD (LinfProjectedOptim, SGD, paramNdim null)', shapes: [[256, 3, 32, 32]], inner: 'SGD', norm: 'linf', paramNdim: null, bytes: 16, reps: quick ? 5 : 40, evict: true },
   // Short rows (a batch attack on tabular data: one row of 20 features per
   // sample), where a step is per-row work rather than memory traffic.
   { key: 'tabular', name: 'tabular batch, 100000x20, SGD', shapes: [[100000, 20]], inner: 'SGD', bytes: 16, reps: quick ? 5 : 40, evict: true },

@@ -91,6 +91,8 @@ struct One {
   using Mask = bool;
   static inline Mask lt(Reg a, Reg b) { return a < b; }
   static inline Reg select(Mask m, Reg a, Reg b) { return m ? a : b; }
+  static inline Reg atLeast(Reg v, Reg lo) { return v < lo ? lo : v; }
+  static inline Reg atMost(Reg v, Reg hi) { return hi < v ? hi : v; }
   static inline Reg abs(Reg a) { return absT(a); }
   // a * b + c rounded once, like Vec<T>::mulAdd.
   static inline Reg mulAdd(Reg a, Reg b, Reg c) { return exactMulAdd(a, b, c); }
@@ -910,14 +912,8 @@ struct ClampOp {
   template <typename O>
   inline void run(size_t i) const {
     typename O::Reg v = O::load(x + i);
-    if (kLo) {
-      const typename O::Reg l = O::set1(lo);
-      v = O::select(O::lt(v, l), l, v);
-    }
-    if (kHi) {
-      const typename O::Reg h = O::set1(hi);
-      v = O::select(O::lt(h, v), h, v);
-    }
+    if (kLo) v = O::atLeast(v, O::set1(lo));
+    if (kHi) v = O::atMost(v, O::set1(hi));
     O::store(x + i, v);
   }
 };
@@ -1471,8 +1467,7 @@ void fusedRowsPipelined(const Op& op, const FusedRowData<T>& d, size_t rowBegin,
 // torch.clamp(v, -limit, limit) on registers, as ClampOp does it.
 template <typename T, typename O>
 inline typename O::Reg clampTo(typename O::Reg v, typename O::Reg lo, typename O::Reg hi) {
-  v = O::select(O::lt(v, lo), lo, v);
-  return O::select(O::lt(hi, v), hi, v);
+  return O::atMost(O::atLeast(v, lo), hi);
 }
 
 // An L-inf step's row (LinfProjectedOptim: the gradient's sign, the inner op,

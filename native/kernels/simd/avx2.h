@@ -91,6 +91,9 @@ struct Vec<float> {
   using Mask = __m256;
   static inline Mask lt(Reg a, Reg b) { return _mm256_cmp_ps(a, b, _CMP_LT_OQ); }
   static inline Reg select(Mask m, Reg a, Reg b) { return _mm256_blendv_ps(b, a, m); }
+  // v < lo ? lo : v and hi < v ? hi : v (torch.clamp's bounds; a NaN stays).
+  static inline Reg atLeast(Reg v, Reg lo) { return select(lt(v, lo), lo, v); }
+  static inline Reg atMost(Reg v, Reg hi) { return select(lt(hi, v), hi, v); }
   // Clear the sign bit, exactly like scalar fabs (also for 0 and NaN).
   static inline Reg abs(Reg a) { return _mm256_andnot_ps(_mm256_set1_ps(-0.0f), a); }
   // a * b + c rounded once (the fused instruction).
@@ -133,6 +136,9 @@ struct Vec<double> {
   using Mask = __m256d;
   static inline Mask lt(Reg a, Reg b) { return _mm256_cmp_pd(a, b, _CMP_LT_OQ); }
   static inline Reg select(Mask m, Reg a, Reg b) { return _mm256_blendv_pd(b, a, m); }
+  // v < lo ? lo : v and hi < v ? hi : v (torch.clamp's bounds; a NaN stays).
+  static inline Reg atLeast(Reg v, Reg lo) { return select(lt(v, lo), lo, v); }
+  static inline Reg atMost(Reg v, Reg hi) { return select(lt(hi, v), hi, v); }
   static inline Reg abs(Reg a) { return _mm256_andnot_pd(_mm256_set1_pd(-0.0), a); }
   // a * b + c rounded once (the fused instruction).
   static inline Reg mulAdd(Reg a, Reg b, Reg c) { return _mm256_fmadd_pd(a, b, c); }

@@ -90,6 +90,9 @@ struct Vec<float> {
   using Mask = __mmask16;
   static inline Mask lt(Reg a, Reg b) { return _mm512_cmp_ps_mask(a, b, _CMP_LT_OQ); }
   static inline Reg select(Mask m, Reg a, Reg b) { return _mm512_mask_blend_ps(m, b, a); }
+  // v < lo ? lo : v and hi < v ? hi : v (torch.clamp's bounds; a NaN stays).
+  static inline Reg atLeast(Reg v, Reg lo) { return select(lt(v, lo), lo, v); }
+  static inline Reg atMost(Reg v, Reg hi) { return select(lt(hi, v), hi, v); }
   // Clear the sign bit (AVX-512DQ), exactly like scalar fabs.
   static inline Reg abs(Reg a) { return _mm512_andnot_ps(_mm512_set1_ps(-0.0f), a); }
   // a * b + c rounded once (the fused instruction).
@@ -137,6 +140,9 @@ struct Vec<double> {
   using Mask = __mmask8;
   static inline Mask lt(Reg a, Reg b) { return _mm512_cmp_pd_mask(a, b, _CMP_LT_OQ); }
   static inline Reg select(Mask m, Reg a, Reg b) { return _mm512_mask_blend_pd(m, b, a); }
+  // v < lo ? lo : v and hi < v ? hi : v (torch.clamp's bounds; a NaN stays).
+  static inline Reg atLeast(Reg v, Reg lo) { return select(lt(v, lo), lo, v); }
+  static inline Reg atMost(Reg v, Reg hi) { return select(lt(hi, v), hi, v); }
   static inline Reg abs(Reg a) { return _mm512_andnot_pd(_mm512_set1_pd(-0.0), a); }
   // a * b + c rounded once (the fused instruction).
   static inline Reg mulAdd(Reg a, Reg b, Reg c) { return _mm512_fmadd_pd(a, b, c); }

@@ -75,6 +75,9 @@ struct Vec<float> {
   using Mask = uint32x4_t;
   static inline Mask lt(Reg a, Reg b) { return vcltq_f32(a, b); }
   static inline Reg select(Mask m, Reg a, Reg b) { return vbslq_f32(m, a, b); }
+  // v < lo ? lo : v and hi < v ? hi : v (torch.clamp's bounds; a NaN stays).
+  static inline Reg atLeast(Reg v, Reg lo) { return select(lt(v, lo), lo, v); }
+  static inline Reg atMost(Reg v, Reg hi) { return select(lt(hi, v), hi, v); }
   // Clears the sign bit (fabs), exactly like scalar fabs.
   static inline Reg abs(Reg a) { return vabsq_f32(a); }
   // a * b + c rounded once (the fused instruction).
@@ -117,6 +120,9 @@ struct Vec<double> {
   using Mask = uint64x2_t;
   static inline Mask lt(Reg a, Reg b) { return vcltq_f64(a, b); }
   static inline Reg select(Mask m, Reg a, Reg b) { return vbslq_f64(m, a, b); }
+  // v < lo ? lo : v and hi < v ? hi : v (torch.clamp's bounds; a NaN stays).
+  static inline Reg atLeast(Reg v, Reg lo) { return select(lt(v, lo), lo, v); }
+  static inline Reg atMost(Reg v, Reg hi) { return select(lt(hi, v), hi, v); }
   static inline Reg abs(Reg a) { return vabsq_f64(a); }
   // a * b + c rounded once (the fused instruction).
   static inline Reg mulAdd(Reg a, Reg b, Reg c) { return vfmaq_f64(c, a, b); }

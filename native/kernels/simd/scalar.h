@@ -52,6 +52,9 @@ struct Vec {
   using Mask = bool;
   static inline Mask lt(Reg a, Reg b) { return a < b; }
   static inline Reg select(Mask m, Reg a, Reg b) { return m ? a : b; }
+  // v < lo ? lo : v and hi < v ? hi : v (torch.clamp's bounds; a NaN stays).
+  static inline Reg atLeast(Reg v, Reg lo) { return select(lt(v, lo), lo, v); }
+  static inline Reg atMost(Reg v, Reg hi) { return select(lt(hi, v), hi, v); }
   static inline Reg abs(Reg a) { return absOf(a); }
   // a * b + c rounded once (exact_fma.h).
   static inline Reg mulAdd(Reg a, Reg b, Reg c) { return exactMulAdd(a, b, c); }
