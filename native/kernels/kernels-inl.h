@@ -235,6 +235,31 @@ inline bool isHalfVectorOff(const T* x) {
   return reinterpret_cast<size_t>(x) % (V::kWidth * sizeof(T)) == V::kWidth * sizeof(T) / 2;
 }
 
+// A sweep's gradient vectors, stored in order into a g half a vector off the
+// sweep's alignment (isHalfVectorOff; Vec::kHalfShift ISAs only): the first
+// ones as they lie (plain), so that nothing is written before them; every
+// later one (next) at the aligned address half a vector behind, its lower
+// half with the upper half of the vector before; then the last one's upper
+// half (finish). A store across two cache lines costs much more than a load
+// (see fusedSweep).
+template <typename T>
+struct HalfShiftedStores {
+  using V = Vec<T>;
+  T* g;
+  typename V::Reg previous;
+
+  LP_ALWAYS_INLINE void plain(size_t k, typename V::Reg v) {
+    V::store(g + k, v);
+    previous = v;
+  }
+  LP_ALWAYS_INLINE void next(size_t k, typename V::Reg v) {
+    V::store(g + k - V::kWidth / 2, V::halfShift(previous, v));
+    previous = v;
+  }
+  // `end`: one past the last vector stored.
+  LP_ALWAYS_INLINE void finish(size_t end) { V::store(g + end - V::kWidth, previous); }
+};
+
 // Where a row's lane blocks start: at its first aligned element when a whole
 // block follows it, else at 0 (see ReductionLanes::startAligned).
 // Rows shorter than kAlignedStartMinCols start at 0: startAligned builds its
@@ -1297,30 +1322,26 @@ LP_NOINLINE void fusedSweep(const Op& opArgument, T* g, size_t begin, size_t n, 
       // Crossing loads cost little, crossing stores much (Zen 4, the CIFAR
       // batch's SGD step: 1.29x the time of an aligned gradient, 1.06x with
       // these stores; in Node 15% faster), so the normalised gradient goes
-      // out at aligned addresses, half a vector behind, each store the
-      // upper half of one vector and the lower half of the next. The first
-      // block goes plain, so that no store reaches before begin. The same
-      // values, so the same bits.
-      constexpr size_t kHalf = V::kWidth / 2;
-      typename V::Reg previous = V::set1(T(0));  // the last normalised vector
+      // out at aligned addresses (HalfShiftedStores). The same values, so
+      // the same bits.
+      HalfShiftedStores<T> stores{g, V::set1(T(0))};
       for (size_t r = 0; r < SquareLanes<T>::kRegs; ++r) {
         const size_t k = i + r * V::kWidth;
-        previous = normalizeBy<T, V>(V::load(g + k), normalizerV);
-        V::store(g + k, previous);
-        const typename V::Reg next = op.template update<V>(k, previous);
+        const typename V::Reg gradient = normalizeBy<T, V>(V::load(g + k), normalizerV);
+        stores.plain(k, gradient);
+        const typename V::Reg next = op.template update<V>(k, gradient);
         if (kProject) lanes.addRegister(r, next);
       }
       for (i += kReductionLanes; end - i >= kReductionLanes; i += kReductionLanes) {
         for (size_t r = 0; r < SquareLanes<T>::kRegs; ++r) {
           const size_t k = i + r * V::kWidth;
           const typename V::Reg gradient = normalizeBy<T, V>(V::load(g + k), normalizerV);
-          V::store(g + k - kHalf, V::halfShift(previous, gradient));
-          previous = gradient;
+          stores.next(k, gradient);
           const typename V::Reg next = op.template update<V>(k, gradient);
           if (kProject) lanes.addRegister(r, next);
         }
       }
-      V::store(g + i - V::kWidth, previous);  // its upper half: the lower went with the vector before
+      stores.finish(i);
     }
   }
   for (; end - i >= kReductionLanes; i += kReductionLanes) {
@@ -1486,7 +1507,8 @@ LP_NOINLINE void signClampSweep(const Op& opArgument, T* p, T* g, size_t begin, 
   const typename V::Reg lo = V::set1(-limit);
   const typename V::Reg hi = V::set1(limit);
   const size_t end = begin + n;
-  const size_t head = alignedHead(p + begin) < n ? alignedHead(p + begin) : n;
+  const size_t aligned = alignedHead(p + begin);
+  const size_t head = aligned < n ? aligned : n;
   const auto one = [&](size_t k) {
     const T gradient = signOf<T, One<T>>(g[k]);
     g[k] = gradient;
@@ -1498,17 +1520,16 @@ LP_NOINLINE void signClampSweep(const Op& opArgument, T* p, T* g, size_t begin, 
   const size_t vectorEnd = i + (end - i) / V::kWidth * V::kWidth;
   if constexpr (V::kHalfShift) {
     if (vectorEnd - i >= 2 * V::kWidth && isHalfVectorOff<V>(g + i)) {
-      constexpr size_t kHalf = V::kWidth / 2;
-      typename V::Reg previous = signOf<T, V>(V::load(g + i));
-      V::store(g + i, previous);
-      V::store(p + i, clampTo<T, V>(op.template update<V>(i, previous), lo, hi));
+      HalfShiftedStores<T> stores{g, V::set1(T(0))};
+      const typename V::Reg first = signOf<T, V>(V::load(g + i));
+      stores.plain(i, first);
+      V::store(p + i, clampTo<T, V>(op.template update<V>(i, first), lo, hi));
       for (i += V::kWidth; i < vectorEnd; i += V::kWidth) {
         const typename V::Reg gradient = signOf<T, V>(V::load(g + i));
-        V::store(g + i - kHalf, V::halfShift(previous, gradient));
-        previous = gradient;
+        stores.next(i, gradient);
         V::store(p + i, clampTo<T, V>(op.template update<V>(i, gradient), lo, hi));
       }
-      V::store(g + i - V::kWidth, previous);  // its upper half: the lower went with the vector before
+      stores.finish(i);
     }
   }
   for (; i < vectorEnd; i += V::kWidth) {
