@@ -4,7 +4,7 @@
 import { markAsUntransferable } from 'worker_threads';
 import { DType, FloatArray, dtypeOf, elementBytes, viewBuffer } from '../types';
 import { jsHeap, placedArray } from './arrays';
-import { LINE_BYTES, PAGE_BYTES, PageRotation, farthestPageOffset, slackFor } from './placement';
+import { PAGE_BYTES, PageRotation, slackFor, statePlacement } from './placement';
 import { GroupTensor, tensorSpec } from './groupStep';
 import {
   AdagradKernelOptions, AdamKernelOptions, BackendInfo, KernelBackend, RmspropKernelOptions, SgdKernelOptions, StateBuffer,
@@ -208,16 +208,7 @@ export class NativeBackend implements KernelBackend {
     // parameter: ResNet-18's Adam step over allocArray tensors ran about 15% faster with
     // both moments aligned with it than at `new Float32Array`'s 16 bytes), and if large,
     // at the page offset farthest from its neighbours' (see placement.ts).
-    const taken: number[] = [];
-    let lineOffset = 0;
-    neighbours.forEach((a, i) => {
-      const at = a ? this.pageOffsetOf(a) : -1;
-      if (at < 0) return;
-      if (i === 0) lineOffset = at % LINE_BYTES;
-      taken.push(at);
-    });
-    const slack = slackFor(length * elementBytes(dtype));
-    const want = slack === PAGE_BYTES ? farthestPageOffset(taken, lineOffset) : lineOffset;
+    const { slack, want } = statePlacement(neighbours.map((a) => (a ? this.pageOffsetOf(a) : -1)), length * elementBytes(dtype));
     return new ArrayStateBuffer(dtype, length, placedArray(dtype, length, slack, this.placeAt(want, slack)));
   }
 

@@ -56,6 +56,20 @@ export function farthestPageOffset(taken: readonly number[], lineOffset: number)
 }
 
 /**
+ * Where a state buffer of `bytes` goes beside the arrays a kernel streams with
+ * it, given their page offsets (its parameter's first; -1 where not known): the
+ * slack to allocate it with, and the offset past a multiple of that slack to
+ * start at. On the parameter's offset within a line and, if large, at the
+ * page offset farthest from theirs.
+ */
+export function statePlacement(pageOffsets: readonly number[], bytes: number): { slack: number; want: number } {
+  const lineOffset = pageOffsets.length > 0 && pageOffsets[0] >= 0 ? pageOffsets[0] % LINE_BYTES : 0;
+  const slack = slackFor(bytes);
+  const want = slack === PAGE_BYTES ? farthestPageOffset(pageOffsets.filter((at) => at >= 0), lineOffset) : lineOffset;
+  return { slack, want };
+}
+
+/**
  * Page offsets for arrays allocArray gives out one after another (a
  * tensor's data, then its gradient, then the next tensor's...): halves,
  * then quarters, then eighths of the page, so that neighbours in that

@@ -13,7 +13,7 @@
 // views, and a shared memory's old views do not reach the new pages.
 import * as fs from 'fs';
 import { ArrayHeap, heapOf, registerBuffer } from './arrays';
-import { LINE_BYTES, PAGE_BYTES, PageRotation, farthestPageOffset, slackFor } from './placement';
+import { PAGE_BYTES, PageRotation, slackFor, statePlacement } from './placement';
 import { DType, FloatArray, dtypeOf, elementBytes, floatDtypeOf, plainView, viewLength } from '../types';
 import { GroupTensor, Projection, SPEC, Transform } from './groupStep';
 import {
@@ -652,20 +652,14 @@ export class WasmBackend implements KernelBackend, ArrayHeap {
     // far within a page from its neighbours: where they are in this module's memory
     // (allocArray arrays, state), else where a step stages the parameter and gradient.
     const memory = this.exports.memory.buffer;
-    const taken: number[] = [];
-    let lineOffset = 0;
-    neighbours.forEach((a, i) => {
-      if (!a) return;
-      if (a.buffer === memory) {
-        if (i === 0) lineOffset = a.byteOffset % LINE_BYTES;
-        taken.push(a.byteOffset % PAGE_BYTES);
-      } else if (i < 2) {
-        taken.push(i === 0 ? STAGED_P_PAGE_OFFSET : STAGED_G_PAGE_OFFSET);
-      }
-    });
-    const slack = slackFor(bytes);
+    const pageOffsetOf = (a: FloatArray | null | undefined, i: number): number => {
+      if (!a) return -1;
+      if (a.buffer === memory) return a.byteOffset % PAGE_BYTES;
+      return i === 0 ? STAGED_P_PAGE_OFFSET : i === 1 ? STAGED_G_PAGE_OFFSET : -1;
+    };
+    const { slack, want } = statePlacement(neighbours.map(pageOffsetOf), bytes);
     const ptr = this.malloc(bytes + slack);
-    const cell: StateCell = { ptr, at: placeAfter(ptr, slack === PAGE_BYTES ? farthestPageOffset(taken, lineOffset) : lineOffset, slack), slack, bytes };
+    const cell: StateCell = { ptr, at: placeAfter(ptr, want, slack), slack, bytes };
     this.view(dtype, cell.at, length).fill(0);
     const buf = new WasmStateBuffer(this, cell, dtype, length);
     this.liveStates.add(cell);
