@@ -188,13 +188,13 @@ describe(`fused group steps on ${where}`, () => {
         for (const [name, make] of [...LARGE.slice(0, 3), ...LARGE.slice(4, 6)]) {
           const runShifted = () => {
             const n = rows * cols;
-            const pBytes = Math.ceil((n * Arr.BYTES_PER_ELEMENT) / 64) * 64;
-            const buffer = new ArrayBuffer(pBytes + 3 * n * Arr.BYTES_PER_ELEMENT + 64);
+            // p, then each step's gradient, in slots of whole 64-byte lines; a gradient `shift` bytes into its slot.
+            const slot = Math.ceil((n * Arr.BYTES_PER_ELEMENT) / 64) * 64;
+            const buffer = new ArrayBuffer(3 * slot + 64);
             const p = new Tensor(new Arr(buffer, 0, n).map((_, i) => sin(i * 0.011) * 0.03), [rows, cols]);
             const opt = make([p]);
             for (let step = 0; step < 2; step++) {
-              const at = pBytes + step * (n * Arr.BYTES_PER_ELEMENT + 64 - ((n * Arr.BYTES_PER_ELEMENT) % 64)) + shift;
-              const g = new Arr(buffer, at, n);
+              const g = new Arr(buffer, (1 + step) * slot + shift, n);
               for (let i = 0; i < n; i++) g[i] = cos(i * 0.5 + step) * ((i % 5) - 2);
               p.grad = g;
               opt.step();
