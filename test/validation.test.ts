@@ -179,6 +179,16 @@ describe('a rejected call changes nothing', () => {
     g.dampening = 0.1;
     expect(() => opt.step()).toThrow(/nesterov.*dampening/);
     expect(snapshot([a])).toEqual(after);
+    g.nesterov = false;
+    g.dampening = 0;
+    opt.step();
+    const stepped = snapshot([a]);
+    // A key renamed between steps, keeping its value: as many keys as before, the same values.
+    const bias = g.gradBias;
+    delete g.gradBias;
+    (g as Record<string, unknown>).gradbias = bias;
+    expect(() => opt.step()).toThrow(/unknown option gradbias/);
+    expect(snapshot([a])).toEqual(stepped);
   });
 
   test('addParamGroup with a bad group adds nothing', () => {

@@ -135,7 +135,7 @@ export class Tensor {
 
   /** Whether an optimizer's stepAsync() is running on this tensor. */
   get busy(): boolean {
-    return locked.has(this);
+    return lockedCount !== 0 && locked.has(this);
   }
 
   get ndim(): number {

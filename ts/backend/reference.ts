@@ -43,19 +43,24 @@ export function rowNormL2(x: FloatArray, start: number, n: number): number {
     for (let j = start; j < start + n; j++) s = fma64(x[j], x[j], s);
     return Math.sqrt(s);
   }
-  const r = rounderFor(x);
   // A row shorter than the lanes leaves lanes n.. at +0, and adding +0 to a
   // sum of squares (>= 0 or NaN) changes no bit: the tree skips them.
   const used = n < REDUCTION_LANES ? n : REDUCTION_LANES;
-  const lanes = lanesFor(x, used);
-  for (let j = 0; j < n; j++) {
-    const v = x[start + j];
-    lanes[j % REDUCTION_LANES] += r(v * v);
+  const lanes = LANES_F32;
+  if (n <= REDUCTION_LANES) {
+    // One square a lane (the seed's rows): no sums to zero first.
+    for (let j = 0; j < n; j++) lanes[j] = x[start + j] * x[start + j];
+  } else {
+    for (let i = 0; i < REDUCTION_LANES; i++) lanes[i] = 0; // (a fill() call costs more than a short row's norm)
+    for (let j = 0; j < n; j++) {
+      const v = x[start + j];
+      lanes[j % REDUCTION_LANES] += Math.fround(v * v);
+    }
   }
   for (let h = REDUCTION_LANES / 2; h >= 1; h >>= 1) {
     for (let i = 0; i < h && i + h < used; i++) lanes[i] += lanes[i + h];
   }
-  return r(Math.sqrt(lanes[0]));
+  return Math.fround(Math.sqrt(lanes[0]));
 }
 
 export function rowNormsL2(x: FloatArray, rows: number, cols: number, out: FloatArray): void {

@@ -3,7 +3,7 @@
 // datum's gradient by its norm, and (for the projected ones) project each
 // datum back into an epsilon-ball after the inner step.
 import { checkNumber, show } from '../errors';
-import { GroupTransform, NO_TRANSFORM, Projection, Transform, clampRows } from '../backend/groupStep';
+import { GroupTransform, Projection, Transform, clampRows, groupTransform } from '../backend/groupStep';
 import { Tensor } from '../tensor';
 import { ParamGroup, REQUIRED, stepsWithKernelsOnly } from './optimizer';
 import { ParamTransformingOptimizer } from './paramTransforming';
@@ -45,7 +45,7 @@ export class L2NormedGradientOptim extends LpNormedGradientOptim {
 
   protected override builtinTransform(g: ParamGroup): GroupTransform | null {
     if (!this.transformsAreThoseOf(L2NormedGradientOptim, ParamTransformingOptimizer)) return null;
-    return { ...NO_TRANSFORM, transform: Transform.L2Normalize, divByZeroEps: this.divByZeroEps, gradScale: g.gradScale as number, gradBias: g.gradBias as number };
+    return groupTransform(Transform.L2Normalize, Projection.None, this.divByZeroEps, g.gradScale as number, g.gradBias as number);
   }
 }
 
@@ -78,10 +78,8 @@ export class L2ProjectedOptim extends L2NormedGradientOptim {
 
   protected override builtinTransform(g: ParamGroup): GroupTransform | null {
     if (!this.transformsAreThoseOf(L2NormedGradientOptim, L2ProjectedOptim)) return null;
-    return {
-      ...NO_TRANSFORM, transform: Transform.L2Normalize, project: Projection.L2Renorm, divByZeroEps: this.divByZeroEps,
-      gradScale: g.gradScale as number, gradBias: g.gradBias as number, ...radiiOf(g),
-    };
+    const { maxNorm, maxNorms } = radiiOf(g);
+    return groupTransform(Transform.L2Normalize, Projection.L2Renorm, this.divByZeroEps, g.gradScale as number, g.gradBias as number, maxNorm, maxNorms);
   }
 }
 
@@ -127,7 +125,7 @@ export class SignedGradientOptim extends ParamTransformingOptimizer {
 
   protected override builtinTransform(g: ParamGroup): GroupTransform | null {
     if (!this.transformsAreThoseOf(SignedGradientOptim, ParamTransformingOptimizer)) return null;
-    return { ...NO_TRANSFORM, transform: Transform.Sign, gradScale: g.gradScale as number, gradBias: g.gradBias as number };
+    return groupTransform(Transform.Sign, Projection.None, 0, g.gradScale as number, g.gradBias as number);
   }
 }
 
@@ -153,10 +151,8 @@ export class LinfProjectedOptim extends SignedGradientOptim {
 
   protected override builtinTransform(g: ParamGroup): GroupTransform | null {
     if (!this.transformsAreThoseOf(SignedGradientOptim, LinfProjectedOptim)) return null;
-    return {
-      ...NO_TRANSFORM, transform: Transform.Sign, project: Projection.LinfClamp,
-      gradScale: g.gradScale as number, gradBias: g.gradBias as number, ...radiiOf(g),
-    };
+    const { maxNorm, maxNorms } = radiiOf(g);
+    return groupTransform(Transform.Sign, Projection.LinfClamp, 0, g.gradScale as number, g.gradBias as number, maxNorm, maxNorms);
   }
 }
 

@@ -186,15 +186,6 @@ export function neighboursOf(p: Tensor, state: ParamState): FloatArray[] {
 /** Keys every group may carry besides the optimizer's options. */
 const ALWAYS_ACCEPTED = new Set(['params', 'name']);
 
-
-/** How many enumerable keys a group has (for-in: a third cheaper than Object.keys on every small step). */
-function keyCountOf(g: object): number {
-  let n = 0;
-  // eslint-disable-next-line @typescript-eslint/no-unused-vars
-  for (const _ in g) n++;
-  return n;
-}
-
 function isPlainObject(x: unknown): x is Record<string, unknown> {
   return typeof x === 'object' && x !== null && !Array.isArray(x) && !ArrayBuffer.isView(x) && !(x instanceof Tensor);
 }
@@ -571,33 +562,39 @@ export abstract class Optimizer {
    * step). A step checks a group again only when something changed, which
    * small steps would otherwise spend most of their time on.
    */
-  private readonly checkedOptions = new WeakMap<ParamGroup, { params: Tensor[]; options: unknown[]; keyCount: number }>();
+  private readonly checkedOptions = new WeakMap<ParamGroup, { params: Tensor[]; keys: string[]; values: unknown[] }>();
 
   private unchangedSinceChecked(g: ParamGroup): boolean {
     const seen = this.checkedOptions.get(g);
     if (seen === undefined) return false;
-    const { params, options, keyCount } = seen;
+    const { params, keys, values } = seen;
     if (g.params.length !== params.length) return false;
-    // A key added since (the options below are the ones there were) means a check.
-    if (keyCountOf(g) !== keyCount) return false;
     for (let k = 0; k < params.length; k++) if (g.params[k] !== params[k]) return false;
-    for (let k = 0; k < options.length; k += 2) {
-      if (g[options[k] as string] !== options[k + 1]) return false;
+    // The same keys in the same order (one added since, a typo of an option's
+    // name say, means a check) holding the same values. (for...in: the engine
+    // reads g[key] of the loop's own key straight from the object's layout,
+    // where a lookup by a stored name was most of a small step's check.)
+    let i = 0;
+    for (const key in g) {
+      if (i === keys.length || key !== keys[i] || g[key] !== values[i]) return false;
+      i++;
     }
-    return true;
+    return i === keys.length;
   }
 
   private rememberChecked(g: ParamGroup): void {
-    const options: unknown[] = [];
-    for (const [k, v] of Object.entries(g)) {
-      if (k === 'params') continue;
-      if (v !== null && (typeof v === 'object' || typeof v === 'function')) {
+    const keys: string[] = [];
+    const values: unknown[] = [];
+    for (const key in g) {
+      const v = g[key];
+      if (key !== 'params' && v !== null && (typeof v === 'object' || typeof v === 'function')) {
         this.checkedOptions.delete(g);
         return;
       }
-      options.push(k, v);
+      keys.push(key);
+      values.push(v);
     }
-    this.checkedOptions.set(g, { params: g.params.slice(), options, keyCount: keyCountOf(g) });
+    this.checkedOptions.set(g, { params: g.params.slice(), keys, values });
   }
 
   /**
@@ -703,7 +700,8 @@ export abstract class Optimizer {
     for (const p of g.params) {
       const grad = p.grad;
       if (!grad) continue;
-      tensors.push({ p: p.data, g: grad, rows: 1, cols: p.numel, maxNorms: null, ...this.prepareTensor(p, g, this.stateOf(p)) });
+      const state = this.prepareTensor(p, g, this.stateOf(p));
+      tensors.push({ p: p.data, g: grad, rows: 1, cols: p.numel, maxNorms: null, buffers: state.buffers, s0: state.s0, s1: state.s1 });
       elements += p.numel;
     }
     return { spec: this.specFor(g, NO_TRANSFORM, this.innerSpec(g)), tensors, elements };
