@@ -93,6 +93,9 @@ struct One {
   static inline Reg select(Mask m, Reg a, Reg b) { return m ? a : b; }
   static inline Reg atLeast(Reg v, Reg lo) { return v < lo ? lo : v; }
   static inline Reg atMost(Reg v, Reg hi) { return hi < v ? hi : v; }
+  // torch.sign (1.13, CPU): (v > 0) - (v < 0), so 1, -1, or +0 for 0, -0
+  // and NaN; every Vec<T>::sign gives exactly these three values.
+  static inline Reg sign(Reg v) { return T(0) < v ? T(1) : (v < T(0) ? T(-1) : T(0)); }
   static inline Reg abs(Reg a) { return absT(a); }
   // a * b + c rounded once, like Vec<T>::mulAdd.
   static inline Reg mulAdd(Reg a, Reg b, Reg c) { return exactMulAdd(a, b, c); }
@@ -909,21 +912,12 @@ inline void visitAdagradOp(T* p, const T* g, T* sum, const AdagradOptions& o, co
 
 // ---- elementwise ops shared by the family's kernels and the fused step ----
 
-// torch.sign (1.13, CPU): (v > 0) - (v < 0), so 1, -1, or +0 for 0, -0 and
-// NaN; written as two selects, which give exactly those three values.
-template <typename T, typename O>
-inline typename O::Reg signOf(typename O::Reg v) {
-  const typename O::Reg zero = O::set1(T(0));
-  const typename O::Reg negative = O::select(O::lt(v, zero), O::set1(T(-1)), zero);
-  return O::select(O::lt(zero, v), O::set1(T(1)), negative);
-}
-
 template <typename T>
 struct SignOp {
   T* g;
   template <typename O>
   inline void run(size_t i) const {
-    O::store(g + i, signOf<T, O>(O::load(g + i)));
+    O::store(g + i, O::sign(O::load(g + i)));
   }
 };
 
@@ -1006,7 +1000,7 @@ struct GradientTransform {
   inline void run(size_t i) const {
     typename O::Reg v = O::load(g + i);
     if (kNormalize) v = normalizeBy<T, O>(v, O::set1(normalizer));
-    if (kSign) v = signOf<T, O>(v);
+    if (kSign) v = O::sign(v);
     if (kScaleBias) v = O::add(O::mul(v, O::set1(scale)), O::set1(bias));
     O::store(g + i, v);
   }
@@ -1510,7 +1504,7 @@ LP_NOINLINE void signClampSweep(const Op& opArgument, T* p, T* g, size_t begin, 
   const size_t aligned = alignedHead(p + begin);
   const size_t head = aligned < n ? aligned : n;
   const auto one = [&](size_t k) {
-    const T gradient = signOf<T, One<T>>(g[k]);
+    const T gradient = One<T>::sign(g[k]);
     g[k] = gradient;
     p[k] = clampTo<T, One<T>>(op.template update<One<T>>(k, gradient), -limit, limit);
   };
@@ -1521,11 +1515,11 @@ LP_NOINLINE void signClampSweep(const Op& opArgument, T* p, T* g, size_t begin, 
   if constexpr (V::kHalfShift) {
     if (vectorEnd - i >= 2 * V::kWidth && isHalfVectorOff<V>(g + i)) {
       HalfShiftedStores<T> stores{g, V::set1(T(0))};
-      const typename V::Reg first = signOf<T, V>(V::load(g + i));
+      const typename V::Reg first = V::sign(V::load(g + i));
       stores.plain(i, first);
       V::store(p + i, clampTo<T, V>(op.template update<V>(i, first), lo, hi));
       for (i += V::kWidth; i < vectorEnd; i += V::kWidth) {
-        const typename V::Reg gradient = signOf<T, V>(V::load(g + i));
+        const typename V::Reg gradient = V::sign(V::load(g + i));
         stores.next(i, gradient);
         V::store(p + i, clampTo<T, V>(op.template update<V>(i, gradient), lo, hi));
       }
@@ -1533,7 +1527,7 @@ LP_NOINLINE void signClampSweep(const Op& opArgument, T* p, T* g, size_t begin, 
     }
   }
   for (; i < vectorEnd; i += V::kWidth) {
-    const typename V::Reg gradient = signOf<T, V>(V::load(g + i));
+    const typename V::Reg gradient = V::sign(V::load(g + i));
     V::store(g + i, gradient);
     V::store(p + i, clampTo<T, V>(op.template update<V>(i, gradient), lo, hi));
   }

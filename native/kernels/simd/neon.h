@@ -78,6 +78,8 @@ struct Vec<float> {
   // v < lo ? lo : v and hi < v ? hi : v (torch.clamp's bounds; a NaN stays).
   static inline Reg atLeast(Reg v, Reg lo) { return select(lt(v, lo), lo, v); }
   static inline Reg atMost(Reg v, Reg hi) { return select(lt(hi, v), hi, v); }
+  // torch.sign (see One::sign) as two selects.
+  static inline Reg sign(Reg v) { return select(lt(set1(0.0f), v), set1(1.0f), select(lt(v, set1(0.0f)), set1(-1.0f), set1(0.0f))); }
   // Clears the sign bit (fabs), exactly like scalar fabs.
   static inline Reg abs(Reg a) { return vabsq_f32(a); }
   // a * b + c rounded once (the fused instruction).
@@ -123,6 +125,8 @@ struct Vec<double> {
   // v < lo ? lo : v and hi < v ? hi : v (torch.clamp's bounds; a NaN stays).
   static inline Reg atLeast(Reg v, Reg lo) { return select(lt(v, lo), lo, v); }
   static inline Reg atMost(Reg v, Reg hi) { return select(lt(hi, v), hi, v); }
+  // torch.sign (see One::sign) as two selects.
+  static inline Reg sign(Reg v) { return select(lt(set1(0.0), v), set1(1.0), select(lt(v, set1(0.0)), set1(-1.0), set1(0.0))); }
   static inline Reg abs(Reg a) { return vabsq_f64(a); }
   // a * b + c rounded once (the fused instruction).
   static inline Reg mulAdd(Reg a, Reg b, Reg c) { return vfmaq_f64(c, a, b); }

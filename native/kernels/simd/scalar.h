@@ -55,6 +55,8 @@ struct Vec {
   // v < lo ? lo : v and hi < v ? hi : v (torch.clamp's bounds; a NaN stays).
   static inline Reg atLeast(Reg v, Reg lo) { return select(lt(v, lo), lo, v); }
   static inline Reg atMost(Reg v, Reg hi) { return select(lt(hi, v), hi, v); }
+  // torch.sign (see One::sign).
+  static inline Reg sign(Reg v) { return select(lt(set1(0), v), set1(1), select(lt(v, set1(0)), set1(-1), set1(0))); }
   static inline Reg abs(Reg a) { return absOf(a); }
   // a * b + c rounded once (exact_fma.h).
   static inline Reg mulAdd(Reg a, Reg b, Reg c) { return exactMulAdd(a, b, c); }
