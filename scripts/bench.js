@@ -37,7 +37,7 @@ function resnet18Shapes() {
 }
 
 const WORKLOADS = [
-  { key: 'seed', name: "one 2-element tensor, SGD (the seed's example)", shapes: [[2]], inner: 'SGD', paramNdim: null, bytes: 16, reps: quick ? 2000 : 20000 },
+  { key: 'seed', name: "one 2-element tensor, SGD (the seed's example)", shapes: [[2]], inner: 'SGD', paramNdim: null, bytes: 16, reps: quick ? 2000 : 60000 },
   { key: 'cifar', name: 'CIFAR batch, 256x3x32x32, SGD', shapes: [[256, 3, 32, 32]], inner: 'SGD', bytes: 16, reps: quick ? 5 : 40, evict: true },
   // L-inf PGD, the most common attack, on a batch that fits in the caches.
   { key: 'cifar-linf', name: 'CIFAR batch, L-inf PGD (LinfProjectedOptim, SGD, paramNdim null)', shapes: [[256, 3, 32, 32]], inner: 'SGD', norm: 'linf', paramNdim: null, bytes: 16, reps: quick ? 5 : 40, evict: true },
@@ -103,7 +103,11 @@ function timeInterleaved(runners, reps) {
   // `roundMedians`, for the noise lines of BENCHMARKS.md.)
   const batch = batchOf(reps);
   const samples = Math.max(1, Math.round(reps / batch));
-  const rounds = Math.min(5, samples);
+  // Tiny steps (batches of calls) take a round per sample: a whole workload
+  // of them lasts a few tens of milliseconds, as long as one burst of another
+  // tenant's load on these shared machines, which in five rounds took the
+  // seed's median from 0.5 to 1 us in one run of three.
+  const rounds = Math.min(batch > 1 ? samples : 5, samples);
   for (const r of runners) {
     r.before?.();
     const until = performance.now() + (batch > 1 || r.warmUp !== undefined ? 0 : 250);

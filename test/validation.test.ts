@@ -191,6 +191,26 @@ describe('a rejected call changes nothing', () => {
     expect(snapshot([a])).toEqual(stepped);
   });
 
+  test("an array option edited in place after steps (Adam's betas) is checked again", () => {
+    const a = new Tensor(new Float32Array([1, 2, 3, 4]), [2, 2]);
+    const opt = new L2ProjectedOptim([a], { epsilon: 1, lr: 0.5, InnerOpt: lp.Adam });
+    const g = opt.paramGroups[0];
+    a.grad = new Float32Array([1, 1, 1, 1]);
+    opt.step();
+    opt.step();
+    const before = snapshot([a]);
+    (g.betas as number[])[1] = 1.5;
+    expect(() => opt.step()).toThrow(/betas.*1\.5/);
+    expect(snapshot([a])).toEqual(before);
+    (g.betas as number[])[1] = 0.999;
+    (g.betas as number[]).push(0.5); // a third beta
+    expect(() => opt.step()).toThrow(/betas/);
+    expect(snapshot([a])).toEqual(before);
+    (g.betas as number[]).pop();
+    opt.step();
+    expect(snapshot([a])).not.toEqual(before);
+  });
+
   test('addParamGroup with a bad group adds nothing', () => {
     const a = new Tensor(new Float32Array(4), [2, 2]);
     const opt = new L2ProjectedOptim([a], { epsilon: 1, lr: 1 });

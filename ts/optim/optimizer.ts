@@ -25,11 +25,13 @@ export function setFusedSteps(on: boolean): void {
 
 /**
  * Below this many elements a group's step runs in plain TypeScript: the same
- * bits (the reference kernels), and cheaper than a call into a backend, which
- * costs about 2.6 us native and 1.6 us in WebAssembly. The TypeScript step
- * grows by about 0.1 us an element (unit rows, SGD with momentum, Adam: more),
- * so from about 16 elements on the backend is faster (the threshold was 512
- * until that was measured: at 511 elements the backend was 7-23x faster).
+ * bits (the reference kernels), and cheaper than a call into a backend: a
+ * step of one tensor there costs about 1.4 us native and 2.3 us in
+ * WebAssembly (SGD; Adam 1.7 and 2.5), the TypeScript one about 0.5 us plus
+ * 0.03 us an element (SGD over one row; 0.1 us over unit rows with momentum,
+ * 0.18 us with Adam). The crossing lies between 5 elements (Adam) and 30
+ * (SGD over one row): 16 is the compromise (it was 512 until that was
+ * measured: at 511 elements the backend was 7-23x faster).
  */
 export const SMALL_STEP_ELEMENTS = 16;
 
@@ -185,6 +187,19 @@ export function neighboursOf(p: Tensor, state: ParamState): FloatArray[] {
 
 /** Keys every group may carry besides the optimizer's options. */
 const ALWAYS_ACCEPTED = new Set(['params', 'name']);
+
+function isPrimitive(v: unknown): boolean {
+  return v === null || (typeof v !== 'object' && typeof v !== 'function');
+}
+
+/** What unchangedSinceChecked compares a group with: its params, its keys in order and their values, and its arrays' elements. */
+interface CheckedGroup {
+  params: Tensor[];
+  keys: string[];
+  values: unknown[];
+  /** Each array option and a copy of its elements. */
+  elements: [unknown[], unknown[]][];
+}
 
 function isPlainObject(x: unknown): x is Record<string, unknown> {
   return typeof x === 'object' && x !== null && !Array.isArray(x) && !ArrayBuffer.isView(x) && !(x instanceof Tensor);
@@ -557,17 +572,19 @@ export abstract class Optimizer {
 
   /**
    * Each group's option values and params when the checks last passed them,
-   * kept only while every option value is a primitive (an array, such as a
-   * per-sample epsilon, can change inside: such a group is checked at every
-   * step). A step checks a group again only when something changed, which
-   * small steps would otherwise spend most of their time on.
+   * kept while every option value is a primitive or an array of primitives
+   * (Adam's betas, a per-sample epsilon: their elements are kept too, since
+   * they can change inside the same array). A step checks a group again only
+   * when something changed, which small steps would otherwise spend most of
+   * their time on (an Adam step of 16 elements spent half of its 3.4 us
+   * checking its betas' group).
    */
-  private readonly checkedOptions = new WeakMap<ParamGroup, { params: Tensor[]; keys: string[]; values: unknown[] }>();
+  private readonly checkedOptions = new WeakMap<ParamGroup, CheckedGroup>();
 
   private unchangedSinceChecked(g: ParamGroup): boolean {
     const seen = this.checkedOptions.get(g);
     if (seen === undefined) return false;
-    const { params, keys, values } = seen;
+    const { params, keys, values, elements } = seen;
     if (g.params.length !== params.length) return false;
     for (let k = 0; k < params.length; k++) if (g.params[k] !== params[k]) return false;
     // The same keys in the same order (one added since, a typo of an option's
@@ -579,22 +596,31 @@ export abstract class Optimizer {
       if (i === keys.length || key !== keys[i] || g[key] !== values[i]) return false;
       i++;
     }
-    return i === keys.length;
+    if (i !== keys.length) return false;
+    for (const [array, copy] of elements) {
+      if (array.length !== copy.length) return false;
+      for (let k = 0; k < copy.length; k++) if (array[k] !== copy[k]) return false;
+    }
+    return true;
   }
 
   private rememberChecked(g: ParamGroup): void {
     const keys: string[] = [];
     const values: unknown[] = [];
+    const elements: [unknown[], unknown[]][] = [];
     for (const key in g) {
       const v = g[key];
-      if (key !== 'params' && v !== null && (typeof v === 'object' || typeof v === 'function')) {
-        this.checkedOptions.delete(g);
-        return;
+      if (key !== 'params' && !isPrimitive(v)) {
+        if (!Array.isArray(v) || !v.every(isPrimitive)) {
+          this.checkedOptions.delete(g);
+          return;
+        }
+        elements.push([v, v.slice()]);
       }
       keys.push(key);
       values.push(v);
     }
-    this.checkedOptions.set(g, { params: g.params.slice(), keys, values });
+    this.checkedOptions.set(g, { params: g.params.slice(), keys, values, elements });
   }
 
   /**
