@@ -80,14 +80,19 @@ export function linearLossAndGrad(trueLabels: number[], targeted: boolean) {
     const success = new Uint8Array(n);
     for (let i = 0; i < n; i++) {
       const z = Array.from(logits.subarray(i * classes, (i + 1) * classes), round);
+      // As torch's log_softmax: (z - max) - log(sum(exp(z - max))). (max +
+      // log(sum) first, then minus z, rounds a loss near 0, a target all but
+      // reached, to exactly 0 a step or more before torch's does, and useBest
+      // then keeps another step.)
       const max = Math.max(...z);
-      const lse = max + Math.log(z.reduce((a, v) => a + Math.exp(v - max), 0));
-      losses[i] = round(lse - z[t[i]]);
+      const logSum = Math.log(z.reduce((a, v) => a + Math.exp(v - max), 0));
+      const logProb = (k: number) => z[k] - max - logSum;
+      losses[i] = round(-logProb(t[i]));
       gradRow.fill(0);
       let pred = 0;
       for (let k = 0; k < classes; k++) {
         if (z[k] > z[pred]) pred = k;
-        const coef = round(Math.exp(z[k] - lse) - (k === t[i] ? 1 : 0));
+        const coef = round(Math.exp(logProb(k)) - (k === t[i] ? 1 : 0));
         for (let j = 0; j < d; j++) gradRow[j] += coef * W[k * d + j];
       }
       grad.set(gradRow, i * d);
