@@ -148,7 +148,7 @@ describe('the native group step refuses a bad group before writing anything', ()
     );
   const tensor = (p: FloatArray, g: FloatArray, rows: number, cols: number, buf: Float32Array | null = null): GroupTensor => ({
     p, g, rows, cols, s0: 0, s1: 0, maxNorms: null,
-    buffers: [buf ? { dtype: 'float32', length: buf.length, read: () => buf.slice(), live: () => buf, write: () => undefined } : null, null, null],
+    buffers: [buf ? { dtype: 'float32', length: buf.length, read: () => buf.slice(), live: () => buf, write: () => undefined, release: () => undefined } : null, null, null],
   });
   const arraysOf = (ts: GroupTensor[]) => ts.flatMap((t) => [t.p, t.g, t.buffers[0]?.live() ?? null, null, null, t.maxNorms]);
   const fresh = () => {

@@ -173,120 +173,129 @@ export function gradientAscent(options: GradientAscentOptions): GradientAscentRe
     throw new TypeError(`optimizer must be an optimizer class, a partial or an instance, got ${show(optimizer)}`);
   }
 
-  const [delta] = pmodel.parameters();
-  if (!(delta instanceof Tensor)) throw new TypeError('the perturbation model must have one Tensor parameter (delta)');
-  const n = data.shape[0];
-  const perSample = delta.numel === data.numel;
-  const broadcast = !perSample;
-  if (dataRange && broadcast) throw new RangeError('dataRange needs one perturbation per sample (deltaNdim null); a broadcast perturbation cannot keep every sample in range');
-  if (earlyStop && broadcast) throw new RangeError('earlyStop needs one perturbation per sample (deltaNdim null)');
-  const sampleSize = n === 0 ? 0 : data.numel / n;
-  const sign = targeted ? 1 : -1;
-  const scale = reduction === 'mean' ? 1 / n : 1;
+  // An optimizer made here is disposed of when the attack ends: its state
+  // (on WebAssembly, in the module's memory) is otherwise freed only after
+  // it is collected, between tasks, and a synchronous loop over batches
+  // grew that memory by the state of every attack until the loop ended.
+  const madeHere = optim !== optimizer;
+  try {
+    const [delta] = pmodel.parameters();
+    if (!(delta instanceof Tensor)) throw new TypeError('the perturbation model must have one Tensor parameter (delta)');
+    const n = data.shape[0];
+    const perSample = delta.numel === data.numel;
+    const broadcast = !perSample;
+    if (dataRange && broadcast) throw new RangeError('dataRange needs one perturbation per sample (deltaNdim null); a broadcast perturbation cannot keep every sample in range');
+    if (earlyStop && broadcast) throw new RangeError('earlyStop needs one perturbation per sample (deltaNdim null)');
+    const sampleSize = n === 0 ? 0 : data.numel / n;
+    const sign = targeted ? 1 : -1;
+    const scale = reduction === 'mean' ? 1 / n : 1;
 
-  // useBest keeps, per sample, the lowest sign * loss and the point that produced it.
-  let bestScore: Float64Array | null = null;
-  let bestLoss: Float64Array | null = null;
-  let bestX: FloatArray | null = null;
-  let bestSuccess: Uint8Array | null = null;
-  const keepBest = (x: Tensor, losses: Float64Array, success: Uint8Array | null) => {
-    if (!bestScore) {
-      bestScore = losses.map((l) => sign * l);
-      bestLoss = losses.slice();
-      bestX = x.data.slice();
-      bestSuccess = success ? success.slice() : null;
-      return;
-    }
-    for (let i = 0; i < n; i++) {
-      const score = sign * losses[i];
-      if (score < bestScore[i]) {
-        bestScore[i] = score;
-        bestLoss![i] = losses[i];
-        bestX!.set(x.data.subarray(i * sampleSize, (i + 1) * sampleSize), i * sampleSize);
-        if (bestSuccess && success) bestSuccess[i] = success[i];
+    // useBest keeps, per sample, the lowest sign * loss and the point that produced it.
+    let bestScore: Float64Array | null = null;
+    let bestLoss: Float64Array | null = null;
+    let bestX: FloatArray | null = null;
+    let bestSuccess: Uint8Array | null = null;
+    const keepBest = (x: Tensor, losses: Float64Array, success: Uint8Array | null) => {
+      if (!bestScore) {
+        bestScore = losses.map((l) => sign * l);
+        bestLoss = losses.slice();
+        bestX = x.data.slice();
+        bestSuccess = success ? success.slice() : null;
+        return;
       }
-    }
-  };
-
-  // dataRange: data + delta clamped into [lo, hi] by moving delta, at the start
-  // (an init or a random start may reach outside) and after every step.
-  const clampIntoRange = () => {
-    if (!dataRange) return;
-    const [lo, hi] = dataRange;
-    const d = delta.data;
-    const x0 = data.data;
-    for (let i = 0; i < d.length; i++) {
-      const v = x0[i] + d[i];
-      if (v < lo) d[i] = lo - x0[i];
-      else if (v > hi) d[i] = hi - x0[i];
-    }
-  };
-  clampIntoRange();
-
-  const done = new Uint8Array(n); // earlyStop: samples that have succeeded and are frozen
-  const stepsTaken = new Int32Array(n).fill(steps);
-  let finalEval: { x: Tensor; losses: Float64Array; success: Uint8Array | null } | null = null;
-  for (let k = 0; k < steps; k++) {
-    const x = pmodel.apply(data);
-    const { losses, grad, success } = evaluate(lossAndGrad, data, x, target, n);
-    if (earlyStop) {
-      if (!success) throw new TypeError('earlyStop needs lossAndGrad to return success flags');
       for (let i = 0; i < n; i++) {
-        if (success[i] && !done[i]) {
-          done[i] = 1;
-          stepsTaken[i] = k;
+        const score = sign * losses[i];
+        if (score < bestScore[i]) {
+          bestScore[i] = score;
+          bestLoss![i] = losses[i];
+          bestX!.set(x.data.subarray(i * sampleSize, (i + 1) * sampleSize), i * sampleSize);
+          if (bestSuccess && success) bestSuccess[i] = success[i];
         }
       }
-      if (done.every((v) => v === 1)) {
-        // Every sample has succeeded at x: nothing more to compute.
-        finalEval = { x, losses, success };
-        break;
+    };
+
+    // dataRange: data + delta clamped into [lo, hi] by moving delta, at the start
+    // (an init or a random start may reach outside) and after every step.
+    const clampIntoRange = () => {
+      if (!dataRange) return;
+      const [lo, hi] = dataRange;
+      const d = delta.data;
+      const x0 = data.data;
+      for (let i = 0; i < d.length; i++) {
+        const v = x0[i] + d[i];
+        if (v < lo) d[i] = lo - x0[i];
+        else if (v > hi) d[i] = hi - x0[i];
+      }
+    };
+    clampIntoRange();
+
+    const done = new Uint8Array(n); // earlyStop: samples that have succeeded and are frozen
+    const stepsTaken = new Int32Array(n).fill(steps);
+    let finalEval: { x: Tensor; losses: Float64Array; success: Uint8Array | null } | null = null;
+    for (let k = 0; k < steps; k++) {
+      const x = pmodel.apply(data);
+      const { losses, grad, success } = evaluate(lossAndGrad, data, x, target, n);
+      if (earlyStop) {
+        if (!success) throw new TypeError('earlyStop needs lossAndGrad to return success flags');
+        for (let i = 0; i < n; i++) {
+          if (success[i] && !done[i]) {
+            done[i] = 1;
+            stepsTaken[i] = k;
+          }
+        }
+        if (done.every((v) => v === 1)) {
+          // Every sample has succeeded at x: nothing more to compute.
+          finalEval = { x, losses, success };
+          break;
+        }
+      }
+      const g = delta.dtype === 'float64' ? new Float64Array(delta.numel) : new Float32Array(delta.numel);
+      // sign * grad * scale, as grad * factor: sign is +-1, so both round the same product once.
+      const factor = sign * scale;
+      if (broadcast) {
+        for (let i = 0; i < grad.length; i++) g[i % g.length] += grad[i] * factor;
+      } else {
+        // 0 + v, as the += into zeros of the broadcast loop (a -0 becomes +0).
+        for (let i = 0; i < grad.length; i++) g[i] = 0 + grad[i] * factor;
+      }
+      if (earlyStop) for (let i = 0; i < n; i++) if (done[i]) g.fill(0, i * sampleSize, (i + 1) * sampleSize);
+      const frozen = earlyStop ? delta.data.slice() : null;
+      delta.grad = g;
+      optim.step();
+      if (frozen) {
+        for (let i = 0; i < n; i++) if (done[i]) delta.data.set(frozen.subarray(i * sampleSize, (i + 1) * sampleSize), i * sampleSize);
+      }
+      clampIntoRange();
+      if (useBest) keepBest(x, losses, success);
+      if (onStep) {
+        const meanLoss = losses.reduce((a, b) => a + b, 0) / Math.max(n, 1);
+        const rate = earlyStop ? done.reduce((a, b) => a + b, 0) / Math.max(n, 1) : success ? success.reduce((a, b) => a + b, 0) / Math.max(n, 1) : null;
+        onStep({ step: k + 1, steps, meanLoss, successRate: rate });
       }
     }
-    const g = delta.dtype === 'float64' ? new Float64Array(delta.numel) : new Float32Array(delta.numel);
-    // sign * grad * scale, as grad * factor: sign is +-1, so both round the same product once.
-    const factor = sign * scale;
-    if (broadcast) {
-      for (let i = 0; i < grad.length; i++) g[i % g.length] += grad[i] * factor;
-    } else {
-      // 0 + v, as the += into zeros of the broadcast loop (a -0 becomes +0).
-      for (let i = 0; i < grad.length; i++) g[i] = 0 + grad[i] * factor;
+    optim.zeroGrad();
+    if (!finalEval) {
+      const x = pmodel.apply(data);
+      const { losses, success } = evaluate(lossAndGrad, data, x, target, n);
+      finalEval = { x, losses, success };
     }
-    if (earlyStop) for (let i = 0; i < n; i++) if (done[i]) g.fill(0, i * sampleSize, (i + 1) * sampleSize);
-    const frozen = earlyStop ? delta.data.slice() : null;
-    delta.grad = g;
-    optim.step();
-    if (frozen) {
-      for (let i = 0; i < n; i++) if (done[i]) delta.data.set(frozen.subarray(i * sampleSize, (i + 1) * sampleSize), i * sampleSize);
+    let { x: xAdv, losses, success } = finalEval;
+    if (useBest) {
+      keepBest(xAdv, losses, success);
+      xAdv = new Tensor(bestX!, [...data.shape]);
+      losses = bestLoss!;
+      success = bestSuccess;
     }
-    clampIntoRange();
-    if (useBest) keepBest(x, losses, success);
-    if (onStep) {
-      const meanLoss = losses.reduce((a, b) => a + b, 0) / Math.max(n, 1);
-      const rate = earlyStop ? done.reduce((a, b) => a + b, 0) / Math.max(n, 1) : success ? success.reduce((a, b) => a + b, 0) / Math.max(n, 1) : null;
-      onStep({ step: k + 1, steps, meanLoss, successRate: rate });
-    }
+    const result: GradientAscentResult = {
+      xAdv,
+      losses: data.dtype === 'float64' ? Float64Array.from(losses) : Float32Array.from(losses),
+    };
+    if (success) result.success = success;
+    if (earlyStop) result.stepsTaken = stepsTaken;
+    return result;
+  } finally {
+    if (madeHere) optim.dispose();
   }
-  optim.zeroGrad();
-  if (!finalEval) {
-    const x = pmodel.apply(data);
-    const { losses, success } = evaluate(lossAndGrad, data, x, target, n);
-    finalEval = { x, losses, success };
-  }
-  let { x: xAdv, losses, success } = finalEval;
-  if (useBest) {
-    keepBest(xAdv, losses, success);
-    xAdv = new Tensor(bestX!, [...data.shape]);
-    losses = bestLoss!;
-    success = bestSuccess;
-  }
-  const result: GradientAscentResult = {
-    xAdv,
-    losses: data.dtype === 'float64' ? Float64Array.from(losses) : Float32Array.from(losses),
-  };
-  if (success) result.success = success;
-  if (earlyStop) result.stepsTaken = stepsTaken;
-  return result;
 }
 
 export type Solver = (options: GradientAscentOptions) => GradientAscentResult;

@@ -7,7 +7,7 @@ import { jsHeap, placedArray } from './arrays';
 import { PAGE_BYTES, PageRotation, slackFor, statePlacement } from './placement';
 import { GroupTensor, tensorSpec } from './groupStep';
 import {
-  AdagradKernelOptions, AdamKernelOptions, BackendInfo, KernelBackend, RmspropKernelOptions, SgdKernelOptions, StateBuffer,
+  AdagradKernelOptions, AdamKernelOptions, BackendInfo, KernelBackend, RELEASED_STATE, RmspropKernelOptions, SgdKernelOptions, StateBuffer,
 } from './types';
 
 /** The functions native/binding.cc exports. */
@@ -88,18 +88,23 @@ function recorderInto(calls: unknown[][]): NativeAddon {
 
 /** State kept in a plain typed array that the addon updates in place. */
 class ArrayStateBuffer implements StateBuffer {
-  constructor(readonly dtype: DType, readonly length: number, readonly array: FloatArray) {}
+  constructor(readonly dtype: DType, readonly length: number, private array: FloatArray | null) {}
   read(): FloatArray {
-    return this.array.slice();
+    return this.live().slice();
   }
   live(): FloatArray {
+    if (this.array === null) throw new Error(RELEASED_STATE);
     return this.array;
   }
   write(src: FloatArray): void {
     if (dtypeOf(src) !== this.dtype || src.length !== this.length) {
       throw new RangeError(`state buffer needs ${this.dtype}[${this.length}], got ${dtypeOf(src)}[${src.length}]`);
     }
-    this.array.set(src);
+    this.live().set(src);
+  }
+  /** (The garbage collector frees the array once nothing else holds it.) */
+  release(): void {
+    this.array = null;
   }
 }
 

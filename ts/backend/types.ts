@@ -58,6 +58,9 @@ export interface AdagradKernelOptions {
  * computes: a typed array for the native backend, a block of the module's
  * linear memory for WebAssembly, so a step never copies it in and out.
  */
+/** What using a released state buffer throws (see StateBuffer.release). */
+export const RELEASED_STATE = 'this optimizer state was freed by dispose(): the optimizer cannot step or read it any more';
+
 export interface StateBuffer {
   readonly dtype: DType;
   readonly length: number;
@@ -70,6 +73,12 @@ export interface StateBuffer {
    * WebAssembly memory this view dies at the next allocation: use it at once.
    */
   live(): FloatArray;
+  /**
+   * Gives the memory back now (Optimizer.dispose): WebAssembly memory is
+   * otherwise freed only after the buffer is collected, between tasks. Any
+   * use afterwards throws; releasing twice does nothing.
+   */
+  release(): void;
 }
 
 export interface BackendInfo {

@@ -17,7 +17,7 @@ import { PAGE_BYTES, PageRotation, slackFor, statePlacement } from './placement'
 import { DType, FloatArray, dtypeOf, elementBytes, floatDtypeOf, plainView, viewLength } from '../types';
 import { GroupTensor, Projection, SPEC, Transform } from './groupStep';
 import {
-  AdagradKernelOptions, AdamKernelOptions, BackendInfo, KernelBackend, RmspropKernelOptions, SgdKernelOptions, StateBuffer,
+  AdagradKernelOptions, AdamKernelOptions, BackendInfo, KernelBackend, RELEASED_STATE, RmspropKernelOptions, SgdKernelOptions, StateBuffer,
 } from './types';
 
 /** @internal The raw exports of a module (test/wasmExports.test.ts calls them directly). */
@@ -143,16 +143,20 @@ const STAGED_G_PAGE_OFFSET = 2048;
 class WasmStateBuffer implements StateBuffer {
   constructor(private readonly backend: WasmBackend, readonly cell: StateCell, readonly dtype: DType, readonly length: number) {}
   read(): FloatArray {
-    return this.backend.view(this.dtype, this.cell.at, this.length).slice();
+    return this.live().slice();
   }
   write(src: FloatArray): void {
     if (dtypeOf(src) !== this.dtype || src.length !== this.length) {
       throw new RangeError(`state buffer needs ${this.dtype}[${this.length}], got ${dtypeOf(src)}[${src.length}]`);
     }
-    this.backend.view(this.dtype, this.cell.at, this.length).set(src);
+    this.live().set(src);
   }
   live(): FloatArray {
+    if (this.cell.ptr === 0) throw new Error(RELEASED_STATE);
     return this.backend.view(this.dtype, this.cell.at, this.length);
+  }
+  release(): void {
+    this.backend.freeState(this.cell);
   }
 }
 
@@ -169,6 +173,8 @@ function requireStates(dtype: DType, n: number, buffers: readonly (StateBuffer |
     if (b !== null && !(b instanceof WasmStateBuffer && b.dtype === dtype && b.length === n)) {
       throw new RangeError(`WebAssembly backend: a state buffer${of} is not ${dtype}[${n}]`);
     }
+    // (Its memory may belong to something else by now.)
+    if (b !== null && b.cell.ptr === 0) throw new Error(RELEASED_STATE);
   }
 }
 
@@ -226,10 +232,7 @@ export class WasmBackend implements KernelBackend, ArrayHeap {
    */
   constructor(file: string, private readonly sharedFile: string, version: string) {
     this.exports = instantiate(file);
-    this.freeOnCollect = new FinalizationRegistry((cell) => {
-      this.liveStates.delete(cell);
-      this.exports.free(cell.ptr);
-    });
+    this.freeOnCollect = new FinalizationRegistry((cell) => this.freeState(cell));
     this.info = { backend: 'wasm', isa: this.readCString(this.exports.lp_isa()), version, binary: file };
   }
 
@@ -663,7 +666,21 @@ export class WasmBackend implements KernelBackend, ArrayHeap {
     this.view(dtype, cell.at, length).fill(0);
     const buf = new WasmStateBuffer(this, cell, dtype, length);
     this.liveStates.add(cell);
-    this.freeOnCollect.register(buf, cell);
+    this.freeOnCollect.register(buf, cell, cell);
     return buf;
+  }
+
+  /**
+   * A state buffer's memory back to malloc, once (ptr 0 marks it freed):
+   * when its buffer is collected, or earlier by release() (dispose()), the
+   * only way a synchronous loop that makes optimizers gets it back before
+   * the loop ends, since finalizers run between tasks.
+   */
+  freeState(cell: StateCell): void {
+    if (cell.ptr === 0) return;
+    this.freeOnCollect.unregister(cell);
+    this.liveStates.delete(cell);
+    this.exports.free(cell.ptr);
+    cell.ptr = 0;
   }
 }

@@ -498,8 +498,9 @@ export abstract class Optimizer {
     }
   }
 
-  /** Throws while a stepAsync() of this optimizer (or of one sharing its tensors) is running. */
+  /** Throws once the optimizer is disposed, and while a stepAsync() of this optimizer (or of one sharing its tensors) is running. */
   protected ensureIdle(what: string): void {
+    if (this.disposed) throw new Error(`cannot ${what}: this optimizer was disposed (dispose() freed its state)`);
     for (const g of this.paramGroups) {
       // A group edited out of shape is skipped here; the call's own checks name it.
       if (!isPlainObject(g) || !Array.isArray(g.params)) continue;
@@ -507,6 +508,43 @@ export abstract class Optimizer {
         if (p instanceof Tensor && p.busy) throw new Error(`cannot ${what} while a stepAsync() of this optimizer is running; await it first`);
       }
     }
+  }
+
+  /** Set by dispose(). */
+  private disposed = false;
+
+  /**
+   * Frees the optimizer's state (momentum buffers, moments) now and retires
+   * the optimizer: step, stepAsync, zeroGrad, addParamGroup, stateDict and
+   * loadStateDict throw afterwards, as does any use of a state buffer taken
+   * from `state`. Not needed for memory's sake natively (the garbage
+   * collector sees the state's arrays), but on WebAssembly the state lives
+   * in the module's memory and is otherwise freed only after its optimizer
+   * is collected, between tasks: a synchronous loop that makes an optimizer
+   * per batch grows that memory until the loop ends. A wrapper retires the
+   * inner optimizer it made (whose state it shares); an InnerOpt instance you
+   * gave keeps its state and works on. Calling it again does nothing.
+   */
+  dispose(): void {
+    if (this.disposed) return;
+    this.ensureIdle('dispose');
+    if (this.ownsState()) {
+      for (const entry of this.state.values()) {
+        for (const v of Object.values(entry)) if (v !== null && typeof v === 'object' && typeof v.release === 'function') v.release();
+      }
+      this.state.clear();
+    }
+    this.disposed = true;
+  }
+
+  /** Whether dispose() has run. */
+  get isDisposed(): boolean {
+    return this.disposed;
+  }
+
+  /** Whether dispose() frees `state`: not where it is an optimizer's the caller gave (an InnerOpt instance). */
+  protected ownsState(): boolean {
+    return true;
   }
 
   /** Adds a group (like torch's add_param_group); its parameters start with fresh state. */

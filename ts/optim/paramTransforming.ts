@@ -125,6 +125,8 @@ export class ParamTransformingOptimizer extends Optimizer {
 
   /** The optimizer that steps the parameters. */
   readonly innerOpt: Optimizer;
+  /** Whether innerOpt was made here (rather than given as an InnerOpt instance): see dispose. */
+  private madeInner = true;
   /** The values of the instance options (e.g. divByZeroEps). */
   protected readonly instanceOptions: Readonly<Record<string, unknown>>;
 
@@ -150,6 +152,7 @@ export class ParamTransformingOptimizer extends Optimizer {
       inner.paramGroups.forEach((g, i) => this.fillGroup(g, `param group ${i}`));
       inner.acceptKeys(ownKeys);
       this.innerOpt = inner;
+      this.madeInner = false;
     } else {
       this.acceptKeys(Object.keys(parsed.innerClass!.optionDefaults));
       const groups = this.prepareGroups(params);
@@ -200,6 +203,22 @@ export class ParamTransformingOptimizer extends Optimizer {
     super.fillGroup(probe, where);
     this.innerOpt.fillGroup(probe, where);
     Object.assign(group, probe);
+  }
+
+  /** Retires the inner optimizer too if this one made it (their state is one: freed here). */
+  override dispose(): void {
+    super.dispose();
+    if (this.madeInner) this.innerOpt.dispose();
+  }
+
+  protected override ownsState(): boolean {
+    return this.madeInner;
+  }
+
+  /** (Also refused once the inner optimizer, whose state and groups are this one's, is disposed.) */
+  protected override ensureIdle(what: string): void {
+    super.ensureIdle(what);
+    if (this.innerOpt.isDisposed) throw new Error(`cannot ${what}: its inner optimizer was disposed (dispose() freed their state)`);
   }
 
   override checkStateEntry(p: Tensor, entry: Record<string, unknown>, where: string): void {
