@@ -59,7 +59,7 @@ export interface AdagradKernelOptions {
  * linear memory for WebAssembly, so a step never copies it in and out.
  */
 /** What using a released state buffer throws (see StateBuffer.release). */
-export const RELEASED_STATE = 'this optimizer state was freed by dispose(): the optimizer cannot step or read it any more';
+export const RELEASED_STATE = 'this optimizer state was freed (by dispose(), or replaced by loadStateDict()): it cannot be read or stepped any more';
 
 export interface StateBuffer {
   readonly dtype: DType;
@@ -74,7 +74,8 @@ export interface StateBuffer {
    */
   live(): FloatArray;
   /**
-   * Gives the memory back now (Optimizer.dispose): WebAssembly memory is
+   * Gives the memory back now (Optimizer.dispose, and loadStateDict for the
+   * state it replaces): WebAssembly memory is
    * otherwise freed only after the buffer is collected, between tasks. Any
    * use afterwards throws; releasing twice does nothing.
    */

@@ -188,6 +188,13 @@ export function neighboursOf(p: Tensor, state: ParamState): FloatArray[] {
 /** Keys every group may carry besides the optimizer's options. */
 const ALWAYS_ACCEPTED = new Set(['params', 'name']);
 
+/** Frees every state buffer of a state map now (StateBuffer.release). */
+function releaseBuffers(state: Map<Tensor, ParamState>): void {
+  for (const entry of state.values()) {
+    for (const v of Object.values(entry)) if (v !== null && typeof v === 'object' && typeof v.release === 'function') v.release();
+  }
+}
+
 function isPrimitive(v: unknown): boolean {
   return v === null || (typeof v !== 'object' && typeof v !== 'function');
 }
@@ -529,9 +536,7 @@ export abstract class Optimizer {
     if (this.disposed) return;
     this.ensureIdle('dispose');
     if (this.ownsState()) {
-      for (const entry of this.state.values()) {
-        for (const v of Object.values(entry)) if (v !== null && typeof v === 'object' && typeof v.release === 'function') v.release();
-      }
+      releaseBuffers(this.state);
       this.state.clear();
     }
     this.disposed = true;
@@ -1061,7 +1066,9 @@ export abstract class Optimizer {
       for (const k of Object.keys(live)) if (k !== 'params') delete live[k];
       Object.assign(live, g);
     });
-    // The map is shared with a wrapping optimizer: change it in place.
+    // The map is shared with a wrapping optimizer: change it in place. The
+    // buffers it held are freed now (WebAssembly memory: see dispose).
+    releaseBuffers(this.state);
     this.state.clear();
     for (const [p, s] of loaded) this.state.set(p, s);
   }
