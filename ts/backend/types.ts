@@ -53,14 +53,14 @@ export interface AdagradKernelOptions {
   maximize: boolean;
 }
 
+/** What using a released state buffer throws (see StateBuffer.release). */
+export const RELEASED_STATE = 'this optimizer state was freed (by dispose(), or replaced by loadStateDict()): it cannot be read or stepped any more';
+
 /**
  * Optimizer state (a momentum buffer, moments...) kept where the backend
  * computes: a typed array for the native backend, a block of the module's
  * linear memory for WebAssembly, so a step never copies it in and out.
  */
-/** What using a released state buffer throws (see StateBuffer.release). */
-export const RELEASED_STATE = 'this optimizer state was freed (by dispose(), or replaced by loadStateDict()): it cannot be read or stepped any more';
-
 export interface StateBuffer {
   readonly dtype: DType;
   readonly length: number;
@@ -75,9 +75,9 @@ export interface StateBuffer {
   live(): FloatArray;
   /**
    * Gives the memory back now (Optimizer.dispose, and loadStateDict for the
-   * state it replaces): WebAssembly memory is
-   * otherwise freed only after the buffer is collected, between tasks. Any
-   * use afterwards throws; releasing twice does nothing.
+   * state it replaces): WebAssembly memory is otherwise freed only after the
+   * buffer is collected, between tasks. Any use afterwards throws; releasing
+   * twice does nothing.
    */
   release(): void;
 }
