@@ -107,7 +107,7 @@ function timeInterleaved(runners, reps) {
   // of them lasts a few tens of milliseconds, as long as one burst of another
   // tenant's load on these shared machines, which in five rounds took the
   // seed's median from 0.5 to 1 us in one run of three.
-  const rounds = Math.min(batch > 1 ? samples : 5, samples);
+  const rounds = batch > 1 ? samples : Math.min(5, samples);
   for (const r of runners) {
     r.before?.();
     const until = performance.now() + (batch > 1 || r.warmUp !== undefined ? 0 : 250);

@@ -29,10 +29,10 @@ export function rounderFor(a: FloatArray): (x: number) => number {
 const LANES_F32 = new Float32Array(REDUCTION_LANES);
 const LANES_F64 = new Float64Array(REDUCTION_LANES);
 
-/** The first `used` lanes, zeroed. */
-function lanesFor(x: FloatArray, used: number): FloatArray {
+/** The scratch lanes of x's type, zeroed. */
+function lanesFor(x: FloatArray): FloatArray {
   const lanes = x instanceof Float32Array ? LANES_F32 : LANES_F64;
-  for (let i = 0; i < used; i++) lanes[i] = 0; // (a fill() call costs more than a short row's norm)
+  for (let i = 0; i < REDUCTION_LANES; i++) lanes[i] = 0; // (a fill() call costs more than a short row's norm)
   return lanes;
 }
 
@@ -46,12 +46,11 @@ export function rowNormL2(x: FloatArray, start: number, n: number): number {
   // A row shorter than the lanes leaves lanes n.. at +0, and adding +0 to a
   // sum of squares (>= 0 or NaN) changes no bit: the tree skips them.
   const used = n < REDUCTION_LANES ? n : REDUCTION_LANES;
-  const lanes = LANES_F32;
+  // (One square a lane, the seed's rows, needs no lanes zeroed first.)
+  const lanes = n <= REDUCTION_LANES ? LANES_F32 : lanesFor(x);
   if (n <= REDUCTION_LANES) {
-    // One square a lane (the seed's rows): no sums to zero first.
     for (let j = 0; j < n; j++) lanes[j] = x[start + j] * x[start + j];
   } else {
-    for (let i = 0; i < REDUCTION_LANES; i++) lanes[i] = 0; // (a fill() call costs more than a short row's norm)
     for (let j = 0; j < n; j++) {
       const v = x[start + j];
       lanes[j % REDUCTION_LANES] += Math.fround(v * v);
@@ -235,7 +234,7 @@ export function adagradStep(p: FloatArray, g: FloatArray, sum: FloatArray, o: Ad
 
 /** The L1 norm of x[start, start + n), in 16 lanes of the array's type like rowNormL2. */
 export function rowNormL1(x: FloatArray, start: number, n: number): number {
-  const lanes = lanesFor(x, REDUCTION_LANES);
+  const lanes = lanesFor(x);
   for (let j = 0; j < n; j++) lanes[j % REDUCTION_LANES] += Math.abs(x[start + j]);
   for (let h = REDUCTION_LANES / 2; h >= 1; h >>= 1) {
     for (let i = 0; i < h; i++) lanes[i] += lanes[i + h];
