@@ -401,6 +401,23 @@ describe(`stepAsync on ${where}`, () => {
     expectSameBits(b.data, a.data, 'stepAsync vs step');
   });
 
+  test('groups of as many tensors but other shapes and options each keep their own per-tensor spec', async () => {
+    // (step() refills one spec array per tensor count; the recorded calls of
+    // stepAsync() are read only once all are recorded, so each needs its own.)
+    const make = () => [new Tensor(filled(Float32Array, 64 * 600, (i) => sin(i)), [64, 600]), new Tensor(filled(Float32Array, 300 * 7, (i) => cos(i)), [300, 7])];
+    const groups = (t: Tensor[]) => [{ params: [t[0]] }, { params: [t[1]], lr: 0.05, betas: [0.8, 0.9] }];
+    const a = make();
+    const b = make();
+    const oa = new L2ProjectedOptim(groups(a), { InnerOpt: Adam, lr: 0.01, epsilon: 3, paramNdim: -1 });
+    const ob = new L2ProjectedOptim(groups(b), { InnerOpt: Adam, lr: 0.01, epsilon: 3, paramNdim: -1 });
+    for (let k = 0; k < 3; k++) {
+      [...a, ...b].forEach((t) => { t.grad = grad(t.numel); });
+      oa.step();
+      await ob.stepAsync();
+    }
+    a.forEach((t, i) => expectSameBits(b[i].data, t.data, `stepAsync vs step, tensor ${i}`));
+  });
+
   test('a transform written in JavaScript (a subclass of its own) runs on the JavaScript thread and still equals step()', async () => {
     // It reads the gradient and (after the inner step) the parameter, so it
     // cannot be recorded and run later.

@@ -210,6 +210,42 @@ describe(`tensors of a group that share memory are refused on every backend, on 
     expect(opt.state.size).toBe(0);
   });
 
+  // Steps skip the check while the group holds the same arrays as when it last passed:
+  // whatever changed since must be checked again.
+  test.each([['a large group (the addon or WebAssembly path)', 64], ['a small group (the TypeScript path)', 4]])(
+    'sharing that starts after steps have passed is refused: %s',
+    (_, n) => {
+      const a = new Tensor(ramp(n), [n / 4, 4]);
+      const b = new Tensor(ramp(n, 0.5), [n / 4, 4]);
+      const c = new Tensor(ramp(n, 0.25), [n / 4, 4]);
+      a.grad = ramp(n, 0.1);
+      b.grad = ramp(n, 0.2);
+      c.grad = ramp(n, 0.3);
+      const opt = new L2ProjectedOptim([a, b], { epsilon: 1, lr: 0.1, momentum: 0.9 });
+      opt.step();
+      opt.step();
+      const ownGrad = b.grad;
+      const expectRefused = (message: RegExp) => {
+        const before = { params: snapshot([a, b, c]), state: opt.stateDict() };
+        expect(() => opt.step()).toThrow(message);
+        expect(snapshot([a, b, c])).toEqual(before.params);
+        expect(opt.stateDict()).toEqual(before.state);
+      };
+      b.grad = a.grad;  // the same gradient array for two tensors
+      expectRefused(/params\[0\]\.grad and params\[1\]\.grad share memory/);
+      b.grad = a.data.subarray(0, n) as Float32Array;  // a view of another tensor's data
+      expectRefused(/params\[0\]\.data and params\[1\]\.grad share memory/);
+      b.grad = ownGrad;
+      opt.step();
+      // The params list edited: a tensor over b's data in place of a.
+      opt.paramGroups[0].params[0] = new Tensor(b.data, b.shape);
+      opt.paramGroups[0].params[0].grad = ramp(n, 0.4);
+      expectRefused(/params\[0\]\.data and params\[1\]\.data share memory/);
+      opt.paramGroups[0].params[0] = c;
+      opt.step();
+    },
+  );
+
   test('disjoint views of one flat array step as separate arrays would', () => {
     const flat = ramp(128);
     const views = [new Tensor(flat.subarray(0, 64), [4, 16]), new Tensor(flat.subarray(64), [4, 16])];

@@ -129,9 +129,10 @@ export function clampRows(k: Pick<KernelBackend, 'clampInPlace'>, p: FloatArray,
   for (let r = 0; r < rows; r++) k.clampInPlace(p.subarray(r * cols, (r + 1) * cols), -maxNorms[r], true, maxNorms[r], true);
 }
 
-/** The flat per-tensor spec. */
-export function tensorSpec(tensors: GroupTensor[]): Float64Array {
-  const out = new Float64Array(tensors.length * TENSOR_SPEC_WIDTH);
+/** The flat per-tensor spec, written into `reuse` when it has the right length (as groupSpec). */
+export function tensorSpec(tensors: GroupTensor[], reuse?: Float64Array): Float64Array {
+  const length = tensors.length * TENSOR_SPEC_WIDTH;
+  const out = reuse && reuse.length === length ? reuse : new Float64Array(length);
   let k = 0;
   for (const t of tensors) {
     out[k++] = t.rows;

@@ -581,6 +581,9 @@ export abstract class Optimizer {
         this.rememberChecked(g);
         paramsEdited = true;
       }
+      // The arrays the shared-memory check last passed for this group, in order (data, grad of each param).
+      const sharedChecked = this.sharedMemoryChecked.get(g);
+      let arraysAsChecked = sharedChecked !== undefined && sharedChecked.length === 2 * g.params.length;
       for (let j = 0; j < g.params.length; j++) {
         const p = g.params[j];
         // The engine's length: a buffer detached since (transferred to a worker, say) holds nothing.
@@ -595,8 +598,18 @@ export abstract class Optimizer {
           checkArrayLive(p.data, `${where}, params[${j}].data`);
           if (grad) checkArrayLive(grad, `${where}, params[${j}].grad`);
         }
+        if (arraysAsChecked && (sharedChecked![2 * j] !== p.data || sharedChecked![2 * j + 1] !== grad)) arraysAsChecked = false;
       }
-      if (g.params.length > 1) checkNoSharedMemory(g.params, where);
+      // The same array objects as at the last check cover the same memory (a
+      // view's buffer and offset never change; its length, which a detached or
+      // resized buffer changes, was checked just above), so they still do not
+      // overlap. (For many small tensors the check was a tenth of the step.)
+      if (g.params.length > 1 && !arraysAsChecked) {
+        checkNoSharedMemory(g.params, where);
+        const arrays: (FloatArray | null)[] = [];
+        for (const p of g.params) arrays.push(p.data, p.grad);
+        this.sharedMemoryChecked.set(g, arrays);
+      }
     }
     if (paramsEdited && this.paramGroups.length > 1) this.checkNoParamInTwoGroups();
   }
@@ -623,6 +636,9 @@ export abstract class Optimizer {
    * checking its betas' group).
    */
   private readonly checkedOptions = new WeakMap<ParamGroup, CheckedGroup>();
+
+  /** Per group, the arrays checkNoSharedMemory last passed: data and grad of each param, in order. */
+  private readonly sharedMemoryChecked = new WeakMap<ParamGroup, (FloatArray | null)[]>();
 
   private unchangedSinceChecked(g: ParamGroup): boolean {
     const seen = this.checkedOptions.get(g);
