@@ -582,7 +582,7 @@ export abstract class Optimizer {
         paramsEdited = true;
       }
       // The arrays the shared-memory check last passed for this group, in order (data, grad of each param).
-      const sharedChecked = this.sharedMemoryChecked.get(g);
+      const sharedChecked = g.params.length > 1 ? this.sharedMemoryChecked.get(g) : undefined;
       let arraysAsChecked = sharedChecked !== undefined && sharedChecked.length === 2 * g.params.length;
       for (let j = 0; j < g.params.length; j++) {
         const p = g.params[j];
