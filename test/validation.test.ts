@@ -62,6 +62,23 @@ describe('construction errors', () => {
     expect(JSON.stringify(inner.paramGroups.map((g) => ({ ...g, params: undefined })))).toBe(before);
   });
 
+  test('an unknown option beside an instance another wrapper already shares: each accepted name listed once', () => {
+    const a = x();
+    const inner = new SGD([a], { lr: 0.1 });
+    new L2ProjectedOptim([a], { InnerOpt: inner, epsilon: 1 });  // its groups now carry epsilon, paramNdim, gradScale, gradBias
+    let message = '';
+    try {
+      new lp.L2NormedGradientOptim([a], { InnerOpt: inner, lrr: 1 } as never);
+    } catch (e) {
+      message = (e as Error).message;
+    }
+    expect(message).toMatch(/unknown option lrr \(1\); it accepts /);
+    const names = message.replace(/.*it accepts /, '').split(', ');
+    expect(names).toContain('paramNdim');
+    expect(names).toContain('lr');
+    expect(new Set(names).size).toBe(names.length);
+  });
+
   test('partial of something that is not a class, or of a class that is not an optimizer used as InnerOpt', () => {
     expect(() => partial(42 as never, {})).toThrow(TypeError);
     expect(() => partial(SGD, 3 as never)).toThrow(TypeError);

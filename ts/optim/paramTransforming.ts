@@ -97,7 +97,8 @@ function parseOptions(cls: TransformingClass, options: ParamTransformingOptions,
       if (v !== undefined) innerOptions[k] = v;
     } else {
       const known = [...Object.keys(groupKeys), ...Object.keys(instanceKeys), ...innerKeys, ...cls.constructorOptionKeys, 'InnerOpt', 'defaults'];
-      throw new RangeError(`${name}: unknown option ${k} (${show(v)}); it accepts ${known.sort().join(', ')}`);
+      // (Once: an instance that another wrapper shares its groups with already knows the wrapper's keys.)
+      throw new RangeError(`${name}: unknown option ${k} (${show(v)}); it accepts ${[...new Set(known)].sort().join(', ')}`);
     }
   }
   const innerGroupKeys = innerClass ? Object.keys(innerClass.optionDefaults) : innerKeys;
