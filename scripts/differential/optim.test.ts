@@ -4,8 +4,9 @@
 // with the golden cases' tolerances, and for float32 an ulp of each
 // parameter's previous value beside them (see GoldenRunOptions.operandSlack:
 // random cases step parameters of 40 and more to near 0, where PyTorch's fused
-// update shows); LP_DIFF_ALLOC=1 puts every tensor in allocArray arrays. Not part of `npm test` (the cases need rai_toolbox and
-// torch to make): scripts/differential/run.sh runs it.
+// update shows); LP_DIFF_ALLOC=1 puts every tensor in allocArray arrays. Not
+// part of `npm test` (the cases need rai_toolbox and torch to make):
+// scripts/differential/run.sh runs it.
 import * as path from 'path';
 import { loadGolden, runGolden } from '../../test/helpers';
 
