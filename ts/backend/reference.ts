@@ -43,14 +43,16 @@ export function rowNormL2(x: FloatArray, start: number, n: number): number {
     for (let j = start; j < start + n; j++) s = fma64(x[j], x[j], s);
     return Math.sqrt(s);
   }
-  // A row shorter than the lanes leaves lanes n.. at +0, and adding +0 to a
-  // sum of squares (>= 0 or NaN) changes no bit: the tree skips them.
   const used = n < REDUCTION_LANES ? n : REDUCTION_LANES;
-  // (One square a lane, the seed's rows, needs no lanes zeroed first.)
-  const lanes = n <= REDUCTION_LANES ? LANES_F32 : lanesFor(x);
+  let lanes: FloatArray;
   if (n <= REDUCTION_LANES) {
+    // One square a lane (the seed's rows), nothing zeroed first: lanes n..
+    // would hold +0, which changes no bit of a sum of squares (>= 0 or NaN),
+    // so the tree skips them.
+    lanes = LANES_F32;
     for (let j = 0; j < n; j++) lanes[j] = x[start + j] * x[start + j];
   } else {
+    lanes = lanesFor(x);
     for (let j = 0; j < n; j++) {
       const v = x[start + j];
       lanes[j % REDUCTION_LANES] += Math.fround(v * v);
